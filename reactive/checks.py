@@ -1,0 +1,45 @@
+"""System checks (``reactive.E001``...): settings, database backend and driver."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.core.checks import CheckMessage, Error, Tags, register
+from django.db import connections
+
+from .conf import validate
+
+
+@register(Tags.compatibility)
+def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """reactive.E001: every problem in ``settings.REACTIVE``."""
+    return [
+        Error(problem, hint="See docs/reference/settings.md.", id="reactive.E001")
+        for problem in validate(getattr(settings, "REACTIVE", None))
+    ]
+
+
+@register(Tags.database, Tags.compatibility)
+def check_database(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """reactive.E002: the default database is PostgreSQL; reactive.E003: through psycopg 3."""
+    engine = settings.DATABASES.get("default", {}).get("ENGINE", "")
+    if engine != "django.db.backends.postgresql":
+        return [
+            Error(
+                f"django-reactivity needs PostgreSQL; DATABASES['default'] uses {engine!r}.",
+                hint="Set ENGINE to 'django.db.backends.postgresql' (or use DATABASE_URL with "
+                "the embedded server from 'make run').",
+                id="reactive.E002",
+            )
+        ]
+    driver = getattr(connections["default"], "Database", None)
+    if getattr(driver, "__name__", "") != "psycopg":
+        return [
+            Error(
+                "django-reactivity needs the psycopg 3 driver; psycopg2 is in use.",
+                hint="pip install 'psycopg[binary,pool]' and uninstall psycopg2.",
+                id="reactive.E003",
+            )
+        ]
+    return []

@@ -1,0 +1,340 @@
+"""A private PostgreSQL server run as a child process of this Python process."""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import importlib.util
+import logging
+import os
+import pwd
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import psycopg
+from psycopg import errors, sql
+
+from reactive.embedded.ports import (
+    die_with_parent,
+    free_port,
+    require_traversable,
+    unprivileged_account,
+)
+
+_log = logging.getLogger(__name__)
+
+_INSTALL_HINT = (
+    "Install PostgreSQL with `pip install pgserver` (bundled PostgreSQL 16) or `apt-get install "
+    "postgresql`, or pass bin_dir= the directory holding initdb and postgres."
+)
+_SOCKET_PATH_MAX = 100  # sun_path holds ~107 bytes; keep a margin
+
+
+def find_bin_dir() -> Path:
+    """Return the directory of the PostgreSQL binaries to use, chosen by ``REACTIVE_PG_BIN``.
+
+    Unset: pgserver's bundled PostgreSQL 16, else Debian's. ``pgserver``: pgserver's only.
+    ``system``: the newest ``/usr/lib/postgresql/*/bin``. Anything else: that directory.
+    Raises FileNotFoundError naming what to install when nothing usable is found.
+    """
+    choice = os.environ.get("REACTIVE_PG_BIN", "")
+    if choice not in ("", "system", "pgserver"):
+        return _checked_bin_dir(Path(choice))
+    if choice != "system":
+        spec = importlib.util.find_spec("pgserver")  # find, don't import: we only want binaries
+        if spec is not None and spec.origin is not None:
+            return _checked_bin_dir(Path(spec.origin).parent / "pginstall" / "bin")
+        if choice == "pgserver":
+            raise FileNotFoundError(f"REACTIVE_PG_BIN=pgserver, but it is missing. {_INSTALL_HINT}")
+    debian = [p for p in Path("/usr/lib/postgresql").glob("*/bin") if p.parent.name.isdigit()]
+    if not debian:
+        raise FileNotFoundError(f"No PostgreSQL binaries found. {_INSTALL_HINT}")
+    return _checked_bin_dir(max(debian, key=lambda p: int(p.parent.name)))
+
+
+def _checked_bin_dir(bin_dir: Path) -> Path:
+    for name in ("initdb", "postgres"):
+        if not os.access(bin_dir / name, os.X_OK):
+            raise FileNotFoundError(f"{bin_dir / name} is not an executable. {_INSTALL_HINT}")
+    return bin_dir
+
+
+def _is_postgres(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass  # alive, owned by another user
+    try:
+        return Path(f"/proc/{pid}/comm").read_text().strip() == "postgres"
+    except OSError:
+        return True  # cannot tell: assume it is, and refuse
+
+
+class PostgresServer:
+    """PostgreSQL in ``data_dir`` as a child process; superuser ``postgres``, trust auth.
+
+    ``start()`` runs initdb if ``data_dir`` holds no cluster, then ``postgres`` itself (no pg_ctl
+    daemon) on ``host:port`` only, its unix socket in ``data_dir`` (a /tmp dir if that path is
+    too long). As root, it runs as the ``postgres`` user, else a ``reactive`` system user.
+
+    Across ``stop()``/``start()`` on one ``data_dir``, databases, roles, tables and rows survive
+    (with ``fast=True``, i.e. fsync, synchronous_commit and full_page_writes off, only a clean
+    stop keeps them; a crash may corrupt the cluster). The port (picked per instance unless
+    given), sessions, temp tables and the socket do not.
+
+    A data dir whose postmaster.pid names a live postgres is refused, not reused: we could not
+    stop that server nor know its settings. A stale postmaster.pid is removed. The server gets
+    SIGINT (fast shutdown) from ``stop()``, at interpreter exit, and on Linux when the spawning
+    thread dies, so none is orphaned. Not thread-safe: drive start/stop from one thread.
+    """
+
+    def __init__(
+        self,
+        data_dir: Path,
+        *,
+        port: int | None = None,
+        host: str = "127.0.0.1",
+        bin_dir: Path | None = None,
+        log_path: Path | None = None,
+        fast: bool = False,
+    ) -> None:
+        """Configure without starting; raise FileNotFoundError if no binaries are usable.
+
+        ``log_path`` defaults to ``<data_dir>.log`` beside the data dir (appended to).
+        """
+        self._data_dir = Path(data_dir).absolute()
+        self._host = host
+        self._port = port if port is not None else free_port(host)
+        self._bin_dir = _checked_bin_dir(bin_dir) if bin_dir is not None else find_bin_dir()
+        self.log_path = log_path or self._data_dir.with_name(self._data_dir.name + ".log")
+        self._fast = fast
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._tmp_socket_dir: Path | None = None
+
+    @property
+    def data_dir(self) -> Path:
+        return self._data_dir
+
+    @property
+    def port(self) -> int:
+        return self._port
+
+    @property
+    def url(self) -> str:
+        """``postgresql://postgres@<host>:<port>/postgres``; usable once ``start()`` returned."""
+        return self._url("postgres")
+
+    def _url(self, database: str) -> str:
+        host = f"[{self._host}]" if ":" in self._host else self._host
+        return f"postgresql://postgres@{host}:{self._port}/{database}"
+
+    def start(self, timeout: float = 60) -> None:
+        """Initialise ``data_dir`` if needed, start the server, return once it takes connections.
+
+        Idempotent while running. Raises FileNotFoundError/PermissionError for unusable binaries
+        or directories, RuntimeError if initdb fails, the data dir is in use or the server
+        exits, TimeoutError past ``timeout`` seconds overall; server errors carry the log's
+        tail. On failure no server is left running.
+        """
+        if self._proc is not None and self._proc.poll() is None:
+            return
+        began = time.monotonic()
+        account = unprivileged_account()
+        self._prepare_dirs(account)
+        self._refuse_if_in_use()
+        if not (self._data_dir / "PG_VERSION").exists():
+            self._initdb(account, began + timeout)
+        proc = self._spawn(account)
+        try:
+            self._wait_ready(proc, began + timeout, timeout)
+        except BaseException:
+            self.stop()
+            raise
+        atexit.register(self.stop)
+        _log.info(
+            "postgres started data_dir=%s port=%d pid=%d seconds=%.2f",
+            self._data_dir,
+            self._port,
+            proc.pid,
+            time.monotonic() - began,
+        )
+
+    def stop(self, timeout: float = 30) -> None:
+        """Shut down (fast: open transactions roll back) and wait; idempotent.
+
+        Escalates to an immediate shutdown, then SIGKILL, after ``timeout`` seconds.
+        """
+        proc, self._proc = self._proc, None
+        if proc is None:
+            return
+        atexit.unregister(self.stop)
+        # SIGINT = fast, SIGQUIT = immediate shutdown (PostgreSQL docs, "Shutting Down the Server").
+        for sig, wait in ((signal.SIGINT, timeout), (signal.SIGQUIT, 10), (signal.SIGKILL, 10)):
+            if proc.poll() is not None:
+                break
+            proc.send_signal(sig)
+            try:
+                proc.wait(wait)
+            except subprocess.TimeoutExpired:
+                _log.warning("postgres stop slow pid=%d signal=%s waited=%s", proc.pid, sig, wait)
+        if self._tmp_socket_dir is not None:
+            shutil.rmtree(self._tmp_socket_dir, ignore_errors=True)
+            self._tmp_socket_dir = None
+        _log.info("postgres stopped data_dir=%s port=%d", self._data_dir, self._port)
+
+    def create_database(self, name: str, timeout: float = 10) -> str:
+        """Create database ``name`` unless it exists and return its URL; safe to race."""
+        timeout_s = max(2, int(timeout))  # libpq's minimum
+        with psycopg.connect(self.url, autocommit=True, connect_timeout=timeout_s) as conn:
+            found = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
+            if found is None:
+                # Another process may create it between our check and CREATE.
+                with contextlib.suppress(errors.DuplicateDatabase, errors.UniqueViolation):
+                    conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+        return self._url(name)
+
+    def __enter__(self) -> PostgresServer:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def _prepare_dirs(self, account: pwd.struct_passwd | None) -> None:
+        self._data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        if account is not None:
+            require_traversable(self._data_dir.parent, account, f"data dir {self._data_dir}")
+            require_traversable(self._bin_dir, account, "the PostgreSQL binaries")
+            os.chown(self._data_dir, account.pw_uid, account.pw_gid)
+
+    def _refuse_if_in_use(self) -> None:
+        lock = self._data_dir / "postmaster.pid"
+        try:
+            lines = lock.read_text().splitlines()
+            pid = int(lines[0])
+        except (OSError, ValueError, IndexError):
+            return
+        if _is_postgres(pid):
+            port = lines[3] if len(lines) > 3 else "?"
+            raise RuntimeError(
+                f"{self._data_dir} is in use by PostgreSQL pid {pid} (port {port}); two "
+                f"servers cannot share a data dir. Stop it (`kill -INT {pid}`) or use another."
+            )
+        # Left by a killed server, often naming a pid reused after a container restart, which
+        # postgres would take for a live owner and refuse to start.
+        _log.warning("postgres stale lock removed path=%s pid=%d", lock, pid)
+        lock.unlink(missing_ok=True)
+
+    def _child_options(self, account: pwd.struct_passwd | None) -> dict[str, Any]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
+        if account is None:
+            return {"env": env}
+        home = account.pw_dir if os.path.isdir(account.pw_dir) else "/"
+        env.update(HOME=home, USER=account.pw_name, LOGNAME=account.pw_name)
+        groups = os.getgrouplist(account.pw_name, account.pw_gid)  # not root's groups
+        return {
+            "env": env,
+            "cwd": "/",
+            "user": account.pw_uid,
+            "group": account.pw_gid,
+            "extra_groups": groups,
+        }
+
+    def _initdb(self, account: pwd.struct_passwd | None, deadline: float) -> None:
+        cmd = [
+            str(self._bin_dir / "initdb"),
+            "-D",
+            str(self._data_dir),
+            "-U",
+            "postgres",
+            "--auth=trust",
+            "--encoding=UTF8",
+            "--locale=C",
+            "--no-instructions",
+        ]
+        if self._fast:
+            cmd.append("--no-sync")
+        timeout = max(deadline - time.monotonic(), 1)
+        try:
+            done = subprocess.run(
+                cmd, capture_output=True, text=True, timeout=timeout, **self._child_options(account)
+            )
+        except subprocess.TimeoutExpired as exc:
+            raise TimeoutError(f"initdb of {self._data_dir} took over {timeout:.0f}s.") from exc
+        if done.returncode != 0:
+            raise RuntimeError(
+                f"initdb of {self._data_dir} failed (exit {done.returncode}); it needs a missing "
+                f"or empty directory. Output:\n{(done.stdout + done.stderr)[-3000:]}"
+            )
+        _log.info("postgres initialised data_dir=%s bin_dir=%s", self._data_dir, self._bin_dir)
+
+    def _socket_dir(self, account: pwd.struct_passwd | None) -> Path:
+        if len(f"{self._data_dir}/.s.PGSQL.{self._port}") <= _SOCKET_PATH_MAX:
+            return self._data_dir
+        self._tmp_socket_dir = Path(tempfile.mkdtemp(prefix="reactive-pg-", dir="/tmp"))
+        if account is not None:
+            os.chown(self._tmp_socket_dir, account.pw_uid, account.pw_gid)
+        return self._tmp_socket_dir
+
+    def _spawn(self, account: pwd.struct_passwd | None) -> subprocess.Popen[bytes]:
+        settings = {
+            "listen_addresses": self._host,
+            "port": str(self._port),
+            "unix_socket_directories": str(self._socket_dir(account)),
+            "max_connections": "200",
+        }
+        if self._fast:
+            settings.update(fsync="off", synchronous_commit="off", full_page_writes="off")
+        cmd = [str(self._bin_dir / "postgres"), "-D", str(self._data_dir)]
+        for key, value in settings.items():
+            cmd += ["-c", f"{key}={value}"]
+        with self.log_path.open("ab") as log:
+            # Own process group, so a terminal's Ctrl-C reaches only us and we stop servers in
+            # order; the parent-death signal covers the cases where we cannot.
+            self._proc = subprocess.Popen(
+                cmd,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                process_group=0,
+                preexec_fn=die_with_parent(signal.SIGINT),
+                **self._child_options(account),
+            )
+        return self._proc
+
+    def _wait_ready(self, proc: subprocess.Popen[bytes], deadline: float, timeout: float) -> None:
+        # What pg_ctl -w polls: postmaster.pid line 8 reads "ready" once connections are
+        # accepted (LOCK_FILE_LINE_PM_STATUS in pidfile.h).
+        lock = self._data_dir / "postmaster.pid"
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                raise RuntimeError(f"PostgreSQL exited ({proc.returncode}) starting.{self._tail()}")
+            try:
+                lines = lock.read_text().splitlines()
+            except OSError:
+                lines = []
+            if len(lines) > 7 and lines[0] == str(proc.pid) and lines[7].strip() == "ready":
+                return
+            time.sleep(0.05)
+        raise TimeoutError(f"PostgreSQL was not ready within {timeout}s.{self._tail()}")
+
+    def _tail(self, lines: int = 30) -> str:
+        try:
+            text = self.log_path.read_text(errors="replace").splitlines()[-lines:]
+        except OSError:
+            return f" No log at {self.log_path}."
+        return f" Last lines of {self.log_path}:\n" + "\n".join(text)

@@ -1,0 +1,162 @@
+"""Every error django-reactivity raises, in one tree.
+
+    ReactiveError
+    ├── ValueEncodingError        a value cannot be sent as a Convex value
+    ├── ValueDecodingError        incoming JSON is not a valid Convex value
+    ├── DefinitionError           a function or cron is declared wrongly (at import/start-up)
+    ├── RequestError              a caller asked for something it may not have
+    │   ├── FunctionNotFound      no public function of that name (or not visible to the caller)
+    │   ├── ArgumentError         arguments do not match the function's signature
+    │   ├── BadRequest            the request itself is malformed (body, JSON, shape, size)
+    │   └── AuthenticationError   credentials were sent but are not valid
+    ├── FunctionError             raised on purpose by user code; its data reaches the client
+    └── ExecutionError            the function could not complete
+        ├── ConflictError         a mutation kept conflicting until the last attempt
+        ├── ReadOnlyError         a query (or an action's direct ORM use) tried to write
+        └── ReturnValueError      the result does not match the declared `returns=` type
+
+Each class has a stable ``code`` (sent to clients and used in logs) and structured
+attributes; messages are full sentences that say what was expected and what to change.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class ReactiveError(Exception):
+    """Root of every error raised by django-reactivity."""
+
+    code = "ReactiveError"
+
+
+class ValueEncodingError(ReactiveError, TypeError):
+    """Raised when a value cannot be encoded as a Convex value (bad type, key or size)."""
+
+    code = "ValueEncodingError"
+
+
+class ValueDecodingError(ReactiveError, ValueError):
+    """Raised when incoming JSON is not a valid Convex-encoded value."""
+
+    code = "ValueDecodingError"
+
+
+class DefinitionError(ReactiveError):
+    """Raised at import or start-up when a function, cron or setting is declared wrongly."""
+
+    code = "DefinitionError"
+
+
+class RequestError(ReactiveError):
+    """Raised when a caller's request cannot be served as asked; the caller is at fault."""
+
+    code = "BadRequest"
+    http_status = 400
+
+
+class FunctionNotFound(RequestError):
+    """Raised when no function of that name exists, or it is internal and the caller is not.
+
+    Both cases give the same message so that clients cannot probe for internal functions.
+    """
+
+    code = "FunctionNotFound"
+    http_status = 404
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"Could not find public function for '{name}'.")
+        self.function = name
+
+
+class ArgumentError(RequestError):
+    """Raised when arguments do not validate against the function's type hints.
+
+    ``errors`` holds one ``(field path, message)`` pair per problem, e.g. ``("limit", "Input
+    should be a valid integer")``; the function did not run.
+    """
+
+    code = "ArgumentValidationError"
+
+    def __init__(self, function: str, errors: list[tuple[str, str]]) -> None:
+        details = "; ".join(f"{path or '<args>'}: {msg}" for path, msg in errors)
+        super().__init__(f"Invalid arguments for '{function}': {details}.")
+        self.function = function
+        self.errors = errors
+
+
+class BadRequest(RequestError):
+    """Raised when a request is malformed: bad JSON, wrong shape, wrong method or too large."""
+
+    code = "BadRequest"
+
+    def __init__(self, message: str, *, code: str = "BadRequest", http_status: int = 400) -> None:
+        super().__init__(message)
+        self.code = code
+        self.http_status = http_status
+
+
+class AuthenticationError(RequestError):
+    """Raised when credentials were sent (header, token, admin key) but are not valid."""
+
+    code = "Unauthenticated"
+    http_status = 401
+
+
+class FunctionError(ReactiveError):
+    """Raise this from a function to fail on purpose; ``data`` reaches the client.
+
+    The official clients turn it into a ``ConvexError`` whose ``.data`` is ``data``
+    (any Convex value). A mutation that raises it rolls back.
+    """
+
+    code = "FunctionError"
+
+    def __init__(self, data: Any = None, message: str | None = None) -> None:
+        self.data = data
+        super().__init__(message if message is not None else _describe(data))
+
+
+class ExecutionError(ReactiveError):
+    """Raised when a function could not complete for a reason other than user code."""
+
+    code = "ExecutionError"
+
+
+class ConflictError(ExecutionError):
+    """Raised when a mutation conflicted on every attempt (serialization failure or deadlock)."""
+
+    code = "OptimisticConcurrencyControlFailure"
+
+    def __init__(self, function: str, attempts: int, sqlstate: str) -> None:
+        super().__init__(
+            f"Mutation '{function}' conflicted with concurrent writes on all {attempts} attempts "
+            f"(SQLSTATE {sqlstate}); retry later or raise REACTIVE['MUTATION_MAX_ATTEMPTS']."
+        )
+        self.function = function
+        self.attempts = attempts
+        self.sqlstate = sqlstate
+
+
+class ReadOnlyError(ExecutionError):
+    """Raised when a query writes to the database, or an action uses the ORM to write."""
+
+    code = "ReadOnlyError"
+
+
+class ReturnValueError(ExecutionError):
+    """Raised when a function's result does not validate against its ``returns=`` type."""
+
+    code = "ReturnValueValidationError"
+
+    def __init__(self, function: str, errors: list[tuple[str, str]]) -> None:
+        details = "; ".join(f"{path or '<result>'}: {msg}" for path, msg in errors)
+        super().__init__(f"Function '{function}' returned an invalid value: {details}.")
+        self.function = function
+        self.errors = errors
+
+
+def _describe(data: Any) -> str:
+    if isinstance(data, str):
+        return data
+    return f"ConvexError: {data!r}"

@@ -1,0 +1,20 @@
+"""URL patterns of the Convex HTTP API; include them at the site root:
+``path("", include("reactive.urls"))`` (the official clients call ``/api/...``)."""
+
+from __future__ import annotations
+
+from django.urls import path, re_path
+
+from . import views
+
+app_name = "reactive"
+
+urlpatterns = [
+    path("api/query", views.call_function, {"kind": "query"}, name="query"),
+    path("api/mutation", views.call_function, {"kind": "mutation"}, name="mutation"),
+    path("api/action", views.call_function, {"kind": "action"}, name="action"),
+    path("api/function", views.call_function, name="function"),
+    path("api/query_ts", views.query_ts, name="query_ts"),
+    path("api/query_at_ts", views.query_at_ts, name="query_at_ts"),
+    re_path(r"^api/run/(?P<path>[A-Za-z0-9_/]+)$", views.run_by_path, name="run"),
+]

@@ -1,0 +1,76 @@
+"""Django settings for the test suite. The conftest points DATABASES at the private server it
+starts; a server process started by a test gets DATABASE_URL/REDIS_URL in its environment."""
+
+from __future__ import annotations
+
+import os
+
+import dj_database_url
+
+SECRET_KEY = "tests-only-not-secret"
+DEBUG = False
+ALLOWED_HOSTS = ["127.0.0.1", "localhost", "testserver"]
+USE_TZ = True
+TIME_ZONE = "UTC"
+ROOT_URLCONF = "tests.urls"
+ASGI_APPLICATION = "tests.asgi.application"
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+INSTALLED_APPS = [
+    "daphne",
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "channels",
+    "reactive",
+    "tests.testapp",
+]
+
+MIDDLEWARE = [
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+]
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ]
+        },
+    }
+]
+
+DATABASES = {
+    "default": dj_database_url.parse(
+        os.environ.get("DATABASE_URL", "postgresql://postgres@127.0.0.1:1/reactive_tests")
+    )
+}
+if "TEST_DATABASE_NAME" not in os.environ:
+    DATABASES["default"]["TEST"] = {"NAME": "test_reactive"}
+
+REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:1/0")
+
+REACTIVE = {
+    "ADMIN_KEY": "tests-admin-key-0123456789",
+    "EXPOSE_ERROR_DETAILS": True,
+    "CORS_ALLOWED_ORIGINS": ["http://allowed.example"],
+    "MUTATION_RETRY_BASE_DELAY": 0.002,
+    "MUTATION_RETRY_MAX_DELAY": 0.05,
+}
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "loggers": {"reactive": {"handlers": ["console"], "level": "WARNING"}},
+}

@@ -1,0 +1,1 @@
+"""A small Django app whose models the test suite reads and writes."""

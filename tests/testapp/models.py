@@ -1,0 +1,47 @@
+"""Models used by the tests."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+
+
+class Item(models.Model):
+    name = models.CharField(max_length=100)
+    price = models.DecimalField(max_digits=10, decimal_places=2)
+    created_at = models.DateTimeField(auto_now_add=True)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    data = models.JSONField(default=dict)
+    uid = models.UUIDField(default=uuid.uuid4)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Note(models.Model):
+    """A row per call: the write of the throughput benchmark and of most runtime tests."""
+
+    body = models.TextField()
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+
+class Account(models.Model):
+    """A bank account: the contention benchmark and the write-skew tests move money here."""
+
+    name = models.CharField(max_length=50, unique=True)
+    balance = models.BigIntegerField(default=0)
+
+
+class Attachment(models.Model):
+    item = models.ForeignKey(Item, on_delete=models.CASCADE, related_name="attachments")
+    file = models.FileField(upload_to="attachments/", blank=True)
+
+    def __str__(self) -> str:
+        return self.file.name or ""
