@@ -1,4 +1,5 @@
-"""Private PostgreSQL and Redis servers: start, persist across restarts, fail clearly, no orphans."""
+"""Private PostgreSQL and Redis servers: they start, keep data across restarts, fail clearly and
+die with their parent."""
 
 from __future__ import annotations
 

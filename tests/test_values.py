@@ -135,7 +135,8 @@ def test_encode_special_float_is_float_object(value: float, expected: str) -> No
 def test_encode_negative_zero_round_trips_with_sign() -> None:
     decoded = decode(_wire(-0.0))
     assert decoded == 0.0
-    assert math.copysign(1.0, decoded) == -1.0  # type: ignore[arg-type]
+    assert isinstance(decoded, float)
+    assert math.copysign(1.0, decoded) == -1.0
 
 
 def test_encode_plain_float_is_number() -> None:
@@ -164,8 +165,8 @@ def test_decode_json_int_too_large_for_float_is_rejected() -> None:
 def test_encode_bytes_like_is_standard_base64() -> None:
     raw = b"\xfb\xff\x00"
     assert encode(raw) == {"$bytes": "+/8A"}
-    assert encode(bytearray(raw)) == {"$bytes": "+/8A"}
-    assert encode(memoryview(raw)) == {"$bytes": "+/8A"}
+    assert encode(bytearray(raw)) == {"$bytes": "+/8A"}  # type: ignore[arg-type]
+    assert encode(memoryview(raw)) == {"$bytes": "+/8A"}  # type: ignore[arg-type]
     assert decode({"$bytes": "+/8A"}) == raw
 
 
@@ -288,7 +289,8 @@ def test_decode_accepts_non_special_float_object() -> None:
 
 
 def test_decode_python_client_output() -> None:
-    sent = convex_to_json({"i": ConvexInt64(-5), "f": math.inf, "b": b"\x00", "n": 7})
+    sent: Any = {"i": ConvexInt64(-5), "f": math.inf, "b": b"\x00", "n": 7}
+    sent = convex_to_json(sent)
     assert decode(sent) == {"i": -5, "f": math.inf, "b": b"\x00", "n": 7.0}
 
 
@@ -346,7 +348,7 @@ def test_to_clean_json_uses_strings_for_lossy_values() -> None:
         "inf": math.inf,
         "ninf": -math.inf,
         "nzero": -0.0,
-        "list": (1.5, None, True, "s"),
+        "list": (1.5, None, True, "s"),  # type: ignore[dict-item]
     }
     clean = to_clean_json(value)
     assert clean == {
@@ -399,7 +401,7 @@ def _same(a: Any, b: Any) -> bool:
         return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
     if isinstance(a, dict) and isinstance(b, dict):
         return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
-    return type(a) is type(b) and a == b or (type(a) is int and type(b) is float and a == b)
+    return (type(a) is type(b) and a == b) or (type(a) is int and type(b) is float and a == b)
 
 
 @given(_values)

@@ -83,12 +83,13 @@ class PostgresServer:
 
     ``start()`` runs initdb if ``data_dir`` holds no cluster, then ``postgres`` itself (no pg_ctl
     daemon) on ``host:port`` only, its unix socket in ``data_dir`` (a /tmp dir if that path is
-    too long). As root, it runs as the ``postgres`` user, else a ``reactive`` system user.
+    too long). As root, it runs as the ``postgres`` system user, or if there is none as a
+    ``reactive`` system user it creates (PostgreSQL refuses to run as root).
 
     Across ``stop()``/``start()`` on one ``data_dir``, databases, roles, tables and rows survive
-    (with ``fast=True``, i.e. fsync, synchronous_commit and full_page_writes off, only a clean
-    stop keeps them; a crash may corrupt the cluster). The port (picked per instance unless
-    given), sessions, temp tables and the socket do not.
+    (with ``fast=True``, i.e. fsync, synchronous_commit and full_page_writes off, a server
+    crash loses recent commits and an OS crash may corrupt the cluster). The port (picked per
+    instance unless given), sessions, temp tables and the socket do not.
 
     A data dir whose postmaster.pid names a live postgres is refused, not reused: we could not
     stop that server nor know its settings. A stale postmaster.pid is removed. The server gets
@@ -118,6 +119,7 @@ class PostgresServer:
         self._fast = fast
         self._proc: subprocess.Popen[bytes] | None = None
         self._tmp_socket_dir: Path | None = None
+        self._owner = os.getpid()
 
     @property
     def data_dir(self) -> Path:
@@ -152,12 +154,13 @@ class PostgresServer:
         self._refuse_if_in_use()
         if not (self._data_dir / "PG_VERSION").exists():
             self._initdb(account, began + timeout)
-        proc = self._spawn(account)
         try:
+            proc = self._spawn(account)
             self._wait_ready(proc, began + timeout, timeout)
         except BaseException:
             self.stop()
             raise
+        self._owner = os.getpid()
         atexit.register(self.stop)
         _log.info(
             "postgres started data_dir=%s port=%d pid=%d seconds=%.2f",
@@ -173,22 +176,25 @@ class PostgresServer:
         Escalates to an immediate shutdown, then SIGKILL, after ``timeout`` seconds.
         """
         proc, self._proc = self._proc, None
-        if proc is None:
-            return
         atexit.unregister(self.stop)
+        if proc is not None and self._owner == os.getpid():  # a forked child must not stop it
+            self._shut_down(proc, timeout)
+            _log.info("postgres stopped data_dir=%s port=%d", self._data_dir, self._port)
+        if self._tmp_socket_dir is not None:
+            shutil.rmtree(self._tmp_socket_dir, ignore_errors=True)
+            self._tmp_socket_dir = None
+
+    @staticmethod
+    def _shut_down(proc: subprocess.Popen[bytes], timeout: float) -> None:
         # SIGINT = fast, SIGQUIT = immediate shutdown (PostgreSQL docs, "Shutting Down the Server").
         for sig, wait in ((signal.SIGINT, timeout), (signal.SIGQUIT, 10), (signal.SIGKILL, 10)):
             if proc.poll() is not None:
-                break
+                return
             proc.send_signal(sig)
             try:
                 proc.wait(wait)
             except subprocess.TimeoutExpired:
                 _log.warning("postgres stop slow pid=%d signal=%s waited=%s", proc.pid, sig, wait)
-        if self._tmp_socket_dir is not None:
-            shutil.rmtree(self._tmp_socket_dir, ignore_errors=True)
-            self._tmp_socket_dir = None
-        _log.info("postgres stopped data_dir=%s port=%d", self._data_dir, self._port)
 
     def create_database(self, name: str, timeout: float = 10) -> str:
         """Create database ``name`` unless it exists and return its URL; safe to race."""
@@ -246,26 +252,14 @@ class PostgresServer:
         home = account.pw_dir if os.path.isdir(account.pw_dir) else "/"
         env.update(HOME=home, USER=account.pw_name, LOGNAME=account.pw_name)
         groups = os.getgrouplist(account.pw_name, account.pw_gid)  # not root's groups
-        return {
-            "env": env,
-            "cwd": "/",
-            "user": account.pw_uid,
-            "group": account.pw_gid,
-            "extra_groups": groups,
-        }
+        return dict(
+            env=env, cwd="/", user=account.pw_uid, group=account.pw_gid, extra_groups=groups
+        )
 
     def _initdb(self, account: pwd.struct_passwd | None, deadline: float) -> None:
-        cmd = [
-            str(self._bin_dir / "initdb"),
-            "-D",
-            str(self._data_dir),
-            "-U",
-            "postgres",
-            "--auth=trust",
-            "--encoding=UTF8",
-            "--locale=C",
-            "--no-instructions",
-        ]
+        # --auth=trust covers the local, 127.0.0.1/32 and ::1/128 lines of pg_hba.conf.
+        cmd = [str(self._bin_dir / "initdb"), "-D", str(self._data_dir), "-U", "postgres"]
+        cmd += ["--auth=trust", "--encoding=UTF8", "--locale=C", "--no-instructions"]
         if self._fast:
             cmd.append("--no-sync")
         timeout = max(deadline - time.monotonic(), 1)

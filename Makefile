@@ -1,0 +1,51 @@
+# Two commands matter: `make run` (the example app on the embedded default) and `make test`.
+# Both work on a fresh machine: they create .venv, install, and fetch the npm client.
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+JS_STAMP := tests/js/node_modules/.installed
+PYTEST_ARGS ?=
+
+.PHONY: run test lint typecheck imports pytest bench js venv clean
+
+run: $(STAMP)
+	$(BIN)/python example_project/manage.py reactive_dev
+
+test: lint pytest
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@echo "==> creating $(VENV) and installing django-reactivity with [embedded,dev]"
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[embedded,dev]"
+	touch $@
+
+js: $(JS_STAMP)
+
+$(JS_STAMP): tests/js/package.json tests/js/package-lock.json
+	@command -v node >/dev/null || { echo "Node.js 20+ is required: apt-get install nodejs"; exit 1; }
+	@echo "==> installing the official npm client (tests/js)"
+	npm ci --prefix tests/js --no-audit --no-fund --loglevel=error
+	touch $@
+
+lint: $(STAMP)
+	@echo "==> ruff"
+	$(BIN)/ruff check reactive tests bench example_project
+	@echo "==> mypy --strict reactive"
+	$(BIN)/mypy reactive
+	@echo "==> import-linter (layers)"
+	$(BIN)/lint-imports
+
+pytest: $(STAMP) $(JS_STAMP)
+	@echo "==> pytest"
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+bench: $(STAMP) $(JS_STAMP)
+	$(BIN)/python bench/run_all.py
+
+clean:
+	rm -rf $(VENV) tests/js/node_modules .pytest_cache .mypy_cache .ruff_cache
