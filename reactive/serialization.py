@@ -1,7 +1,6 @@
-"""Turning what user functions return into Convex values, and the registry of converters.
+"""Converts what user functions return (models, querysets, dataclasses...) into Convex values.
 
-Models become documents, querysets lists; dates, Decimals, UUIDs, enums, dataclasses and
-pydantic models have default conversions; ``register`` adds a project's own types.
+The default conversions live here; ``register`` lets a project add converters for its own types.
 """
 
 from __future__ import annotations
@@ -60,8 +59,9 @@ def register(cls: type[T], converter: Callable[[T], object]) -> None:
     ``converter`` may return anything ``to_value`` accepts (a dict, a list, another registered
     type...); the result is converted in turn. The most specific registered class in an
     object's MRO wins, and registering a class again replaces its converter, so the defaults
-    below can be overridden. Call it at import time (e.g. in ``AppConfig.ready``): it is not
-    synchronised with conversions running in other threads.
+    (``Model``, ``datetime.datetime``, ``Decimal``...) can be overridden too. Call it at import
+    time (e.g. in ``AppConfig.ready``): it is not synchronised with conversions running in
+    other threads.
 
     Raises ``TypeError`` if ``cls`` is not a class, if ``converter`` is not callable, or if
     ``cls`` is a type that is already a Convex value (``str``, ``dict``, ``Int64``...).

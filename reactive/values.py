@@ -7,11 +7,12 @@ form of 64-bit timestamps. Nothing else in the package builds or parses these sh
 from __future__ import annotations
 
 import base64
+import functools
 import math
 import struct
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any, TypeAlias
+from typing import Any, TypeAlias, TypeVar
 
 from reactive.exceptions import ValueDecodingError, ValueEncodingError
 
@@ -33,6 +34,8 @@ MAX_FIELD_NAME_LENGTH = 1024
 MAX_SAFE_INTEGER = 2**53 - 1  # JavaScript's Number.MAX_SAFE_INTEGER
 INT64_MIN = -(2**63)
 INT64_MAX = 2**63 - 1
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,9 +185,9 @@ def _encode(value: object, depth: int, *, clean: bool) -> JSONValue:
     if isinstance(value, float):
         return _encode_float(value, clean=clean)
     if isinstance(value, dict):
-        return _encode_object(value, depth + 1, clean=clean)
+        return _map_object(value, depth + 1, _encode_clean if clean else _encode_wire)
     if isinstance(value, list | tuple):
-        return _encode_array(value, depth + 1, clean=clean)
+        return _map_array(value, depth + 1, _encode_clean if clean else _encode_wire)
     if isinstance(value, Int64):
         return str(value.value) if clean else _b64_special("$integer", _int64_bytes(value.value))
     if isinstance(value, bytes | bytearray | memoryview):
@@ -218,39 +221,16 @@ def _encode_float(x: float, *, clean: bool) -> JSONValue:
     return x  # -0.0 is a valid JSON number
 
 
-def _encode_object(obj: dict[Any, Any], depth: int, *, clean: bool) -> JSONValue:
-    if depth > MAX_DEPTH:
-        raise _too_deep()
-    out: dict[str, JSONValue] = {}
-    for key, item in obj.items():
-        _check_field_name(key)
-        try:
-            out[key] = _encode(item, depth, clean=clean)
-        except _Invalid as exc:
-            exc.segments.append(key)
-            raise
-    return out
-
-
-def _encode_array(items: list[Any] | tuple[Any, ...], depth: int, *, clean: bool) -> JSONValue:
-    if depth > MAX_DEPTH:
-        raise _too_deep()
-    out: list[JSONValue] = []
-    for index, item in enumerate(items):
-        try:
-            out.append(_encode(item, depth, clean=clean))
-        except _Invalid as exc:
-            exc.segments.append(index)
-            raise
-    return out
-
-
 def _int64_bytes(n: int) -> bytes:
     return n.to_bytes(8, "little", signed=True)
 
 
 def _b64_special(key: str, raw: bytes) -> JSONValue:
     return {key: base64.b64encode(raw).decode("ascii")}
+
+
+_encode_wire = functools.partial(_encode, clean=False)
+_encode_clean = functools.partial(_encode, clean=True)
 
 
 # Decoding ------------------------------------------------------------------------------------
@@ -267,41 +247,14 @@ def _decode(data: object, depth: int) -> ConvexValue:
         except OverflowError:
             raise _Invalid("the number is too large for a float64.") from None
     if isinstance(data, dict):
-        return _decode_object(data, depth + 1)
+        if len(data) == 1:
+            ((key, item),) = data.items()
+            if key in ("$integer", "$float", "$bytes", "$set", "$map"):
+                return _decode_special(key, item)
+        return _map_object(data, depth + 1, _decode)
     if isinstance(data, list):
-        return _decode_array(data, depth + 1)
+        return _map_array(data, depth + 1, _decode)
     raise _Invalid(f"a {_type_name(data)} is not a JSON value.")
-
-
-def _decode_object(obj: dict[Any, Any], depth: int) -> ConvexValue:
-    if depth > MAX_DEPTH:
-        raise _too_deep()
-    if len(obj) == 1:
-        ((key, item),) = obj.items()
-        if key in ("$integer", "$float", "$bytes", "$set", "$map"):
-            return _decode_special(key, item)
-    out: dict[str, ConvexValue] = {}
-    for key, item in obj.items():
-        _check_field_name(key)
-        try:
-            out[key] = _decode(item, depth)
-        except _Invalid as exc:
-            exc.segments.append(key)
-            raise
-    return out
-
-
-def _decode_array(items: list[Any], depth: int) -> ConvexValue:
-    if depth > MAX_DEPTH:
-        raise _too_deep()
-    out: list[ConvexValue] = []
-    for index, item in enumerate(items):
-        try:
-            out.append(_decode(item, depth))
-        except _Invalid as exc:
-            exc.segments.append(index)
-            raise
-    return out
 
 
 def _decode_special(key: str, encoded: object) -> ConvexValue:
@@ -326,6 +279,33 @@ def _decode_special(key: str, encoded: object) -> ConvexValue:
 # Shared --------------------------------------------------------------------------------------
 
 
+def _map_object(obj: dict[Any, Any], depth: int, convert: Callable[[Any, int], T]) -> dict[str, T]:
+    if depth > MAX_DEPTH:
+        raise _Invalid(f"values may be nested at most {MAX_DEPTH} levels deep.")
+    out: dict[str, T] = {}
+    for key, item in obj.items():
+        _check_field_name(key)
+        try:
+            out[key] = convert(item, depth)
+        except _Invalid as exc:
+            exc.segments.append(key)
+            raise
+    return out
+
+
+def _map_array(items: Iterable[Any], depth: int, convert: Callable[[Any, int], T]) -> list[T]:
+    if depth > MAX_DEPTH:
+        raise _Invalid(f"values may be nested at most {MAX_DEPTH} levels deep.")
+    out: list[T] = []
+    for index, item in enumerate(items):
+        try:
+            out.append(convert(item, depth))
+        except _Invalid as exc:
+            exc.segments.append(index)
+            raise
+    return out
+
+
 def _check_field_name(key: object) -> None:
     """Apply the field-name rules the npm client enforces on everything it receives."""
     if not isinstance(key, str):
@@ -344,10 +324,6 @@ def _check_field_name(key: object) -> None:
             f"field name {_short(key)} contains {bad!r}; Convex field names may only contain "
             "printable ASCII (codes 32-126)."
         )
-
-
-def _too_deep() -> _Invalid:
-    return _Invalid(f"values may be nested at most {MAX_DEPTH} levels deep.")
 
 
 def _type_name(value: object) -> str:

@@ -279,7 +279,7 @@ class PostgresServer:
     def _socket_dir(self, account: pwd.struct_passwd | None) -> Path:
         if len(f"{self._data_dir}/.s.PGSQL.{self._port}") <= _SOCKET_PATH_MAX:
             return self._data_dir
-        self._tmp_socket_dir = Path(tempfile.mkdtemp(prefix="reactive-pg-", dir="/tmp"))
+        self._tmp_socket_dir = Path(tempfile.mkdtemp(prefix="reactive-pgsock-", dir="/tmp"))
         if account is not None:
             os.chown(self._tmp_socket_dir, account.pw_uid, account.pw_gid)
         return self._tmp_socket_dir
