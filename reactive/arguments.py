@@ -11,7 +11,6 @@ import typing
 from collections.abc import Callable, Mapping
 from typing import Annotated, Any, Literal, NotRequired, Required
 
-
 from pydantic import BeforeValidator, ConfigDict, TypeAdapter, ValidationError
 from typing_extensions import TypedDict  # pydantic needs it on Python < 3.12
 
@@ -133,7 +132,7 @@ def _typed_dict_for(func: Callable[..., Any], function_name: str) -> tuple[Any, 
         annotation = hints.get(param.name, Any)
         required = param.default is inspect.Parameter.empty
         fields[param.name] = Required[annotation] if required else NotRequired[annotation]
-    typed_dict = TypedDict(f"{func.__name__}_args", fields)  # type: ignore[operator]
+    typed_dict = TypedDict(f"{func.__name__}_args", fields)  # type: ignore[misc]
     typed_dict.__pydantic_config__ = ConfigDict(  # type: ignore[attr-defined]
         extra=extra, arbitrary_types_allowed=True
     )

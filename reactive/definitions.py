@@ -113,7 +113,7 @@ class FunctionDecorator:
         self, *, name: str | None = None, returns: Any = None
     ) -> Callable[[Callable[P, R]], FunctionDefinition[P, R]]: ...
 
-    def __call__(
+    def __call__(  # type: ignore[misc]  # mypy cannot match ParamSpec overloads here
         self, func: Callable[P, R] | None = None, /, *, name: str | None = None, returns: Any = None
     ) -> FunctionDefinition[P, R] | Callable[[Callable[P, R]], FunctionDefinition[P, R]]:
         def wrap(f: Callable[P, R]) -> FunctionDefinition[P, R]:

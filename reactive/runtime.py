@@ -142,7 +142,7 @@ class Runtime:
                 )
             else:
                 value = self._invoke(definition, args or {}, identity, encode=True)
-        except Exception as exc:  # noqa: BLE001 - every failure becomes an Outcome
+        except Exception as exc:  # every failure becomes an Outcome
             return failure(exc, ref)
         finally:
             logger.debug(
@@ -167,7 +167,7 @@ class Runtime:
                 value = await self._run_async_action(definition, args or {}, identity, encode=True)
             else:
                 value = await _in_thread(self._invoke, definition, args or {}, identity, True)
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             return failure(exc, ref)
         return Outcome(value=value)
 

@@ -42,7 +42,9 @@ class Scope(enum.Enum):
     ACTION = "action"
 
 
-_scope: contextvars.ContextVar[Scope | None] = contextvars.ContextVar("reactive_scope", default=None)
+_scope: contextvars.ContextVar[Scope | None] = contextvars.ContextVar(
+    "reactive_scope", default=None
+)
 
 
 def current_scope() -> Scope | None:
@@ -77,9 +79,12 @@ def run_read_only(fn: Callable[[], T], *, function: str, using: str = "default")
     """
     _require_no_outer_transaction(function, using)
     try:
-        with _isolation(using, IsolationLevel.REPEATABLE_READ, read_only=True):
-            with transaction.atomic(using=using), scope(Scope.QUERY):
-                return fn()
+        with (
+            _isolation(using, IsolationLevel.REPEATABLE_READ, read_only=True),
+            transaction.atomic(using=using),
+            scope(Scope.QUERY),
+        ):
+            return fn()
     except DatabaseError as exc:
         if sqlstate(exc) == READ_ONLY_SQL_TRANSACTION:
             raise ReadOnlyError(
@@ -102,9 +107,12 @@ def run_serializable(fn: Callable[[int], T], *, function: str, using: str = "def
     conf = reactive_settings()
     for attempt in range(1, conf.MUTATION_MAX_ATTEMPTS + 1):
         try:
-            with _isolation(using, IsolationLevel.SERIALIZABLE, read_only=False):
-                with transaction.atomic(using=using), scope(Scope.MUTATION):
-                    return fn(attempt)
+            with (
+                _isolation(using, IsolationLevel.SERIALIZABLE, read_only=False),
+                transaction.atomic(using=using),
+                scope(Scope.MUTATION),
+            ):
+                return fn(attempt)
         except DatabaseError as exc:
             state = sqlstate(exc)
             if state not in RETRYABLE:

@@ -14,7 +14,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 
 from . import values
 from .clock import clock
-from .exceptions import BadRequest
+from .exceptions import BadRequest, ValueDecodingError
 from .http import api_view, caller_identity, read_json
 from .runtime import Outcome, runtime
 from .types import FunctionKind
@@ -63,7 +63,7 @@ def query_at_ts(request: HttpRequest) -> HttpResponse:
     raw_ts = body.get("ts")
     try:
         ts = values.decode_ts(raw_ts) if isinstance(raw_ts, str) else None
-    except values.ValueDecodingError as exc:
+    except ValueDecodingError as exc:
         raise BadRequest(f"'ts' is not a valid timestamp: {exc}") from None
     if ts is None or ts > clock.now():
         raise BadRequest("'ts' must be a timestamp returned by /api/query_ts.")
@@ -111,7 +111,7 @@ def _args(raw: Any, *, encoded: bool) -> dict[str, Any]:
         return raw
     try:
         decoded = values.decode(raw)
-    except values.ValueDecodingError as exc:
+    except ValueDecodingError as exc:
         raise BadRequest(
             f"'args' is not a valid Convex value: {exc}", code="BadConvexValue"
         ) from None

@@ -11,11 +11,12 @@ from reactive.exceptions import (
     ExecutionError,
     FunctionNotFound,
     ReadOnlyError,
+    RequestError,
     ReturnValueError,
 )
 from reactive.registry import registry
 from reactive.runtime import runtime
-from reactive.types import ADMIN, ANONYMOUS, Identity
+from reactive.types import ADMIN, ANONYMOUS, FunctionKind, Identity
 from tests.testapp.models import Note
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -57,13 +58,13 @@ def test_failed_mutation_rolls_back() -> None:
 
 
 def test_query_cannot_write() -> None:
-    with pytest.raises(ReadOnlyError, match="testapp:write_in_query"):
+    with pytest.raises(ReadOnlyError, match=r"testapp:write_in_query"):
         runtime.run("testapp:write_in_query")
     assert not Note.objects.exists()
 
 
 def test_action_cannot_write_directly() -> None:
-    with pytest.raises(ReadOnlyError, match="ctx.run_mutation"):
+    with pytest.raises(ReadOnlyError, match=r"ctx\.run_mutation"):
         runtime.run("testapp:write_in_action")
     assert not Note.objects.exists()
 
@@ -109,7 +110,7 @@ def test_nested_types_are_validated_and_converted() -> None:
 def test_id_argument_validates_primary_key() -> None:
     note = Note.objects.create(body="x")
     assert runtime.run("testapp:get_note", {"id": str(note.pk)})["body"] == "x"
-    with pytest.raises(ArgumentError, match="not a valid id of testapp.Note"):
+    with pytest.raises(ArgumentError, match=r"not a valid id of testapp\.Note"):
         runtime.run("testapp:get_note", {"id": "abc"})
 
 
@@ -164,8 +165,8 @@ def test_session_user_reaches_ctx_auth() -> None:
 def test_run_query_refuses_a_mutation() -> None:
     with pytest.raises(FunctionNotFound):
         runtime.run("testapp:nope")
-    with pytest.raises(Exception, match="is a mutation, not a query"):
-        runtime.run("testapp:add_note", {"body": "x"}, expect=__import__("reactive.types").types.FunctionKind.QUERY)
+    with pytest.raises(RequestError, match="is a mutation, not a query"):
+        runtime.run("testapp:add_note", {"body": "x"}, expect=FunctionKind.QUERY)
 
 
 def test_function_inside_outer_atomic_block_is_refused() -> None:

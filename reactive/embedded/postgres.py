@@ -154,13 +154,13 @@ class PostgresServer:
         self._refuse_if_in_use()
         if not (self._data_dir / "PG_VERSION").exists():
             self._initdb(account, began + timeout)
+        self._owner = os.getpid()
         try:
             proc = self._spawn(account)
             self._wait_ready(proc, began + timeout, timeout)
         except BaseException:
             self.stop()
             raise
-        self._owner = os.getpid()
         atexit.register(self.stop)
         _log.info(
             "postgres started data_dir=%s port=%d pid=%d seconds=%.2f",

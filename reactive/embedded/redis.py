@@ -101,6 +101,7 @@ class RedisServer:
         self.log_path = log_path or self._data_dir.with_name(self._data_dir.name + ".log")
         self._fast = fast
         self._proc: subprocess.Popen[bytes] | None = None
+        self._owner = os.getpid()
 
     @property
     def data_dir(self) -> Path:
@@ -129,8 +130,9 @@ class RedisServer:
         self._data_dir.mkdir(parents=True, exist_ok=True)
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         self._refuse_if_in_use()
-        proc = self._spawn()
+        self._owner = os.getpid()
         try:
+            proc = self._spawn()
             self._wait_ready(proc, began + timeout, timeout)
         except BaseException:
             self.stop()
@@ -150,9 +152,9 @@ class RedisServer:
         Escalates to SIGKILL after ``timeout`` seconds.
         """
         proc, self._proc = self._proc, None
-        if proc is None:
-            return
         atexit.unregister(self.stop)
+        if proc is None or self._owner != os.getpid():  # a forked child must not stop it
+            return
         for sig, wait in ((signal.SIGTERM, timeout), (signal.SIGKILL, 10)):
             if proc.poll() is not None:
                 break

@@ -20,7 +20,9 @@ class SessionRequest(models.Model):
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["session_id", "request_id"], name="reactive_session_request")
+            models.UniqueConstraint(
+                fields=["session_id", "request_id"], name="reactive_session_request"
+            )
         ]
 
     def __str__(self) -> str:

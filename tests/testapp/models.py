@@ -31,12 +31,18 @@ class Note(models.Model):
     )
     created_at = models.DateTimeField(auto_now_add=True)
 
+    def __str__(self) -> str:
+        return self.body[:40]
+
 
 class Account(models.Model):
     """A bank account: the contention benchmark and the write-skew tests move money here."""
 
     name = models.CharField(max_length=50, unique=True)
     balance = models.BigIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"{self.name}: {self.balance}"
 
 
 class Attachment(models.Model):

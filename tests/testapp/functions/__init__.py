@@ -22,6 +22,7 @@ from reactive import (
     mutation,
     query,
 )
+from tests.testapp import hooks
 from tests.testapp.models import Account, Note
 
 
@@ -89,7 +90,11 @@ def echo(ctx: QueryCtx, value: Any = None) -> Any:
 
 @query
 def typed(
-    ctx: QueryCtx, point: Point, tags: list[str], mode: Literal["a", "b"] = "a", n: int | None = None
+    ctx: QueryCtx,
+    point: Point,
+    tags: list[str],
+    mode: Literal["a", "b"] = "a",
+    n: int | None = None,
 ) -> dict[str, Any]:
     return {"point": point, "tags": tags, "mode": mode, "n": n}
 
@@ -184,3 +189,23 @@ def action_calls_action(ctx: SyncActionCtx) -> Any:
 @action
 def fail_action(ctx: SyncActionCtx, code: str) -> None:
     raise FunctionError({"code": code})
+
+
+@mutation
+def go_off_call(ctx: MutationCtx, name: str) -> int:
+    """Write-skew shape: read how many are on call (balance == 1), then leave if not the last."""
+    on_call = Account.objects.filter(balance=1).count()
+    hooks.pause()
+    if on_call < 2:
+        raise FunctionError({"code": "LAST_ON_CALL"})
+    Account.objects.filter(name=name).update(balance=0)
+    return on_call - 1
+
+
+@mutation
+def bump(ctx: MutationCtx, name: str) -> int:
+    """Read then write one row; a concurrent commit in between forces a serialization failure."""
+    account = Account.objects.get(name=name)
+    hooks.pause()
+    Account.objects.filter(pk=account.pk).update(balance=account.balance + 1)
+    return account.balance + 1
