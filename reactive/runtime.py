@@ -126,15 +126,17 @@ class Runtime:
         identity: Identity = ANONYMOUS,
         *,
         kind: FunctionKind | None = None,
+        internal: bool = False,
     ) -> Outcome:
         """Run a function on behalf of a client and describe the outcome; never raises.
 
-        Internal functions are visible only to the admin identity. ``kind`` (when given)
-        requires the function to be of that kind, as ``/api/query`` does.
+        Internal functions are visible only to the admin identity, or when ``internal`` (the
+        CLI, the scheduler). ``kind`` (when given) requires the function to be of that kind,
+        as ``/api/query`` does.
         """
         started = time.perf_counter()
         try:
-            definition = self.resolve(ref, internal=identity.is_admin)
+            definition = self.resolve(ref, internal=internal or identity.is_admin)
             _check_kind(definition, kind)
             if definition.is_async:
                 value = async_to_sync(self._run_async_action)(

@@ -1,0 +1,55 @@
+"""``manage.py reactive_functions``: list every function with its kind, visibility and args."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandParser
+
+from reactive.registry import registry
+
+
+class Command(BaseCommand):
+    help = "List the registered functions: name, kind, visibility and argument schema."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--json", action="store_true", help="Print one JSON document.")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        rows = [
+            {
+                "name": definition.name,
+                "kind": str(definition.kind),
+                "visibility": str(definition.visibility),
+                "args": definition.arguments.json_schema(),
+            }
+            for definition in registry
+        ]
+        if options["json"]:
+            self.stdout.write(json.dumps(rows, indent=2))
+            return
+        width = max((len(row["name"]) for row in rows), default=4)
+        for row in rows:
+            schema = row["args"]
+            required = set(schema.get("required", []))
+            params = ", ".join(
+                f"{name}{'' if name in required else '?'}: {_type(spec)}"
+                for name, spec in schema.get("properties", {}).items()
+            )
+            self.stdout.write(
+                f"{row['name']:<{width}}  {row['kind']:<8}  {row['visibility']:<8}  ({params})"
+            )
+        self.stdout.write(f"{len(rows)} functions")
+
+
+def _type(spec: dict[str, Any]) -> str:
+    if "type" in spec:
+        return str(spec["type"])
+    if "enum" in spec:
+        return " | ".join(json.dumps(v) for v in spec["enum"])
+    if "anyOf" in spec:
+        return " | ".join(_type(s) for s in spec["anyOf"])
+    if "$ref" in spec:
+        return str(spec["$ref"]).rsplit("/", 1)[-1]
+    return "any"

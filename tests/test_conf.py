@@ -1,0 +1,60 @@
+"""Settings validation and the system checks."""
+
+from __future__ import annotations
+
+import types
+from typing import Any
+
+import pytest
+from django.core.exceptions import ImproperlyConfigured
+
+import reactive
+from reactive.checks import check_database, check_settings
+from reactive.conf import reactive_settings
+
+
+def test_defaults_are_read_and_overrides_apply_at_use_time(settings: Any) -> None:
+    assert reactive_settings().MUTATION_MAX_ATTEMPTS == 8
+    settings.REACTIVE = {"MUTATION_MAX_ATTEMPTS": 3}
+    assert reactive_settings().MUTATION_MAX_ATTEMPTS == 3
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        ({"MUTATION_MAX_ATTEMPTS": 0}, "REACTIVE['MUTATION_MAX_ATTEMPTS'] is invalid"),
+        ({"MUTATION_MAX_ATTEMPTS": "many"}, "MUTATION_MAX_ATTEMPTS"),
+        ({"NOT_A_SETTING": 1}, "REACTIVE['NOT_A_SETTING'] is not a known setting"),
+        ({"ADMIN_KEY": "short"}, "ADMIN_KEY"),
+        ({"CORS_ALLOWED_ORIGINS": "http://x"}, "CORS_ALLOWED_ORIGINS"),
+        ([1, 2], "settings.REACTIVE must be a dict, not list"),
+    ],
+)
+def test_bad_settings_fail_the_check_and_raise_on_use(
+    settings: Any, raw: Any, message: str
+) -> None:
+    settings.REACTIVE = raw
+    [error] = check_settings()
+    assert error.id == "reactive.E001"
+    assert message in error.msg
+    with pytest.raises(ImproperlyConfigured, match=message.replace("[", r"\[").replace("]", r"\]")):
+        reactive_settings()
+
+
+def test_database_check_requires_postgres(monkeypatch: pytest.MonkeyPatch) -> None:
+    from django.conf import settings
+
+    assert check_database() == []
+    monkeypatch.setitem(settings.DATABASES["default"], "ENGINE", "django.db.backends.sqlite3")
+    [error] = check_database()
+    assert error.id == "reactive.E002"
+    assert "needs PostgreSQL" in error.msg
+
+
+def test_public_api_is_exactly_all() -> None:
+    exported = {
+        name for name, value in vars(reactive).items()
+        if not name.startswith("_") and not isinstance(value, types.ModuleType)
+        and name != "annotations"
+    }
+    assert set(reactive.__all__) == exported
