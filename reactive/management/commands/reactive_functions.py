@@ -17,7 +17,7 @@ class Command(BaseCommand):
         parser.add_argument("--json", action="store_true", help="Print one JSON document.")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        rows = [
+        rows: list[dict[str, Any]] = [
             {
                 "name": definition.name,
                 "kind": str(definition.kind),

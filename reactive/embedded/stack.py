@@ -1,0 +1,162 @@
+"""The development stack behind ``make run``: embedded Postgres and Redis, migrations, an ASGI
+server, a Celery worker and beat, supervised together and stopped together."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import service_url
+from .ports import free_port
+from .postgres import PostgresServer
+from .redis import RedisServer
+
+logger = logging.getLogger(__name__)
+
+PREFERRED_PG_PORT = 54329
+PREFERRED_REDIS_PORT = 63799
+
+
+@dataclass
+class StackConfig:
+    """What to run. ``asgi_app`` is ``module:attribute``; ``celery_app`` None skips Celery."""
+
+    state_dir: Path
+    settings_module: str
+    asgi_app: str
+    celery_app: str | None
+    host: str = "127.0.0.1"
+    port: int = 8000
+    project_dir: Path = field(default_factory=Path.cwd)
+
+
+class DevStack:
+    """Starts every process of the development stack and stops them all on exit.
+
+    Order: Postgres, Redis, ``migrate``, then the ASGI server, the Celery worker and beat.
+    ``DATABASE_URL``/``REDIS_URL`` in the environment replace the embedded servers. Data lives
+    in ``state_dir`` and survives restarts. ``run()`` blocks until Ctrl-C or a child exits.
+    """
+
+    def __init__(self, config: StackConfig, say: Callable[[str], None] = print) -> None:
+        self.config = config
+        self.say = say
+        self._children: list[tuple[str, subprocess.Popen[bytes]]] = []
+        self._servers: list[PostgresServer | RedisServer] = []
+        self.env = dict(os.environ)
+
+    def run(self) -> int:
+        with self._running():
+            self.say(f"django-reactivity dev stack ready: http://{self.config.host}:{self.config.port}/")
+            self.say("Press Ctrl-C to stop every process.")
+            return self._supervise()
+
+    @contextlib.contextmanager
+    def _running(self) -> Iterator[None]:
+        previous = signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
+        try:
+            self._start_services()
+            self._migrate()
+            self._start_processes()
+            yield
+        except KeyboardInterrupt:
+            pass
+        finally:
+            signal.signal(signal.SIGTERM, previous)
+            self.stop()
+
+    def _start_services(self) -> None:
+        state = self.config.state_dir
+        state.mkdir(parents=True, exist_ok=True)
+        if not self.env.get("DATABASE_URL"):
+            self.say(f"starting PostgreSQL (data in {state / 'postgres'})")
+            pg = PostgresServer(state / "postgres", port=_port(PREFERRED_PG_PORT))
+            pg.start(timeout=120)
+            self._servers.append(pg)
+            url = pg.create_database(service_url.DEFAULT_DATABASE_NAME)
+            self.env["DATABASE_URL"] = url
+            service_url.record(state, database_url=url)
+        if not self.env.get("REDIS_URL"):
+            self.say(f"starting Redis (data in {state / 'redis'})")
+            redis = RedisServer(state / "redis", port=_port(PREFERRED_REDIS_PORT))
+            redis.start(timeout=60)
+            self._servers.append(redis)
+            self.env["REDIS_URL"] = redis.url
+            service_url.record(state, redis_url=redis.url)
+
+    def _migrate(self) -> None:
+        self.say("applying migrations")
+        done = subprocess.run(
+            [sys.executable, "-m", "django", "migrate", "--no-input"],
+            env={**self.env, "DJANGO_SETTINGS_MODULE": self.config.settings_module},
+            cwd=self.config.project_dir, timeout=600, check=False,
+        )
+        if done.returncode != 0:
+            raise SystemExit(f"migrate failed (exit {done.returncode}); see the output above.")
+
+    def _start_processes(self) -> None:
+        c = self.config
+        self._spawn("asgi", [sys.executable, "-m", "daphne", "-b", c.host, "-p", str(c.port),
+                             c.asgi_app])
+        if c.celery_app:
+            celery = [sys.executable, "-m", "celery", "-A", c.celery_app]
+            self._spawn("worker", [*celery, "worker", "--pool", "solo", "--loglevel", "INFO"])
+            beat_db = c.state_dir / "celerybeat-schedule"
+            self._spawn("beat", [*celery, "beat", "--loglevel", "INFO", "-s", str(beat_db)])
+
+    def _spawn(self, name: str, command: list[str]) -> None:
+        env = {**self.env, "DJANGO_SETTINGS_MODULE": self.config.settings_module}
+        # A session of its own: Ctrl-C reaches only us, and we stop children in order.
+        proc = subprocess.Popen(command, env=env, cwd=self.config.project_dir,
+                                start_new_session=True)
+        self._children.append((name, proc))
+
+    def _supervise(self) -> int:
+        while True:
+            for name, proc in self._children:
+                code = proc.poll()
+                if code is not None:
+                    self.say(f"{name} exited with code {code}; stopping the stack.")
+                    return code or 1
+            time.sleep(0.5)
+
+    def stop(self) -> None:
+        """Stop children (newest first), then Redis, then Postgres. Idempotent."""
+        for _, proc in reversed(self._children):
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        for name, proc in reversed(self._children):
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                logger.warning("dev stack child slow to stop name=%s pid=%d", name, proc.pid)
+                proc.kill()
+                proc.wait(timeout=5)
+        self._children.clear()
+        for server in reversed(self._servers):
+            server.stop()
+        self._servers.clear()
+
+
+def _port(preferred: int) -> int:
+    """The preferred port when free (so URLs stay stable across restarts), else any."""
+    import socket
+
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", preferred))
+        except OSError:
+            return free_port()
+    return preferred
+
+
+def _raise_keyboard_interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
