@@ -1,8 +1,12 @@
-"""The Django app: discovers every installed app's functions once the registry is ready."""
+"""The Django app: discovers every installed app's functions once the registry is ready, and
+installs the change-capture triggers after each ``migrate``."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.apps import AppConfig, apps
+from django.db.models.signals import post_migrate
 
 
 class ReactiveConfig(AppConfig):
@@ -17,3 +21,13 @@ class ReactiveConfig(AppConfig):
         from .registry import registry
 
         registry.discover(apps.get_app_configs(), reactive_settings().FUNCTIONS_MODULE)
+        post_migrate.connect(_install_triggers, sender=self, dispatch_uid="reactive_triggers")
+
+
+def _install_triggers(*, using: str = "default", **kwargs: Any) -> None:
+    """After migrate (which runs this once our app is migrated): track every tracked table,
+    including tables that later migrations created."""
+    from . import capture
+
+    if using == "default" and capture.log_exists(using):
+        capture.install(using=using)

@@ -43,3 +43,33 @@ def check_database(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
             )
         ]
     return []
+
+
+@register(Tags.database)
+def check_triggers(
+    app_configs: Any = None, databases: Any = None, **kwargs: Any
+) -> list[CheckMessage]:
+    """reactive.E004: every tracked table has its change-capture triggers (``--database``)."""
+    from . import capture
+
+    if not databases or "default" not in databases:
+        return []
+    if not capture.log_exists():
+        return [
+            Error(
+                "The reactive change log is missing.",
+                hint="Run manage.py migrate.",
+                id="reactive.E004",
+            )
+        ]
+    missing = [s.table for s in capture.status() if not s.installed]
+    if not missing:
+        return []
+    return [
+        Error(
+            f"Change capture triggers are missing on {', '.join(sorted(missing))}; writes to "
+            "these tables will not reach live queries.",
+            hint="Run manage.py reactive_triggers install (migrate does it too).",
+            id="reactive.E004",
+        )
+    ]

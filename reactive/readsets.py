@@ -1,0 +1,306 @@
+"""Read sets: what a query read, recorded from the SQL it executed, as per-table predicates.
+
+Each statement is parsed once per SQL text (sqlglot) into a template: for every table it reads,
+the conjunction of simple comparisons (=, IN, <, <=, >, >=, BETWEEN, IS [NOT] NULL) between one
+of its columns and a parameter or literal. Binding the statement's parameters gives predicates.
+Whatever is not understood widens, never narrows: a dropped conjunct only makes the predicate
+match more rows; an unparseable statement depends on every table.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import logging
+import re
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import sqlglot
+from sqlglot import exp
+
+logger = logging.getLogger(__name__)
+
+OPS = frozenset({"eq", "in", "lt", "le", "gt", "ge", "isnull", "notnull"})
+
+
+@dataclass(frozen=True, slots=True)
+class Condition:
+    """``column <op> values``; ``values`` holds 1 value (2 for a BETWEEN's ge/le pair: two
+    conditions are produced instead), any number for ``in``, none for the null tests."""
+
+    column: str
+    op: str
+    values: tuple[Any, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class TablePredicate:
+    """Rows of ``table`` satisfying all ``conditions`` (none: every row of the table)."""
+
+    table: str
+    conditions: tuple[Condition, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ReadSet:
+    """Everything one query execution depends on. ``everything``: any change at all."""
+
+    predicates: frozenset[TablePredicate] = frozenset()
+    everything: bool = False
+
+    def tables(self) -> frozenset[str]:
+        return frozenset(p.table for p in self.predicates)
+
+
+# -- templates: parsed once per SQL text ---------------------------------------------------
+
+# A value source: ("param", index) or ("const", value).
+Source = tuple[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class _CondTemplate:
+    column: str
+    op: str
+    sources: tuple[Source, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class _Template:
+    tables: tuple[tuple[str, tuple[_CondTemplate, ...]], ...]
+    everything: bool = False
+
+
+_PLACEHOLDER = re.compile(r"""'(?:[^']|'')*'|"(?:[^"]|"")*"|%%|%s""")
+_SKIP = re.compile(r"^\s*(SAVEPOINT|RELEASE|ROLLBACK|SET|SHOW|BEGIN|COMMIT)\b", re.IGNORECASE)
+
+
+def _numbered(sql: str) -> str:
+    """Django's ``%s`` placeholders → ``$1..$n`` (skipping quoted text), so positions survive."""
+    counter = iter(range(1, 1_000_000))
+
+    def replace(match: re.Match[str]) -> str:
+        token = match.group(0)
+        if token == "%s":
+            return f"${next(counter)}"
+        return "%" if token == "%%" else token
+
+    return _PLACEHOLDER.sub(replace, sql)
+
+
+@functools.lru_cache(maxsize=4096)
+def template(sql: str) -> _Template | None:
+    """Parse ``sql`` into a template; None for statements that read nothing (SAVEPOINT...)."""
+    if _SKIP.match(sql):
+        return None
+    try:
+        tree = sqlglot.parse_one(_numbered(sql), read="postgres")
+    except Exception:  # any parse failure widens to "everything"
+        logger.debug("read set unparsed sql=%.200s", sql)
+        return _Template((), everything=True)
+    if not isinstance(tree, exp.Query):
+        return _Template((), everything=True)
+    return _Template(tuple(_analyze(tree)))
+
+
+def _analyze(tree: exp.Expression) -> list[tuple[str, tuple[_CondTemplate, ...]]]:
+    out: list[tuple[str, tuple[_CondTemplate, ...]]] = []
+    covered: set[int] = set()
+    for select in tree.find_all(exp.Select):
+        sources, nullable = _sources(select)
+        conjuncts = _conjuncts(select.args.get("where"))
+        for join in select.args.get("joins") or []:
+            if not _is_outer(join):
+                conjuncts += _conjuncts(join.args.get("on"))
+        by_alias: dict[str, list[_CondTemplate]] = {alias: [] for alias in sources}
+        for conjunct in conjuncts:
+            parsed = _condition(conjunct, sources)
+            if parsed is not None:
+                alias, cond = parsed
+                by_alias[alias].extend(cond)
+        for alias, table in sources.items():
+            covered.add(id(table))
+            conds = () if alias in nullable else tuple(by_alias[alias])
+            out.append((table.name, conds))
+    for table in tree.find_all(exp.Table):  # tables outside any SELECT scope we understood
+        if id(table) not in covered and table.name:
+            out.append((table.name, ()))
+    return out
+
+
+def _sources(select: exp.Select) -> tuple[dict[str, exp.Table], set[str]]:
+    sources: dict[str, exp.Table] = {}
+    nullable: set[str] = set()
+    from_ = select.args.get("from_") or select.args.get("from")
+    items: list[tuple[exp.Expression, exp.Join | None]] = []
+    if from_ is not None:
+        items.append((from_.this, None))
+    for join in select.args.get("joins") or []:
+        items.append((join.this, join))
+    for position, (node, join) in enumerate(items):
+        if not isinstance(node, exp.Table) or not node.name:
+            continue
+        alias = node.alias_or_name
+        sources[alias] = node
+        side = (join.args.get("side") or "").upper() if join is not None else ""
+        if side in {"LEFT", "FULL"} and join is not None:
+            nullable.add(alias)
+        if side in {"RIGHT", "FULL"}:
+            nullable.update(a for a in sources if a != alias)  # everything before it
+        del position
+    return sources, nullable
+
+
+def _is_outer(join: exp.Join) -> bool:
+    return (join.args.get("side") or "").upper() in {"LEFT", "RIGHT", "FULL"}
+
+
+def _conjuncts(node: exp.Expression | None) -> list[exp.Expression]:
+    if node is None:
+        return []
+    if isinstance(node, exp.Where):
+        node = node.this
+    while isinstance(node, exp.Paren):
+        node = node.this
+    if isinstance(node, exp.And):
+        return _conjuncts(node.this) + _conjuncts(node.expression)
+    return [node]
+
+
+_COMPARISONS: dict[type[exp.Expression], tuple[str, str]] = {
+    exp.EQ: ("eq", "eq"),
+    exp.LT: ("lt", "gt"),
+    exp.LTE: ("le", "ge"),
+    exp.GT: ("gt", "lt"),
+    exp.GTE: ("ge", "le"),
+}
+
+
+def _condition(
+    node: exp.Expression, sources: dict[str, exp.Table]
+) -> tuple[str, list[_CondTemplate]] | None:
+    while isinstance(node, exp.Paren):
+        node = node.this
+    if type(node) in _COMPARISONS:
+        op, flipped = _COMPARISONS[type(node)]
+        left, right = node.this, node.expression
+        if isinstance(right, exp.Column) and not isinstance(left, exp.Column):
+            left, right, op = right, left, flipped
+        return _simple(left, op, [right], sources)
+    if isinstance(node, exp.In) and not node.args.get("query"):
+        return _simple(node.this, "in", list(node.expressions), sources)
+    if isinstance(node, exp.Between):
+        low = _simple(node.this, "ge", [node.args["low"]], sources)
+        high = _simple(node.this, "le", [node.args["high"]], sources)
+        if low and high:
+            return low[0], low[1] + high[1]
+        return None
+    if isinstance(node, exp.Is) and isinstance(node.expression, exp.Null):
+        return _simple(node.this, "isnull", [], sources)
+    if isinstance(node, exp.Not):
+        inner = node.this
+        while isinstance(inner, exp.Paren):
+            inner = inner.this
+        if isinstance(inner, exp.Is) and isinstance(inner.expression, exp.Null):
+            return _simple(inner.this, "notnull", [], sources)
+    return None
+
+
+def _simple(
+    column: exp.Expression, op: str, operands: list[exp.Expression], sources: dict[str, exp.Table]
+) -> tuple[str, list[_CondTemplate]] | None:
+    if not isinstance(column, exp.Column):
+        return None
+    alias = column.table or (next(iter(sources)) if len(sources) == 1 else "")
+    if alias not in sources:
+        return None  # a correlated reference to an outer query, or ambiguous
+    values: list[Source] = []
+    for operand in operands:
+        source = _source(operand)
+        if source is None:
+            return None
+        values.append(source)
+    if op == "in" and not values:
+        return None
+    return alias, [_CondTemplate(column.name, op, tuple(values))]
+
+
+def _source(node: exp.Expression) -> Source | None:
+    if isinstance(node, exp.Parameter) and isinstance(node.this, exp.Literal):
+        return ("param", int(node.this.this) - 1)
+    if isinstance(node, exp.Literal):
+        return ("const", node.this if node.is_string else _number(node.this))
+    if isinstance(node, exp.Boolean):
+        return ("const", bool(node.this))
+    return None
+
+
+def _number(text: str) -> Any:
+    try:
+        return int(text)
+    except ValueError:
+        return float(text)
+
+
+# -- binding and recording -----------------------------------------------------------------
+
+
+def predicates_for(sql: str, params: Sequence[Any] | None) -> ReadSet | None:
+    """The read set of one executed statement (None if it reads nothing)."""
+    tmpl = template(sql)
+    if tmpl is None:
+        return None
+    if tmpl.everything:
+        return ReadSet(everything=True)
+    bound: set[TablePredicate] = set()
+    for table, conds in tmpl.tables:
+        bound.add(TablePredicate(table, _bind(conds, params)))
+    return ReadSet(frozenset(bound))
+
+
+def _bind(conds: tuple[_CondTemplate, ...], params: Sequence[Any] | None) -> tuple[Condition, ...]:
+    out: list[Condition] = []
+    for cond in conds:
+        values: list[Any] = []
+        for kind, ref in cond.sources:
+            if kind == "const":
+                values.append(ref)
+            elif params is not None and not isinstance(params, dict) and ref < len(params):
+                values.append(params[ref])
+            else:
+                break  # unknown value: drop the condition (wider)
+        else:
+            if cond.op == "eq" and values == [None]:
+                continue  # "= NULL" never matches in SQL; dropping it is merely wider
+            out.append(Condition(cond.column, cond.op, tuple(values)))
+    return tuple(sorted(out, key=lambda c: (c.op != "eq" and c.op != "in", c.column, c.op)))
+
+
+class Recorder:
+    """Collects the read set of the statements executed while it is installed."""
+
+    def __init__(self) -> None:
+        self.predicates: set[TablePredicate] = set()
+        self.everything = False
+
+    def __call__(
+        self, execute: Callable[..., Any], sql: str, params: Any, many: bool, context: Any
+    ) -> Any:
+        result = predicates_for(sql, None if many else params)
+        if result is not None:
+            self.everything = self.everything or result.everything
+            self.predicates |= result.predicates
+        return execute(sql, params, many, context)
+
+    def read_set(self) -> ReadSet:
+        return ReadSet(frozenset(self.predicates), self.everything)
+
+
+@contextlib.contextmanager
+def recording(connection: Any) -> Iterator[Recorder]:
+    """Record the read set of everything executed on ``connection`` inside the block."""
+    recorder = Recorder()
+    with connection.execute_wrapper(recorder):
+        yield recorder
