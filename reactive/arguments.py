@@ -11,12 +11,15 @@ import typing
 from collections.abc import Callable, Mapping
 from typing import Annotated, Any, Literal, NotRequired, Required
 
-from pydantic import BeforeValidator, ConfigDict, TypeAdapter, ValidationError
+from pydantic import BeforeValidator, ConfigDict, Field, TypeAdapter, ValidationError
 from typing_extensions import TypedDict  # pydantic needs it on Python < 3.12
 
 from .exceptions import DefinitionError
 
 Problems = list[tuple[str, str]]
+
+# Parameters whose wire name is the camelCase Convex uses.
+CAMEL_ALIASES = {"pagination_opts": "paginationOpts"}
 
 
 class Id:
@@ -130,10 +133,12 @@ def _typed_dict_for(func: Callable[..., Any], function_name: str) -> tuple[Any, 
                 "keyword: clients send arguments as an object."
             )
         annotation = hints.get(param.name, Any)
+        if param.name in CAMEL_ALIASES:  # clients send `paginationOpts`; Python says snake_case
+            annotation = Annotated[annotation, Field(alias=CAMEL_ALIASES[param.name])]
         required = param.default is inspect.Parameter.empty
         fields[param.name] = Required[annotation] if required else NotRequired[annotation]
     typed_dict = TypedDict(f"{func.__name__}_args", fields)  # type: ignore[misc]
     typed_dict.__pydantic_config__ = ConfigDict(  # type: ignore[attr-defined]
-        extra=extra, arbitrary_types_allowed=True
+        extra=extra, arbitrary_types_allowed=True, validate_by_name=True, validate_by_alias=True
     )
     return typed_dict, tuple(fields)

@@ -42,11 +42,26 @@ class ReactiveSettings(BaseModel):
     WEBSOCKET_MAX_MESSAGE_BYTES: int = Field(8 * 1024 * 1024, ge=1024)
     WEBSOCKET_MAX_QUERIES: int = Field(1000, ge=1)
     WEBSOCKET_PING_INTERVAL: float = Field(15.0, gt=0, le=55)
+    WEBSOCKET_MAX_MESSAGES_PER_SECOND: float = Field(200.0, gt=0)
+    WEBSOCKET_MAX_PENDING_MUTATIONS: int = Field(1000, ge=1)
 
     # Change capture and the Reactor
     TRACKED_APPS: tuple[str, ...] | Literal["__all__"] = "__all__"
     UNTRACKED_MODELS: tuple[str, ...] = ()
     CHANGE_LOG_RETENTION: float = Field(3600.0, gt=0)
+
+    # Scheduler and crons (Celery). Seconds unless noted; see docs/guides/scheduling.md.
+    SCHEDULER_QUEUE: str | None = None  # Celery queue for job tasks; None: the default queue
+    SCHEDULER_MAX_JOBS_PER_TRANSACTION: int = Field(1000, ge=1)
+    SCHEDULER_MAX_ARGS_BYTES: int = Field(1024 * 1024, ge=64)  # per job, as stored JSON
+    SCHEDULER_ETA_HORIZON: float = Field(300.0, gt=0)  # later jobs are sent by the sweeper
+    SCHEDULER_DISPATCH_GRACE: float = Field(30.0, gt=0)  # late by this much: sent again
+    SCHEDULER_ACTION_LEASE: float = Field(60.0, gt=0)  # renewed every third of it
+    SCHEDULER_SWEEP_INTERVAL: float = Field(5.0, gt=0)
+    SCHEDULER_JOB_RETENTION: float = Field(7 * 86400.0, gt=0)  # finished jobs and cron runs
+    SCHEDULER_CRON_TICK_INTERVAL: float = Field(1.0, gt=0)
+    SCHEDULER_CRONS_MODULE: str = Field("crons", min_length=1, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    SCHEDULER_BEAT_ENTRIES: bool = True  # add the sweeper and cron tick to Celery beat
 
     # Auth: OIDC / custom JWT issuers for `Authenticate` and `Authorization: Bearer`.
     AUTH_PROVIDERS: tuple[dict[str, Any], ...] = ()

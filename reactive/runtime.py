@@ -17,9 +17,10 @@ from typing import Any
 
 from asgiref.sync import async_to_sync, sync_to_async
 from django.conf import settings
-from django.db import close_old_connections
+from django.db import close_old_connections, connections, transaction
 
 from . import values
+from .clock import clock
 from .conf import reactive_settings
 from .context import ActionCtx, MutationCtx, QueryCtx, SyncActionCtx
 from .definitions import FunctionDefinition
@@ -34,6 +35,7 @@ from .exceptions import (
     ValueDecodingError,
     ValueEncodingError,
 )
+from .readsets import ReadSet, recording
 from .registry import Registry, registry
 from .serialization import to_value
 from .transaction import Scope, current_scope, forbid_writes, run_read_only, run_serializable
@@ -43,6 +45,15 @@ logger = logging.getLogger(__name__)
 
 AnyDefinition = FunctionDefinition[Any, Any]
 FunctionRef = str | AnyDefinition
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """A query run by the Reactor: its outcome, what it read, and its pagination journal."""
+
+    outcome: Outcome
+    read_set: ReadSet
+    journal: list[str]
 
 
 @dataclass(frozen=True)
@@ -108,7 +119,7 @@ class Runtime:
         _check_kind(definition, expect)
         if definition.is_async and current_scope() in (None, Scope.ACTION):
             return await self._run_async_action(definition, args or {}, identity, encode=False)
-        return await _in_thread(self._invoke, definition, args or {}, identity, encode=False)
+        return await in_thread(self._invoke, definition, args or {}, identity, encode=False)
 
     def resolve(self, ref: FunctionRef, *, internal: bool) -> AnyDefinition:
         if isinstance(ref, FunctionDefinition):
@@ -168,25 +179,93 @@ class Runtime:
             if definition.is_async:
                 value = await self._run_async_action(definition, args or {}, identity, encode=True)
             else:
-                value = await _in_thread(self._invoke, definition, args or {}, identity, True)
+                value = await in_thread(self._invoke, definition, args or {}, identity, True)
         except Exception as exc:
             return failure(exc, ref)
         return Outcome(value=value)
 
     # -- execution -------------------------------------------------------------------------
 
+    # -- for the Reactor and the sync protocol ----------------------------------------------
+
+    def evaluate(
+        self, ref: FunctionRef, args: Mapping[str, Any], identity: Identity,
+        journal: list[str] | None = None,
+    ) -> Evaluation:
+        """Run a query inside the caller's open read-only snapshot, recording its read set.
+
+        For the Reactor's rounds: every query of a round sees the same snapshot. The query
+        runs in a savepoint, so a failing one leaves the round's transaction usable. Never
+        raises; failures are in ``outcome``.
+        """
+        ctx_journal: list[str] = []
+        with recording(connections[self.using]) as recorder:
+            try:
+                definition = self.resolve(ref, internal=identity.is_admin)
+                _check_kind(definition, FunctionKind.QUERY)
+                with transaction.atomic(using=self.using):
+                    value = self._invoke(definition, args, identity, encode=True,
+                                         journal=journal, journal_out=ctx_journal)
+                outcome = Outcome(value=value)
+            except Exception as exc:
+                outcome = failure(exc, ref)
+        return Evaluation(outcome, recorder.read_set(), ctx_journal)
+
+    def execute_once(
+        self, ref: FunctionRef, args: Mapping[str, Any], identity: Identity, *,
+        session_id: str, request_id: int,
+    ) -> Outcome:
+        """Run a client's mutation at most once per (session id, request id) (G2).
+
+        A row written in the mutation's own transaction records the result; a re-sent request
+        returns that result without running again. Failed mutations store nothing.
+        """
+        from .models import SessionRequest
+
+        try:
+            definition = self.resolve(ref, internal=identity.is_admin)
+            _check_kind(definition, FunctionKind.MUTATION)
+            kwargs = _validate_args(definition, args)
+
+            def attempt(_: int) -> Any:
+                done = SessionRequest.objects.filter(
+                    session_id=session_id, request_id=request_id
+                ).values_list("result", flat=True).first()
+                if done is not None:
+                    return done["value"]
+                value = self._call_body(definition, kwargs, identity, encode=True)
+                SessionRequest.objects.create(
+                    session_id=session_id, request_id=request_id, result={"value": value},
+                    ts=clock.now(),
+                )
+                return value
+
+            return Outcome(value=run_serializable(attempt, function=definition.name,
+                                                  using=self.using))
+        except Exception as exc:
+            return failure(exc, ref)
+
+    def _call_body(
+        self, definition: AnyDefinition, kwargs: dict[str, Any], identity: Identity,
+        encode: bool, journal: list[str] | None = None, journal_out: list[str] | None = None,
+    ) -> Any:
+        ctx = _context_for(definition, identity, self, journal)
+        result = _check_returns(definition, definition.func(ctx, **kwargs))
+        converted = to_value(result)
+        if journal_out is not None and isinstance(ctx, QueryCtx):
+            journal_out.extend(ctx.journal_out)
+        return values.encode(converted) if encode else converted
+
     def _invoke(
-        self, definition: AnyDefinition, args: Mapping[str, Any], identity: Identity, encode: bool
+        self, definition: AnyDefinition, args: Mapping[str, Any], identity: Identity,
+        encode: bool, journal: list[str] | None = None, journal_out: list[str] | None = None,
     ) -> Any:
         kwargs = _validate_args(definition, args)
         outer = current_scope()
         name = definition.name
 
         def body() -> Any:
-            ctx = _context_for(definition, identity, self)
-            result = _check_returns(definition, definition.func(ctx, **kwargs))
-            converted = to_value(result)
-            return values.encode(converted) if encode else converted
+            return self._call_body(definition, kwargs, identity, encode, journal, journal_out)
 
         if definition.kind is FunctionKind.QUERY:
             if outer in (Scope.QUERY, Scope.MUTATION):
@@ -271,9 +350,12 @@ def _check_returns(definition: AnyDefinition, result: Any) -> Any:
     return validated
 
 
-def _context_for(definition: AnyDefinition, identity: Identity, runner: Runtime) -> Any:
+def _context_for(
+    definition: AnyDefinition, identity: Identity, runner: Runtime,
+    journal: list[str] | None = None,
+) -> Any:
     if definition.kind is FunctionKind.QUERY:
-        return QueryCtx(identity, runner)
+        return QueryCtx(identity, runner, journal)
     if definition.kind is FunctionKind.MUTATION:
         return MutationCtx(identity, runner)
     return ActionCtx(identity, runner) if definition.is_async else SyncActionCtx(identity, runner)
@@ -283,7 +365,7 @@ def _ref_name(ref: FunctionRef) -> str:
     return ref.name if isinstance(ref, FunctionDefinition) else str(ref)[:200]
 
 
-async def _in_thread(fn: Any, *args: Any, **kwargs: Any) -> Any:
+async def in_thread(fn: Any, *args: Any, **kwargs: Any) -> Any:
     """Run blocking ORM work in a worker thread, tidying that thread's connection after."""
 
     def call() -> Any:

@@ -27,7 +27,7 @@ CREATE TABLE reactive_state (
 );
 INSERT INTO reactive_state (name, int_value, time_value) VALUES
     ('clock', 0, NULL),
-    ('pruned', NULL, '-infinity');
+    ('pruned', NULL, NULL);
 
 CREATE FUNCTION reactive_capture() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
