@@ -66,6 +66,7 @@ class Reactor:
         # Owned by the round thread:
         self._queries: dict[Hashable, QueryEntry] = {}
         self._sessions: dict[SessionHandle, SessionState] = {}
+        self._touched: set[SessionState] = set()  # sessions that may have news this round
         from .matcher import Matcher
 
         self._matcher = Matcher()
@@ -192,6 +193,7 @@ class Reactor:
             if isinstance(event, SessionClosed):
                 return
             state = self._sessions[event.session] = SessionState(event.session)
+        self._touched.add(state)
         if isinstance(event, QuerySetChanged):
             for query_id in event.removes:
                 self._unsubscribe(state, query_id)
@@ -212,6 +214,7 @@ class Reactor:
             for query_id in list(state.subscriptions):
                 self._unsubscribe(state, query_id)
             del self._sessions[event.session]
+            self._touched.discard(state)
 
     def _subscribe(self, state: SessionState, query_id: int, path: str, args: Any,
                    journal: str | None) -> None:
@@ -255,8 +258,10 @@ class Reactor:
             if entry is not None:
                 for state, query_id in entry.subscribers:
                     state.fresh.add(query_id)
+                    self._touched.add(state)
         out = []
-        for state in self._sessions.values():
+        touched, self._touched = self._touched, set()
+        for state in touched:
             if not state.has_news():
                 continue
             modifications = [self._modification(state, qid) for qid in sorted(state.fresh)]
@@ -307,6 +312,9 @@ class Reactor:
             self._last_prune = time.monotonic()
             with connections["default"].cursor() as cursor:
                 pruned = capture.prune(cursor)
+                # Re-sent mutations arrive within a reconnect; a day is plenty (G2).
+                cursor.execute("DELETE FROM reactive_sessionrequest "
+                               "WHERE created_at < now() - interval '1 day'")
             if pruned:
                 logger.info("change log pruned rows=%d", pruned)
 
