@@ -65,7 +65,7 @@ def install(models: Iterable[type[Model]] | None = None, using: str = "default")
     tables = []
     with connections[using].cursor() as cursor:
         for model in models if models is not None else tracked_models():
-            table, pk = model._meta.db_table, model._meta.pk.column
+            table, pk = model._meta.db_table, str(model._meta.pk.column)
             for suffix, event, referencing in EVENTS:
                 refs = f"REFERENCING {referencing} " if referencing else ""
                 cursor.execute(

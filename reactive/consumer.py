@@ -34,7 +34,7 @@ CLOSE_TRY_LATER = 1013
 MAX_OUTBOX = 10_000
 
 
-class SyncConsumer(AsyncWebsocketConsumer):
+class SyncConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]  # channels is untyped
     """``/api/<version>/sync`` and ``/api/sync``: one instance per websocket connection."""
 
     async def connect(self) -> None:

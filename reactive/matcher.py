@@ -10,6 +10,7 @@ a match (never narrow).
 
 from __future__ import annotations
 
+import builtins
 import datetime
 import decimal
 import uuid
@@ -45,8 +46,8 @@ class Matcher:
 
     def __init__(self) -> None:
         self._read_sets: dict[Key, ReadSet] = {}
-        self._everything: set[Key] = set()
-        self._catch_all: dict[str, set[Key]] = defaultdict(set)
+        self._everything: builtins.set[Key] = set()
+        self._catch_all: dict[str, builtins.set[Key]] = defaultdict(set)
         self._ranges: dict[str, dict[Key, list[TablePredicate]]] = defaultdict(dict)
         # table -> column -> normalised value -> key -> predicates hashed there
         self._eq: dict[str, dict[str, dict[Any, dict[Key, list[TablePredicate]]]]] = (
@@ -88,11 +89,11 @@ class Matcher:
                         if not bucket:
                             del by_value[self._columns.normalise(table, eq.column, value)]
 
-    def match(self, changes: Iterable[Change]) -> set[Key]:
+    def match(self, changes: Iterable[Change]) -> builtins.set[Key]:
         """Every key whose read set an old or new row of ``changes`` satisfies."""
-        hit: set[Key] = set(self._everything)
+        hit: builtins.set[Key] = set(self._everything)
         for change in changes:
-            hit |= self._catch_all.get(change.table, set())
+            hit |= self._catch_all.get(change.table, builtins.set())
             if change.op == "T":
                 hit |= self._keys_of_table(change.table)
                 continue
@@ -101,7 +102,7 @@ class Matcher:
                     self._match_row(change.table, row, hit)
         return hit
 
-    def _match_row(self, table: str, row: Mapping[str, Any], hit: set[Key]) -> None:
+    def _match_row(self, table: str, row: Mapping[str, Any], hit: builtins.set[Key]) -> None:
         for column, by_value in self._eq.get(table, {}).items():
             value = self._columns.normalise(table, column, row.get(column))
             for key, predicates in by_value.get(value, {}).items():
@@ -115,7 +116,7 @@ class Matcher:
             if key not in hit and any(self._satisfies(p, row) for p in predicates):
                 hit.add(key)
 
-    def _keys_of_table(self, table: str) -> set[Key]:
+    def _keys_of_table(self, table: str) -> builtins.set[Key]:
         return {k for k, rs in self._read_sets.items() if table in rs.tables()}
 
     def _index(self, key: Key, predicate: TablePredicate) -> None:
@@ -205,5 +206,6 @@ class _Columns:
             for model in apps.get_models(include_auto_created=True):
                 columns = self._fields.setdefault(model._meta.db_table, {})
                 for field in model._meta.concrete_fields:
-                    columns[field.column] = field
+                    if field.column:
+                        columns[field.column] = field
         return self._fields.get(table, {}).get(column)

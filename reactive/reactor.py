@@ -67,6 +67,7 @@ class Reactor:
         self._queries: dict[Hashable, QueryEntry] = {}
         self._sessions: dict[SessionHandle, SessionState] = {}
         self._touched: set[SessionState] = set()  # sessions that may have news this round
+        self._tracked: set[str] | None = None
         from .matcher import Matcher
 
         self._matcher = Matcher()
@@ -152,9 +153,8 @@ class Reactor:
             self._apply(event)
         changed: set[Hashable] = set()
         for key, entry in list(self._queries.items()):
-            if entry.outcome is None or key in dirty:
-                if self._evaluate(entry):
-                    changed.add(key)
+            if (entry.outcome is None or key in dirty) and self._evaluate(entry):
+                changed.add(key)
         return changed
 
     def _dirty(self, cursor: Any) -> set[Hashable]:
@@ -177,6 +177,8 @@ class Reactor:
         result = self.runtime.evaluate(entry.path, entry.args, entry.identity, entry.journal_in)
         self.stats["executions"] += 1
         self._matcher.set(entry.key, result.read_set)
+        if logger.isEnabledFor(logging.DEBUG):
+            self._report_untracked(entry, result.read_set.tables())
         journal = json.dumps(result.journal) if result.journal else None
         payload = (result.outcome.value, result.outcome.error, result.outcome.error_data, journal)
         digest = hashlib.blake2b(json.dumps(payload, sort_keys=True, default=str).encode(),
@@ -186,6 +188,13 @@ class Reactor:
             return False
         entry.digest = digest
         return True
+
+    def _report_untracked(self, entry: QueryEntry, tables: frozenset[str]) -> None:
+        """DEBUG: a query read a table without triggers; its writes will not be pushed."""
+        if self._tracked is None:
+            self._tracked = {m._meta.db_table for m in capture.tracked_models()}
+        for table in sorted(tables - self._tracked):
+            logger.debug("query reads untracked table function=%s table=%s", entry.path, table)
 
     def _apply(self, event: InboxEvent) -> None:
         state = self._sessions.get(event.session)

@@ -102,7 +102,7 @@ def template(sql: str) -> _Template | None:
         return _Template((), everything=True)
     if not isinstance(tree, exp.Query):
         return _Template((), everything=True)
-    return _Template(tuple(_analyze(tree)))
+    return _Template(tuple(_analyze(tree)))  # type: ignore[arg-type]  # Query is an Expression
 
 
 def _analyze(tree: exp.Expression) -> list[tuple[str, tuple[_CondTemplate, ...]]]:
