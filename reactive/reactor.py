@@ -68,6 +68,7 @@ class Reactor:
         self._sessions: dict[SessionHandle, SessionState] = {}
         self._touched: set[SessionState] = set()  # sessions that may have news this round
         self._tracked: set[str] | None = None
+        self._unevaluated: set[Hashable] = set()  # new queries, not yet run
         from .matcher import Matcher
 
         self._matcher = Matcher()
@@ -152,9 +153,10 @@ class Reactor:
         for event in inbox:
             self._apply(event)
         changed: set[Hashable] = set()
-        for key, entry in list(self._queries.items()):
-            if (entry.outcome is None or key in dirty) and self._evaluate(entry):
+        for key in (dirty | self._unevaluated) & self._queries.keys():
+            if self._evaluate(self._queries[key]):
                 changed.add(key)
+        self._unevaluated.clear()
         return changed
 
     def _dirty(self, cursor: Any) -> set[Hashable]:
@@ -247,6 +249,7 @@ class Reactor:
         if entry is None:
             entry = self._queries[key] = QueryEntry(key, name, decoded, state.identity,
                                                     journal_in)
+            self._unevaluated.add(key)
         entry.subscribers.add((state, query_id))
         state.attach(query_id, path, args, journal, key)
 
