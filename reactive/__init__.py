@@ -5,6 +5,7 @@ Import what ``functions.py`` modules use from here; everything else by its modul
 
 from __future__ import annotations
 
+from . import crons
 from .arguments import Id
 from .context import ActionCtx, MutationCtx, QueryCtx, SyncActionCtx, UserIdentity
 from .definitions import (
@@ -28,6 +29,7 @@ __all__ = [
     "SyncActionCtx",
     "UserIdentity",
     "action",
+    "crons",
     "internal_action",
     "internal_mutation",
     "internal_query",

@@ -21,6 +21,10 @@ class ReactiveConfig(AppConfig):
         from .registry import registry
 
         registry.discover(apps.get_app_configs(), reactive_settings().FUNCTIONS_MODULE)
+        from . import crons
+
+        crons.registry.discover(apps.get_app_configs(), reactive_settings().SCHEDULER_CRONS_MODULE)
+        crons.registry.validate(registry)
         post_migrate.connect(_install_triggers, sender=self, dispatch_uid="reactive_triggers")
 
 

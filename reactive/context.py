@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, Protocol
 
+from .scheduler import AsyncScheduler, Scheduler
 from .types import FunctionKind, Identity
 
 if TYPE_CHECKING:
@@ -112,8 +113,13 @@ class QueryCtx(_BaseCtx):
 class MutationCtx(QueryCtx):
     """Context of a mutation: read and write with the ORM in one SERIALIZABLE transaction.
 
-    ``run_mutation`` runs another mutation inside the same transaction.
+    ``run_mutation`` runs another mutation inside the same transaction; ``scheduler`` writes
+    jobs in it too, so they exist only if the mutation commits.
     """
+
+    @cached_property
+    def scheduler(self) -> Scheduler:
+        return Scheduler()
 
     def run_mutation(self, ref: FunctionRef, /, **args: Any) -> Any:
         return self._runner.run(ref, args, self.identity, expect=FunctionKind.MUTATION)
@@ -122,8 +128,13 @@ class MutationCtx(QueryCtx):
 class ActionCtx(_BaseCtx):
     """Context of an ``async def`` action: no transaction; call queries, mutations and actions.
 
-    Each ``run_*`` awaits a separate function call with its own transaction.
+    Each ``run_*`` awaits a separate function call with its own transaction;
+    ``await ctx.scheduler.run_after(...)`` commits each job on its own.
     """
+
+    @cached_property
+    def scheduler(self) -> AsyncScheduler:
+        return AsyncScheduler()
 
     async def run_query(self, ref: FunctionRef, /, **args: Any) -> Any:
         return await self._runner.arun(ref, args, self.identity, expect=FunctionKind.QUERY)
@@ -137,6 +148,10 @@ class ActionCtx(_BaseCtx):
 
 class SyncActionCtx(_BaseCtx):
     """Context of a plain ``def`` action: like ``ActionCtx`` with blocking calls."""
+
+    @cached_property
+    def scheduler(self) -> Scheduler:
+        return Scheduler()
 
     def run_query(self, ref: FunctionRef, /, **args: Any) -> Any:
         return self._runner.run(ref, args, self.identity, expect=FunctionKind.QUERY)

@@ -13,7 +13,10 @@
     └── ExecutionError            the function could not complete
         ├── ConflictError         a mutation kept conflicting until the last attempt
         ├── ReadOnlyError         a query (or an action's direct ORM use) tried to write
-        └── ReturnValueError      the result does not match the declared `returns=` type
+        ├── ReturnValueError      the result does not match the declared `returns=` type
+        └── SchedulingError       a job cannot be scheduled or canceled as asked
+            ├── ScheduledArgumentError   arguments do not match the target's signature
+            └── SchedulingLimitError     too many jobs in one transaction, or arguments too large
 
 Each class has a stable ``code`` (sent to clients and used in logs) and structured
 attributes; messages are full sentences that say what was expected and what to change.
@@ -154,6 +157,48 @@ class ReturnValueError(ExecutionError):
         super().__init__(f"Function '{function}' returned an invalid value: {details}.")
         self.function = function
         self.errors = errors
+
+
+class SchedulingError(ExecutionError):
+    """Raised when ``ctx.scheduler`` refuses a job: unknown or unschedulable function (only
+    mutations and actions can be scheduled), an invalid time, or a call outside a mutation or
+    action. Nothing was scheduled. ``function`` names the target when known."""
+
+    code = "SchedulingError"
+
+    def __init__(self, message: str, *, function: str | None = None) -> None:
+        super().__init__(message)
+        self.function = function
+
+
+class ScheduledArgumentError(SchedulingError):
+    """Raised when a job's arguments do not validate against the target's signature, at
+    scheduling time. ``errors`` holds ``(field path, message)`` pairs, as in ArgumentError."""
+
+    code = "ScheduledArgumentValidationError"
+
+    def __init__(self, function: str, errors: list[tuple[str, str]]) -> None:
+        details = "; ".join(f"{path or '<args>'}: {msg}" for path, msg in errors)
+        super().__init__(
+            f"Cannot schedule '{function}': invalid arguments: {details}.", function=function
+        )
+        self.errors = errors
+
+
+class SchedulingLimitError(SchedulingError):
+    """Raised when scheduling would exceed a limit: ``setting`` names the ``REACTIVE`` key
+    (``SCHEDULER_MAX_JOBS_PER_TRANSACTION`` or ``SCHEDULER_MAX_ARGS_BYTES``), ``limit`` its
+    value and ``actual`` what was asked for."""
+
+    code = "SchedulingLimitExceeded"
+
+    def __init__(
+        self, message: str, *, function: str, setting: str, limit: int, actual: int
+    ) -> None:
+        super().__init__(message, function=function)
+        self.setting = setting
+        self.limit = limit
+        self.actual = actual
 
 
 def _describe(data: Any) -> str:

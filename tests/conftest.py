@@ -17,6 +17,8 @@ from django.conf import settings
 
 from tests import servers
 
+pytest_plugins = ["tests.fixtures_celery"]
+
 JS_DIR = Path(__file__).parent / "js"
 
 

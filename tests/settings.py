@@ -66,7 +66,17 @@ REACTIVE = {
     "CORS_ALLOWED_ORIGINS": ["http://allowed.example"],
     "MUTATION_RETRY_BASE_DELAY": 0.002,
     "MUTATION_RETRY_MAX_DELAY": 0.05,
+    # Short scheduler timings so that lost tasks and dead workers show up within a test.
+    "SCHEDULER_DISPATCH_GRACE": 1.0,
+    "SCHEDULER_ACTION_LEASE": 3.0,
+    "SCHEDULER_SWEEP_INTERVAL": 0.5,
 }
+
+# Celery: the standard Django wiring (tests/celery_app.py); the broker is the test Redis.
+CELERY_BROKER_URL = REDIS_URL
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+CELERY_BROKER_TRANSPORT_OPTIONS = {"socket_connect_timeout": 2}
 
 LOGGING = {
     "version": 1,

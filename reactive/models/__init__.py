@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from .crons import Cron, CronRun, CronRunStatus
+from .jobs import Job, JobState
 from .sessions import SessionRequest
 
-__all__ = ["SessionRequest"]
+__all__ = ["Cron", "CronRun", "CronRunStatus", "Job", "JobState", "SessionRequest"]

@@ -1,0 +1,87 @@
+"""The Django admin for scheduled jobs, crons and cron runs: read-only lists with filters and
+search, and an action that cancels pending jobs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest
+
+from .models import Cron, CronRun, Job, JobState
+from .scheduler import cancel_pending
+
+
+class _ReadOnly(admin.ModelAdmin):  # type: ignore[type-arg]
+    """History is written by the scheduler, never by hand."""
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(Job)
+class JobAdmin(_ReadOnly):
+    list_display = (
+        "id",
+        "function",
+        "state",
+        "due_at",
+        "attempts",
+        "started_at",
+        "finished_at",
+        "parent",
+    )
+    list_filter = ("state", "due_at", "finished_at")
+    search_fields = ("=id", "function", "error")
+    date_hierarchy = "due_at"
+    list_select_related = ("parent",)
+    actions = ["cancel_jobs"]
+
+    @admin.action(description="Cancel the selected pending jobs")
+    def cancel_jobs(self, request: HttpRequest, queryset: QuerySet[Job]) -> None:
+        pending = list(queryset.filter(state=JobState.PENDING).values_list("pk", flat=True))
+        canceled = cancel_pending(pending)
+        left = queryset.count() - canceled
+        self.message_user(request, f"Canceled {canceled} pending job(s).", messages.SUCCESS)
+        if left:
+            self.message_user(
+                request, f"{left} job(s) were not pending and were left alone.", messages.WARNING
+            )
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+class _RunInline(admin.TabularInline):  # type: ignore[type-arg]
+    model = CronRun
+    fields = ("scheduled_for", "status", "job", "reason")
+    readonly_fields = fields
+    ordering = ("-scheduled_for",)
+    extra = 0
+    max_num = 0
+    show_change_link = True
+
+
+@admin.register(Cron)
+class CronAdmin(_ReadOnly):
+    list_display = ("name", "schedule", "function", "active", "next_run_at", "last_run_at")
+    list_filter = ("active",)
+    search_fields = ("name", "function")
+    inlines = [_RunInline]
+
+
+@admin.register(CronRun)
+class CronRunAdmin(_ReadOnly):
+    list_display = ("cron", "scheduled_for", "status", "outcome", "job", "reason")
+    list_filter = ("status", "job__state", "cron")
+    search_fields = ("cron__name", "reason")
+    list_select_related = ("cron", "job")
+    date_hierarchy = "scheduled_for"
+
+    @admin.display(description="outcome")
+    def outcome(self, run: CronRun) -> str:
+        return run.outcome
