@@ -5,6 +5,7 @@ from typing import Any
 from django.utils import timezone
 
 from reactive import FunctionError, Id, MutationCtx, QueryCtx, mutation, query
+from reactive.pagination import PaginationOptions
 
 from .models import Channel, Message
 
@@ -16,8 +17,23 @@ def channels(ctx: QueryCtx) -> Any:
 
 @query
 def list(ctx: QueryCtx, channel: str, limit: int = 50) -> Any:
-    """The newest messages of a channel, newest first."""
-    return Message.objects.filter(channel__name=channel).order_by("-id")[: min(limit, 200)]
+    """The newest messages of a channel, newest first.
+
+    The channel is looked up first so the query depends on that channel's messages only,
+    not on every message (a filter through the join would).
+    """
+    room = Channel.objects.filter(name=channel).first()
+    if room is None:
+        return []
+    return Message.objects.filter(channel=room).order_by("-id")[: min(limit, 200)]
+
+
+@query
+def history(ctx: QueryCtx, channel: str, pagination_opts: PaginationOptions) -> Any:
+    """Older messages page by page (``usePaginatedQuery``), newest first."""
+    room = Channel.objects.filter(name=channel).first()
+    messages = Message.objects.filter(channel=room).order_by("-id")
+    return ctx.paginate(messages, pagination_opts)
 
 
 @mutation
