@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import argparse
 import random
+import re
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +19,7 @@ from _common import Client, database, emit, live_server, load, log, sql
 
 ACCOUNTS = [f"bench-{i}" for i in range(10)]
 OPENING_BALANCE = 1000
+RETRY = re.compile(r"mutation retry function=testapp:transfer .*sqlstate=(\w+)")
 
 
 def transfer(client: Client) -> str:
@@ -49,29 +52,35 @@ def total(db_url: str) -> int:
 
 def phase(url: str, log_path: Path, clients: int, seconds: float) -> dict[str, Any]:
     """One load phase; retries are the server log's retry lines written during it."""
-    before = retry_lines(log_path)
+    before = len(retry_states(log_path))
     pool = [Client(url) for _ in range(clients)]
     run = load(pool, seconds, transfer)
     for client in pool:
         client.close()
-    retries = retry_lines(log_path) - before
+    retries = retry_states(log_path)[before:]
+    by_state = dict(Counter(retries))
     log(f"clients={clients}: {run.rate()} transfers/s, outcomes={run.outcomes}, "
-        f"retries={retries}")
-    return {"rate": run.rate(), "commits": run.ok, "retries": retries, **run.outcomes}
+        f"retries={by_state}")
+    return {
+        "rate": run.rate(), "commits": run.ok, "retries": len(retries), "by_state": by_state,
+        **run.outcomes,
+    }
 
 
-def retry_lines(log_path: Path) -> int:
-    text = log_path.read_text(errors="replace")
-    return text.count("mutation retry function=testapp:transfer")
+def retry_states(log_path: Path) -> list[str]:
+    """The SQLSTATE of every transfer retry the server has logged so far, in order."""
+    return RETRY.findall(log_path.read_text(errors="replace"))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--duration", type=float, default=20.0, help="seconds of the main phase")
     parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument("--pool", action="store_true",
+                        help="serve with Django's psycopg connection pool (OPTIONS pool=True)")
     options = parser.parse_args()
 
-    with database() as db_url, live_server(db_url) as server:
+    with database() as db_url, live_server(db_url, pool=options.pool) as server:
         before = open_accounts(db_url)
         load([Client(server.url)], 1.0, transfer)  # warm-up: imports, first connections
         single = phase(server.url, server.log_path, 1, options.duration / 3)
@@ -87,6 +96,7 @@ def main() -> None:
         "commits": many["commits"],
         "retries": many["retries"],
         "retries_per_commit": round(many["retries"] / max(1, many["commits"]), 3),
+        "retries_by_sqlstate": many["by_state"],
         "single_client_retries": single["retries"],
         "conflict_failures": many.get("conflict_failure", 0),
         "refused_insufficient": many.get("refused_insufficient", 0),
@@ -95,6 +105,7 @@ def main() -> None:
         "total_after": after,
         "conserved": before == after,
         "server": "uvicorn",
+        "db_pool": options.pool,
         "duration_s": options.duration,
     })
 

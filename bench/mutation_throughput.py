@@ -66,11 +66,13 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=10.0, help="seconds per side per level")
     parser.add_argument("--clients", type=int, nargs="+", default=[1, 8])
     parser.add_argument("--slice", type=float, default=2.0, help="seconds per alternation slice")
+    parser.add_argument("--pool", action="store_true",
+                        help="serve with Django's psycopg connection pool (OPTIONS pool=True)")
     options = parser.parse_args()
 
     marker = f"bench-{uuid.uuid4().hex[:12]}"
     results: dict[str, Any] = {}
-    with database() as db_url, live_server(db_url) as server:
+    with database() as db_url, live_server(db_url, pool=options.pool) as server:
         for clients in options.clients:
             log(f"measuring with {clients} client(s)")
             results[str(clients)] = measure(
@@ -90,6 +92,7 @@ def main() -> None:
         "notes_found": notes,
         "notes_match": notes == expected,
         "server": "uvicorn",
+        "db_pool": options.pool,
         "duration_s": options.duration,
     })
 
