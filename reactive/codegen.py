@@ -142,8 +142,7 @@ def _document(model: type[Model]) -> str:
         if field.primary_key:
             continue
         if field.is_relation and field.related_model is not None:
-            related = typing.cast(type[Model], field.related_model)
-            kind = f'Id<"{related._meta.label}">'
+            kind = f'Id<"{field.related_model._meta.label}">'
         else:
             kind = _field_type(field)
         if field.null:
