@@ -92,15 +92,18 @@ def remove(models: Iterable[type[Model]] | None = None, using: str = "default") 
 
 def status(using: str = "default") -> list[TriggerStatus]:
     """Whether each tracked table has all four capture triggers."""
-    with connections[using].cursor() as cursor:
+    connection = connections[using]
+    with connection.cursor() as cursor:
         cursor.execute(
             "SELECT c.relname, count(*) FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid "
             "WHERE t.tgname LIKE 'reactive\\_%%' AND NOT t.tgisinternal GROUP BY c.relname"
         )
         counts = dict(cursor.fetchall())
+        existing = set(connection.introspection.table_names(cursor))
     return [
         TriggerStatus(m._meta.db_table, counts.get(m._meta.db_table, 0) == len(EVENTS))
         for m in tracked_models()
+        if m._meta.db_table in existing  # tables not migrated yet get triggers at migrate
     ]
 
 

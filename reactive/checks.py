@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings
-from django.core.checks import CheckMessage, Error, Tags, register
+from django.core.checks import CheckMessage, Error, Tags, Warning, register
 from django.db import connections
 
 from .conf import validate
@@ -49,27 +49,23 @@ def check_database(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
 def check_triggers(
     app_configs: Any = None, databases: Any = None, **kwargs: Any
 ) -> list[CheckMessage]:
-    """reactive.E004: every tracked table has its change-capture triggers (``--database``)."""
+    """reactive.W001: existing tracked tables lack change-capture triggers (``--database``).
+
+    A warning, not an error: ``migrate`` runs database checks before it creates the change log
+    and new tables, and installs the triggers itself afterwards.
+    """
     from . import capture
 
-    if not databases or "default" not in databases:
+    if not databases or "default" not in databases or not capture.log_exists():
         return []
-    if not capture.log_exists():
-        return [
-            Error(
-                "The reactive change log is missing.",
-                hint="Run manage.py migrate.",
-                id="reactive.E004",
-            )
-        ]
     missing = [s.table for s in capture.status() if not s.installed]
     if not missing:
         return []
     return [
-        Error(
+        Warning(
             f"Change capture triggers are missing on {', '.join(sorted(missing))}; writes to "
             "these tables will not reach live queries.",
             hint="Run manage.py reactive_triggers install (migrate does it too).",
-            id="reactive.E004",
+            id="reactive.W001",
         )
     ]

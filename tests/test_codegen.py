@@ -31,10 +31,9 @@ const note: Doc<"testapp.Note"> = {
 };
 // @ts-expect-error body must be a string
 const wrong: FunctionArgs<typeof api.testapp.add_note> = { body: 5 };
+type TypedArgs = FunctionArgs<typeof api.testapp.typed>;
 // @ts-expect-error mode is "a" | "b"
-const badMode: FunctionArgs<typeof api.testapp.typed> = {
-  point: { x: 1, y: 2 }, tags: [], mode: "c",
-};
+const badMode: TypedArgs = { point: { x: 1, y: 2 }, tags: [], mode: "c" };
 // @ts-expect-error internal functions are not on `api`
 api.testapp.secret;
 export { add, typed, hello, id, secret, note, wrong, badMode };
