@@ -18,6 +18,7 @@ from django.db.models import Model, QuerySet
 from pydantic import TypeAdapter
 
 from .definitions import FunctionDefinition
+from .serialization import hidden_fields
 from .types import Visibility
 
 AnyDefinition = FunctionDefinition[Any, Any]
@@ -138,8 +139,9 @@ def _ts(schema: dict[str, Any], defs: dict[str, Any]) -> str:
 def _document(model: type[Model]) -> str:
     meta = model._meta
     fields = [f'    _id: Id<"{meta.label}">;', "    _creationTime?: number;"]
+    hidden = hidden_fields(model)
     for field in meta.concrete_fields:
-        if field.primary_key:
+        if field.primary_key or field.name in hidden:
             continue
         if field.is_relation and field.related_model is not None:
             kind = f'Id<"{field.related_model._meta.label}">'

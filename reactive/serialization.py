@@ -198,8 +198,9 @@ def _model_to_document(obj: Model) -> dict[str, object]:
         created_at = getattr(obj, created.attname)
         if created_at is not None:
             document["_creationTime"] = _datetime_to_ms(created_at)
+    hidden = hidden_fields(type(obj))
     for field in obj._meta.concrete_fields:
-        if field.primary_key or field.attname in deferred:
+        if field.primary_key or field.attname in deferred or field.name in hidden:
             continue
         # attname reads the raw column, so a foreign key costs no query.
         value = getattr(obj, field.attname)
@@ -209,6 +210,18 @@ def _model_to_document(obj: Model) -> dict[str, object]:
             value = (value.name or None) if value is not None else None  # "" means no file
         document[field.name] = value
     return document
+
+
+@functools.cache
+def hidden_fields(model: type[Model]) -> frozenset[str]:
+    """Fields never sent in documents: a user's ``password`` hash, and the names a model lists
+    in ``REACTIVE_HIDDEN_FIELDS``."""
+    from django.contrib.auth.base_user import AbstractBaseUser
+
+    names = set(getattr(model, "REACTIVE_HIDDEN_FIELDS", ()))
+    if issubclass(model, AbstractBaseUser):
+        names.add("password")
+    return frozenset(names)
 
 
 @functools.cache

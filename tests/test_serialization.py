@@ -340,3 +340,14 @@ def test_register_converter_that_never_reduces_is_rejected() -> None:
     register(Loop, lambda loop: Loop())
     with pytest.raises(ValueEncodingError, match=r"value\.x: converting a .*Loop took more"):
         to_value({"x": Loop()})
+
+
+def test_user_documents_never_carry_the_password_hash() -> None:
+    from django.contrib.auth.models import User
+
+    from reactive.serialization import to_value
+
+    document = to_value(User(pk=3, username="ada", password="pbkdf2_sha256$secret"))
+    assert isinstance(document, dict)
+    assert document["username"] == "ada"
+    assert "password" not in document
