@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
-from django.http.request import validate_host
+from django.http.request import split_domain_port, validate_host
 
 from . import protocol
 from .auth import identity_from_user
@@ -160,9 +160,9 @@ def origin_allowed(scope: dict[str, Any]) -> bool:
         return True
     if origin in reactive_settings().WEBSOCKET_ALLOWED_ORIGINS:
         return True
-    host = urlsplit(origin).netloc
-    return bool(host) and validate_host(host, list(settings.ALLOWED_HOSTS) or ["localhost",
-                                                                              "127.0.0.1"])
+    domain, _ = split_domain_port(urlsplit(origin).netloc)
+    allowed = list(settings.ALLOWED_HOSTS) or ["localhost", "127.0.0.1", "[::1]"]
+    return bool(domain) and validate_host(domain, allowed)
 
 
 def _origin(scope: dict[str, Any]) -> str | None:
