@@ -182,7 +182,7 @@ def decode_args(stored: Any) -> dict[str, Any]:
     """The arguments stored on a job, as the function receives them."""
     decoded = values.decode(stored, root="args")
     if not isinstance(decoded, dict):
-        raise SchedulingError(f"Stored job arguments must be an object, not {type(decoded).__name__}.")
+        raise SchedulingError(f"Job arguments must be an object, not {type(decoded).__name__}.")
     return decoded
 
 

@@ -43,20 +43,29 @@ class CeleryProcess:
         self._env = {**os.environ, **env, "DJANGO_SETTINGS_MODULE": "tests.settings"}
         self._ready = ready
         self.proc: subprocess.Popen[bytes] | None = None
+        self._offset = 0
 
     @property
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
 
     def start(self, timeout: float = 60) -> None:
+        self.launch()
+        self.wait_ready(timeout)
+
+    def launch(self) -> None:
+        """Start the process without waiting (to start several at once)."""
         command = [sys.executable, "-m", "celery", "-A", "tests.celery_app", *self._args]
+        self._offset = self.log_size()
         with self.log_path.open("ab") as log:
             self.proc = subprocess.Popen(
                 command, cwd=servers.ROOT, env=self._env, stdout=log, stderr=subprocess.STDOUT
             )
-        offset = self.log_path.stat().st_size if self.log_path.exists() else 0
+
+    def wait_ready(self, timeout: float = 60) -> None:
+        assert self.proc is not None
         deadline = time.monotonic() + timeout
-        while self._ready not in self.log_path.read_text(errors="replace")[offset:]:
+        while self._ready not in self.log_text()[self._offset :]:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"celery {self._args[0]} exited early:\n{self.log_tail()}")
             if time.monotonic() > deadline:

@@ -15,7 +15,7 @@ import psycopg
 import pytest
 from celery import Celery
 from django.db import connections
-from django.test import override_settings
+from django.test import Client, override_settings
 from django.utils import timezone
 
 from reactive import FunctionError, jobs, sweeper
@@ -60,7 +60,7 @@ def in_thread(fn: Callable[[], Any]) -> tuple[threading.Thread, list[Any]]:
     def target() -> None:
         try:
             out.append(fn())
-        except BaseException as exc:  # noqa: BLE001 - handed to the test
+        except BaseException as exc:
             out.append(exc)
         finally:
             connections.close_all()
@@ -160,8 +160,10 @@ def test_duplicate_deliveries_run_a_mutation_once(
 
 
 def test_concurrent_deliveries_run_a_mutation_once() -> None:
-    # Given a pending job (no worker: two threads deliver it at the same moment)
-    pk = schedule_by_name("testapp/jobs:slow_note", body="concurrent", seconds=0.5)
+    # Given a due job that no task was sent for (two threads deliver it at the same moment)
+    later = timezone.now() + datetime.timedelta(hours=1)
+    pk = int(Scheduler().run_at(later, "testapp/jobs:slow_note", body="concurrent", seconds=0.5))
+    Job.objects.filter(pk=pk).update(due_at=timezone.now())
     start = threading.Barrier(2)
 
     def deliver() -> str | None:
@@ -355,3 +357,27 @@ def _reactive() -> dict[str, Any]:
     from django.conf import settings
 
     return dict(settings.REACTIVE)
+
+
+def test_admin_lists_jobs_and_cancels_pending_ones(admin_client: Client) -> None:
+    # Given a pending job and a finished one
+    later = timezone.now() + datetime.timedelta(hours=1)
+    pending = int(Scheduler().run_at(later, "testapp/jobs:write_note", body="from admin"))
+    done = Job.objects.create(
+        function="testapp/jobs:write_note", due_at=timezone.now(), state=JobState.SUCCESS
+    )
+    listing = admin_client.get("/admin/reactive/job/?state__exact=pending&q=write_note")
+    assert listing.status_code == 200
+    assert "testapp/jobs:write_note" in listing.content.decode()
+    # When an admin cancels both from the list
+    response = admin_client.post(
+        "/admin/reactive/job/",
+        {"action": "cancel_jobs", "_selected_action": [pending, done.pk]},
+        follow=True,
+    )
+    # Then the pending one is canceled and the finished one left alone, as the page says
+    page = response.content.decode()
+    assert "Canceled 1 pending job(s)." in page
+    assert "1 job(s) were not pending" in page
+    assert job(pending).state == JobState.CANCELED
+    assert job(done.pk).state == JobState.SUCCESS
