@@ -132,17 +132,22 @@ def changes_since(cursor: Any, previous_snapshot: str) -> list[Change]:
 def prune(cursor: Any) -> int:
     """Delete log rows older than ``CHANGE_LOG_RETENTION`` and record the horizon.
 
-    One pruner at a time (advisory lock); Reactors that started before the horizon re-run
-    everything instead of reading a log with holes.
+    ``reactive_state('pruned')`` keeps the newest pruned row's ``created_at`` (``time_value``)
+    and its ``txid`` (``int_value``); both only move forward. Reactors that started before the
+    horizon re-run everything instead of reading a log with holes. The txid is the exact test:
+    a Reactor whose previous snapshot has ``xmin`` above it saw every pruned row, while the time
+    can miss a transaction that stayed open longer than the retention (``created_at`` is its
+    start, not its commit). One pruner at a time: the advisory lock is taken inside the same
+    statement, so it also holds when ``cursor`` is in autocommit.
     """
     retention = reactive_settings().CHANGE_LOG_RETENTION
-    cursor.execute("SELECT pg_try_advisory_xact_lock(hashtext('reactive_prune'))")
-    if not cursor.fetchone()[0]:
-        return 0
     cursor.execute(
-        "WITH gone AS (DELETE FROM reactive_change WHERE created_at < now() - %s * interval "
-        "'1 second' RETURNING created_at) UPDATE reactive_state SET time_value = "
-        "GREATEST(time_value, (SELECT max(created_at) FROM gone)) WHERE name = 'pruned' "
+        "WITH held AS MATERIALIZED (SELECT pg_try_advisory_xact_lock(hashtext('reactive_prune')) "
+        "AS ok), gone AS (DELETE FROM reactive_change WHERE (SELECT ok FROM held) "
+        "AND created_at < now() - %s * interval '1 second' RETURNING created_at, txid) "
+        "UPDATE reactive_state SET time_value = GREATEST(time_value, "
+        "(SELECT max(created_at) FROM gone)), int_value = GREATEST(int_value, "
+        "(SELECT max(txid::text::bigint) FROM gone)) WHERE name = 'pruned' "
         "AND EXISTS (SELECT 1 FROM gone) RETURNING (SELECT count(*) FROM gone)",
         [retention],
     )
