@@ -6,11 +6,12 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 JS_STAMP := tests/js/node_modules/.installed
+FRONTEND_STAMP := example_project/frontend/node_modules/.installed
 PYTEST_ARGS ?=
 
 .PHONY: run test lint typecheck imports pytest bench js venv clean
 
-run: $(STAMP)
+run: $(STAMP) $(FRONTEND_STAMP)
 	$(BIN)/python example_project/manage.py reactive_dev
 
 test: lint pytest
@@ -24,7 +25,13 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e ".[embedded,dev]"
 	touch $@
 
-js: $(JS_STAMP)
+js: $(JS_STAMP) $(FRONTEND_STAMP)
+
+$(FRONTEND_STAMP): example_project/frontend/package.json example_project/frontend/package-lock.json
+	@command -v npm >/dev/null || { echo "npm is required: apt-get install nodejs npm"; exit 1; }
+	@echo "==> installing the Convex browser bundle for the example (example_project/frontend)"
+	npm ci --prefix example_project/frontend --no-audit --no-fund --loglevel=error
+	touch $@
 
 $(JS_STAMP): tests/js/package.json tests/js/package-lock.json
 	@command -v node >/dev/null || { echo "Node.js 20+ is required: apt-get install nodejs"; exit 1; }
@@ -40,7 +47,7 @@ lint: $(STAMP)
 	@echo "==> import-linter (layers)"
 	$(BIN)/lint-imports
 
-pytest: $(STAMP) $(JS_STAMP)
+pytest: $(STAMP) $(JS_STAMP) $(FRONTEND_STAMP)
 	@echo "==> pytest"
 	$(BIN)/pytest $(PYTEST_ARGS)
 

@@ -1,13 +1,41 @@
-"""The chat's functions: `chat:channels`, `chat:list`, `chat:send`, `chat:edit`, `chat:remove`."""
+"""The chat's functions, called by the page through the official Convex browser client.
 
+`chat:channels`, `chat:history` (paginated, live), `chat:unread`, `chat:me`; mutations
+`chat:send`, `chat:edit`, `chat:remove`, `chat:mark_read`; `chat:summarize` (an action calling an
+outside service); internal `chat:expire` (scheduled) and `chat:post_digest` (a cron).
+"""
+
+import datetime
+import json
+import urllib.request
 from typing import Any
 
+from django.conf import settings
+from django.db.models import Count, Q
 from django.utils import timezone
 
-from reactive import FunctionError, Id, MutationCtx, QueryCtx, mutation, query
+from reactive import (
+    ActionCtx,
+    FunctionError,
+    Id,
+    MutationCtx,
+    QueryCtx,
+    action,
+    internal_mutation,
+    mutation,
+    query,
+)
 from reactive.pagination import PaginationOptions
 
-from .models import Channel, Message
+from .models import Channel, Message, ReadMarker
+
+MAX_EXPIRY_SECONDS = 24 * 3600
+
+
+@query
+def me(ctx: QueryCtx) -> Any:
+    user = ctx.auth.user
+    return {"username": user.get_username()} if user.is_authenticated else None
 
 
 @query
@@ -19,8 +47,8 @@ def channels(ctx: QueryCtx) -> Any:
 def list(ctx: QueryCtx, channel: str, limit: int = 50) -> Any:
     """The newest messages of a channel, newest first.
 
-    The channel is looked up first so the query depends on that channel's messages only,
-    not on every message (a filter through the join would).
+    The channel is looked up first, so the query depends on that channel's messages only, not
+    on every message (a filter through the join would).
     """
     room = Channel.objects.filter(name=channel).first()
     if room is None:
@@ -30,28 +58,55 @@ def list(ctx: QueryCtx, channel: str, limit: int = 50) -> Any:
 
 @query
 def history(ctx: QueryCtx, channel: str, pagination_opts: PaginationOptions) -> Any:
-    """Older messages page by page (``usePaginatedQuery``), newest first."""
+    """A channel's messages page by page, newest first (infinite scroll, live)."""
     room = Channel.objects.filter(name=channel).first()
-    messages = Message.objects.filter(channel=room).order_by("-id")
-    return ctx.paginate(messages, pagination_opts)
+    return ctx.paginate(Message.objects.filter(channel=room).order_by("-id"), pagination_opts)
+
+
+@query
+def unread(ctx: QueryCtx) -> dict[str, int]:
+    """Unread messages per channel for the caller (0 everywhere when logged out)."""
+    user = ctx.auth.user
+    if not user.is_authenticated:
+        return {}
+    markers = dict(ReadMarker.objects.filter(user=user).values_list("channel_id", "last_read_id"))
+    counts: dict[str, int] = {}
+    for room in Channel.objects.order_by("name"):
+        counts[room.name] = (
+            Message.objects.filter(channel=room, id__gt=markers.get(room.pk, 0))
+            .exclude(author=user)
+            .count()
+        )
+    return counts
 
 
 @mutation
-def send(ctx: MutationCtx, channel: str, body: str) -> str:
+def send(ctx: MutationCtx, channel: str, body: str, expires_in: int | None = None) -> str:
+    """Post a message; with ``expires_in`` (seconds) it deletes itself on time."""
+    user = _user(ctx)
     body = body.strip()
     if not body:
         raise FunctionError({"code": "EMPTY", "message": "Write something first."})
-    if not ctx.auth.user.is_authenticated:
-        raise FunctionError({"code": "LOGIN_REQUIRED", "message": "Log in to send messages."})
+    if expires_in is not None and not 1 <= expires_in <= MAX_EXPIRY_SECONDS:
+        raise FunctionError({"code": "BAD_EXPIRY", "message": "Expiry must be 1 s to 24 h."})
     room, _ = Channel.objects.get_or_create(name=channel)
-    message = Message.objects.create(channel=room, author=ctx.auth.user, body=body)
+    expires_at = timezone.now() + datetime.timedelta(seconds=expires_in) if expires_in else None
+    message = Message.objects.create(
+        channel=room, author=user, author_name=user.get_username(), body=body,
+        expires_at=expires_at,
+    )
+    if expires_in:
+        ctx.scheduler.run_after(expires_in, expire, id=str(message.pk))
+    _mark_read(user, room, message.pk)
     return str(message.pk)
 
 
 @mutation
 def edit(ctx: MutationCtx, id: Id[Message], body: str) -> None:
     message = _own_message(ctx, id)
-    message.body = body.strip() or message.body
+    if not body.strip():
+        raise FunctionError({"code": "EMPTY", "message": "A message cannot be empty."})
+    message.body = body.strip()
     message.edited_at = timezone.now()
     message.save(update_fields=["body", "edited_at"])
 
@@ -61,11 +116,89 @@ def remove(ctx: MutationCtx, id: Id[Message]) -> None:
     _own_message(ctx, id).delete()
 
 
+@mutation
+def mark_read(ctx: MutationCtx, channel: str) -> None:
+    user = _user(ctx)
+    room = Channel.objects.filter(name=channel).first()
+    if room is not None:
+        newest = Message.objects.filter(channel=room).order_by("-id").values_list("id", flat=True)
+        _mark_read(user, room, newest.first() or 0)
+
+
+@internal_mutation
+def expire(ctx: MutationCtx, id: str) -> None:
+    """Scheduled by `send`: delete the message when its time is up (it may be gone already)."""
+    Message.objects.filter(pk=int(id)).delete()
+
+
+@internal_mutation
+def post_digest(ctx: MutationCtx) -> None:
+    """A cron: post how many messages each channel got in the last hour, into #general."""
+    since = timezone.now() - datetime.timedelta(hours=1)
+    recent = Count("messages", filter=Q(messages__created_at__gte=since))
+    counts = Channel.objects.annotate(recent=recent).filter(recent__gt=0).order_by("name")
+    if not counts:
+        return
+    summary = ", ".join(f"#{c.name}: {c.recent}" for c in counts)
+    room, _ = Channel.objects.get_or_create(name="general")
+    Message.objects.create(channel=room, author_name="digest-bot",
+                           body=f"Last hour: {summary}")
+
+
+@mutation
+def post_as_bot(ctx: MutationCtx, channel: str, body: str) -> str:
+    """Used by `summarize`: a message from the summary bot on behalf of the logged-in caller."""
+    _user(ctx)
+    room, _ = Channel.objects.get_or_create(name=channel)
+    return str(Message.objects.create(channel=room, author_name="summary-bot", body=body).pk)
+
+
+@action
+async def summarize(ctx: ActionCtx, channel: str) -> str:
+    """Send the channel's recent messages to an outside summarizer; post what it answers."""
+    messages = await ctx.run_query(list, channel=channel, limit=20)
+    texts = [m["body"] for m in reversed(messages)]
+    summary = await _call_summarizer(texts)
+    await ctx.run_mutation(post_as_bot, channel=channel, body=summary)
+    return summary
+
+
+async def _call_summarizer(texts: Any) -> str:
+    from asgiref.sync import sync_to_async
+
+    def call() -> str:
+        request = urllib.request.Request(
+            settings.CHAT_SUMMARIZER_URL, data=json.dumps({"texts": texts}).encode(),
+            headers={"Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return str(json.loads(response.read())["summary"])
+
+    try:
+        return await sync_to_async(call, thread_sensitive=False)()
+    except OSError as exc:
+        raise FunctionError({"code": "SUMMARIZER_DOWN", "message": str(exc)}) from None
+
+
+def _user(ctx: QueryCtx) -> Any:
+    user = ctx.auth.user
+    if not user.is_authenticated:
+        raise FunctionError({"code": "LOGIN_REQUIRED", "message": "Log in first."})
+    return user
+
+
+def _mark_read(user: Any, room: Channel, message_id: int) -> None:
+    marker, _ = ReadMarker.objects.get_or_create(user=user, channel=room)
+    if message_id > marker.last_read_id:
+        ReadMarker.objects.filter(pk=marker.pk).update(last_read_id=message_id)
+
+
 def _own_message(ctx: MutationCtx, message_id: Any) -> Message:
+    user = _user(ctx)
     message = Message.objects.filter(pk=message_id).first()
     if message is None:
-        raise FunctionError({"code": "NOT_FOUND"})
-    if message.author_id != ctx.auth.user.pk:
+        raise FunctionError({"code": "NOT_FOUND", "message": "That message is gone."})
+    if message.author_id != user.pk:
         raise FunctionError(
             {"code": "FORBIDDEN", "message": "You can only change your own messages."}
         )

@@ -1,4 +1,4 @@
-"""A small chat: channels and messages, written by Django users."""
+"""A small chat: channels, messages (some of which expire), and read markers for unread counts."""
 
 from django.conf import settings
 from django.db import models
@@ -17,12 +17,30 @@ class Message(models.Model):
     author = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
     )
+    author_name = models.CharField(max_length=150, blank=True)
     body = models.TextField(max_length=2000)
     created_at = models.DateTimeField(auto_now_add=True)
     edited_at = models.DateTimeField(null=True, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         indexes = [models.Index(fields=["channel", "-id"])]
 
     def __str__(self) -> str:
         return f"{self.channel}: {self.body[:40]}"
+
+
+class ReadMarker(models.Model):
+    """The newest message a user has seen in a channel; unread counts are computed from it."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE)
+    channel = models.ForeignKey(Channel, on_delete=models.CASCADE)
+    last_read_id = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "channel"], name="chat_one_marker_per_channel")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} read {self.channel} up to {self.last_read_id}"

@@ -1,10 +1,31 @@
-from django.http import HttpRequest, HttpResponse
+"""The chat page, and a local stand-in for an outside summarizing service."""
+
+import json
+
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import render
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_POST
 
 
+@login_required
 def index(request: HttpRequest) -> HttpResponse:
-    """A placeholder home page until the live chat page lands (issue 5)."""
-    return HttpResponse(
-        "<h1>django-reactivity example</h1><p>The HTTP API is at <code>/api/query</code>, "
-        "<code>/api/mutation</code> and <code>/api/action</code>; the data is in the "
-        '<a href="/admin/">admin</a>.</p>'
+    return render(request, "chat/index.html", {"username": request.user.get_username()})
+
+
+@csrf_exempt
+@require_POST
+def summarizer(request: HttpRequest) -> JsonResponse:
+    """Stands in for an outside API (no internet here): a crude extractive summary."""
+    try:
+        texts = [str(t) for t in json.loads(request.body)["texts"]]
+    except (ValueError, KeyError, TypeError):
+        return JsonResponse({"error": "expected {\"texts\": [...]}"}, status=400)
+    if not texts:
+        return JsonResponse({"summary": "Nothing to summarize yet."})
+    words = sum(len(t.split()) for t in texts)
+    longest = max(texts, key=len)
+    return JsonResponse(
+        {"summary": f"{len(texts)} messages, {words} words. Longest: “{longest[:80]}”"}
     )

@@ -7,9 +7,13 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "example_project.settings")
 
 from channels.auth import AuthMiddlewareStack
 from channels.routing import ProtocolTypeRouter, URLRouter
+from django.conf import settings
+from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler
 from django.core.asgi import get_asgi_application
 
 django_asgi_app = get_asgi_application()
+if settings.DEBUG:  # serve the page's JS and the Convex bundle in development
+    django_asgi_app = ASGIStaticFilesHandler(django_asgi_app)
 
 from reactive.routing import websocket_urlpatterns  # noqa: E402
 

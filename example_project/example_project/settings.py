@@ -1,6 +1,7 @@
 """Settings of the example chat. `make run` starts embedded Postgres and Redis and passes their
 URLs in DATABASE_URL / REDIS_URL; set those yourself to use external servers."""
 
+import os
 from pathlib import Path
 
 from reactive.embedded import service_url
@@ -82,5 +83,17 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "static_build"
+# The official browser client, installed from npm by `make run` (never committed).
+STATICFILES_DIRS = [("convex", BASE_DIR / "frontend" / "node_modules" / "convex" / "dist")]
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
-LOGIN_URL = "/admin/login/"
+LOGIN_URL = "/accounts/login/"
+LOGIN_REDIRECT_URL = "/"
+LOGOUT_REDIRECT_URL = "/accounts/login/"
+
+# Printed by `make run` under the URL.
+REACTIVE_DEV_BANNER = "Demo logins: ada / grace, password reactive-demo (ada is an admin)."
+
+# The outside service the `chat:summarize` action calls; a local stand-in by default.
+CHAT_SUMMARIZER_URL = os.environ.get(
+    "CHAT_SUMMARIZER_URL", "http://127.0.0.1:8000/stand-in/summarize"
+)

@@ -36,6 +36,7 @@ class StackConfig:
     host: str = "127.0.0.1"
     port: int = 8000
     project_dir: Path = field(default_factory=Path.cwd)
+    banner: str = ""
 
 
 class DevStack:
@@ -55,7 +56,10 @@ class DevStack:
 
     def run(self) -> int:
         with self._running():
-            self.say(f"django-reactivity dev stack ready: http://{self.config.host}:{self.config.port}/")
+            url = f"http://{self.config.host}:{self.config.port}/"
+            self.say(f"django-reactivity dev stack ready: {url}")
+            if self.config.banner:
+                self.say(self.config.banner)
             self.say("Press Ctrl-C to stop every process.")
             return self._supervise()
 

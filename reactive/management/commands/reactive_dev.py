@@ -41,5 +41,6 @@ class Command(BaseCommand):
             host=options["host"],
             port=options["port"],
             project_dir=base_dir,
+            banner=str(getattr(settings, "REACTIVE_DEV_BANNER", "")),
         )
         raise SystemExit(DevStack(config, say=self.stdout.write).run())
