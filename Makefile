@@ -9,7 +9,7 @@ JS_STAMP := tests/js/node_modules/.installed
 FRONTEND_STAMP := example_project/frontend/node_modules/.installed
 PYTEST_ARGS ?=
 
-.PHONY: run test lint typecheck imports pytest bench js venv clean
+.PHONY: run test lint pytest bench js venv system-deps clean
 
 run: $(STAMP) $(FRONTEND_STAMP)
 	$(BIN)/python example_project/manage.py reactive_dev
@@ -47,7 +47,15 @@ lint: $(STAMP)
 	@echo "==> import-linter (layers)"
 	$(BIN)/lint-imports
 
-pytest: $(STAMP) $(JS_STAMP) $(FRONTEND_STAMP)
+# Debian's Chromium for the browser tests (Playwright drives it; it never downloads a browser).
+system-deps:
+	@command -v chromium >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "==> installing Debian's chromium for the browser tests"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else echo "The browser tests need Chromium: sudo apt-get install chromium"; exit 1; fi; }
+
+pytest: system-deps $(STAMP) $(JS_STAMP) $(FRONTEND_STAMP)
 	@echo "==> pytest"
 	$(BIN)/pytest $(PYTEST_ARGS)
 
