@@ -92,7 +92,8 @@ def chromium() -> str:
 def example(postgres_url: str, redis_url: str) -> Iterator[Example]:
     frontend = EXAMPLE / "frontend" / "node_modules" / "convex" / "dist" / "browser.bundle.js"
     if not frontend.exists():
-        pytest.fail("The Convex browser bundle is missing: npm ci --prefix example_project/frontend")
+        pytest.fail("The Convex browser bundle is missing: "
+                    "npm ci --prefix example_project/frontend")
     name = f"example_{os.getpid()}"
     with psycopg.connect(postgres_url, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
