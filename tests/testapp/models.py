@@ -51,3 +51,13 @@ class Attachment(models.Model):
 
     def __str__(self) -> str:
         return self.file.name or ""
+
+
+class Message(models.Model):
+    """A chat message: the live-query benchmarks subscribe per channel and write here."""
+
+    channel = models.CharField(max_length=100, db_index=True)
+    body = models.TextField()
+
+    def __str__(self) -> str:
+        return f"{self.channel}: {self.body[:40]}"
