@@ -43,6 +43,7 @@ class SyncConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]  # channels is
             await self.close()
             return
         await self.accept()
+        self._closing = False  # once closing, the client's later frames are dropped
         conf = reactive_settings()
         self._outbox: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
         self._last_sent = time.monotonic()
@@ -68,6 +69,8 @@ class SyncConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]  # channels is
                 await task
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        if self._closing:
+            return
         conf = reactive_settings()
         size = len(text_data.encode()) if text_data is not None else len(bytes_data or b"")
         if size > conf.WEBSOCKET_MAX_MESSAGE_BYTES:
@@ -76,6 +79,7 @@ class SyncConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]  # channels is
             return
         if not self._budget.take():
             logger.warning("websocket flood closed session=%s", self.session.session_id)
+            self._closing = True
             await self.close(code=CLOSE_TRY_LATER, reason="TooManyConcurrentRequests")
             return
         try:
@@ -112,6 +116,7 @@ class SyncConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]  # channels is
         while True:
             message = await self._outbox.get()
             if message is None:
+                self._closing = True
                 await self.close(code=CLOSE_TRY_LATER, reason="ClientTooSlow")
                 return
             await self.send(text_data=json.dumps(message, separators=(",", ":")))
@@ -130,6 +135,7 @@ class SyncConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]  # channels is
         await self._drain_and_close(code=code)
 
     async def _drain_and_close(self, code: int | None = None, reason: str | None = None) -> None:
+        self._closing = True
         deadline = time.monotonic() + 2
         while not self._outbox.empty() and time.monotonic() < deadline:
             await asyncio.sleep(0.01)

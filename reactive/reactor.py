@@ -216,8 +216,12 @@ class Reactor:
         elif isinstance(event, IdentityChanged):
             state.identity = event.identity
             state.target_identity = event.version
-            for query_id, sub in list(state.subscriptions.items()):
+            # Detach all before re-attaching, in arrival order: one by one, a session over
+            # WEBSOCKET_MAX_QUERIES would have its accepted queries refused.
+            subscriptions = list(state.subscriptions.items())
+            for query_id, _ in subscriptions:
                 self._unsubscribe(state, query_id)
+            for query_id, sub in subscriptions:
                 self._subscribe(state, query_id, sub.path, sub.args, sub.journal)
         elif isinstance(event, MutationDone):
             state.responses.append(event)

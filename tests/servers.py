@@ -66,7 +66,8 @@ class AsgiServer:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = scratch_dir("reactive-asgi-") / "server.log"
-        self._env = {**os.environ, **env, "DJANGO_SETTINGS_MODULE": "tests.settings"}
+        # env may name another settings module (one that imports tests.settings).
+        self._env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.settings", **env}
         self._server = server
         self._proc: subprocess.Popen[bytes] | None = None
 

@@ -160,6 +160,12 @@ def total_balance(ctx: QueryCtx) -> int:
     return sum(Account.objects.values_list("balance", flat=True))
 
 
+@query
+def balance(ctx: QueryCtx, name: str) -> int | None:
+    """One account's balance (None when there is no such account)."""
+    return Account.objects.filter(name=name).values_list("balance", flat=True).first()
+
+
 @action
 async def summarize(ctx: ActionCtx, prefix: str = "") -> dict[str, Any]:
     notes = await ctx.run_query(list_notes)
