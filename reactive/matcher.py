@@ -13,6 +13,7 @@ from __future__ import annotations
 import builtins
 import datetime
 import decimal
+import math
 import uuid
 from collections import defaultdict
 from collections.abc import Hashable, Iterable, Mapping
@@ -20,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.apps import apps
+from django.conf import settings
 
 from .readsets import Condition, ReadSet, TablePredicate
 
@@ -83,11 +85,12 @@ class Matcher:
             if eq is not None:
                 by_value = self._eq[table][eq.column]
                 for value in eq.values:
-                    bucket = by_value.get(self._columns.normalise(table, eq.column, value))
+                    normal = self._columns.normalise(table, eq.column, value, param=True)
+                    bucket = by_value.get(normal)
                     if bucket is not None:
                         bucket.pop(key, None)
                         if not bucket:
-                            del by_value[self._columns.normalise(table, eq.column, value)]
+                            del by_value[normal]
 
     def match(self, changes: Iterable[Change]) -> builtins.set[Key]:
         """Every key whose read set an old or new row of ``changes`` satisfies."""
@@ -104,7 +107,8 @@ class Matcher:
 
     def _match_row(self, table: str, row: Mapping[str, Any], hit: builtins.set[Key]) -> None:
         for column, by_value in self._eq.get(table, {}).items():
-            value = self._columns.normalise(table, column, row.get(column))
+            value = (self._columns.normalise(table, column, row[column]) if column in row
+                     else _UNKNOWN)
             for key, predicates in by_value.get(value, {}).items():
                 if key not in hit and any(self._satisfies(p, row) for p in predicates):
                     hit.add(key)
@@ -128,7 +132,8 @@ class Matcher:
         if eq is None:
             self._ranges[table].setdefault(key, []).append(predicate)
             return
-        normals = [self._columns.normalise(table, eq.column, value) for value in eq.values]
+        normals = [self._columns.normalise(table, eq.column, value, param=True)
+                   for value in eq.values]
         if any(normal is _UNKNOWN for normal in normals):
             self._ranges[table].setdefault(key, []).append(predicate)  # checked one by one
             return
@@ -150,7 +155,7 @@ class Matcher:
         if raw is None:
             return False  # NULL compares as unknown in SQL: the row is not selected
         value = self._columns.normalise(table, cond.column, raw)
-        wanted = [self._columns.normalise(table, cond.column, v) for v in cond.values]
+        wanted = [self._columns.normalise(table, cond.column, v, param=True) for v in cond.values]
         if value is _UNKNOWN or any(w is _UNKNOWN for w in wanted):
             return True
         if cond.op in ("eq", "in"):
@@ -180,32 +185,86 @@ def _first_equality(predicate: TablePredicate) -> Condition | None:
     return None
 
 
+# The kind of Python value each field's database type compares like. Fields not listed (JSON,
+# binary, arrays, ranges, network addresses, custom types) are never compared in Python.
+_FIELD_KINDS = {
+    **dict.fromkeys(("AutoField", "BigAutoField", "SmallAutoField", "IntegerField",
+                     "BigIntegerField", "SmallIntegerField", "PositiveIntegerField",
+                     "PositiveBigIntegerField", "PositiveSmallIntegerField", "FloatField",
+                     "DecimalField"), "number"),
+    **dict.fromkeys(("CharField", "TextField", "SlugField", "FileField", "FilePathField"),
+                    "text"),
+    "BooleanField": "bool", "DateTimeField": "datetime", "DateField": "date",
+    "TimeField": "time", "DurationField": "duration", "UUIDField": "uuid",
+}
+
+
+def _kind(value: Any) -> str | None:
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, int | float | decimal.Decimal):
+        return "number"
+    if isinstance(value, str):
+        return "text"
+    if isinstance(value, datetime.datetime):
+        return "aware" if value.utcoffset() is not None else "naive"
+    if isinstance(value, datetime.date):
+        return "date"
+    if isinstance(value, datetime.time):
+        return "time"
+    if isinstance(value, datetime.timedelta):
+        return "duration"
+    if isinstance(value, uuid.UUID):
+        return "uuid"
+    return None
+
+
 class _Columns:
-    """Normalises values per (table, column) through the owning model field, cached."""
+    """Normalises values per (table, column) through the owning model field, cached.
+
+    A value is only trusted when it has the kind of Python value the column's type compares
+    like (a timestamptz column: aware datetimes); a parameter also must survive ``to_python``
+    unchanged, unless it is a string, which Postgres converts as an untyped literal. Anything
+    else, NaN included, is ``_UNKNOWN``, which compares as "maybe".
+    """
 
     def __init__(self) -> None:
-        self._fields: dict[str, dict[str, Any]] | None = None
+        self._fields: dict[str, dict[str, tuple[Any, str]]] | None = None
 
-    def normalise(self, table: str, column: str, value: Any) -> Any:
+    def normalise(self, table: str, column: str, value: Any, *, param: bool = False) -> Any:
         if value is None:
             return None
-        field = self._field(table, column)
+        field, kind = self._field(table, column)
+        if kind == "datetime":
+            kind = "aware" if settings.USE_TZ else "naive"
+        if field is None or (param and not isinstance(value, str) and _kind(value) != kind):
+            return _UNKNOWN
         try:
-            if field is not None:
-                value = field.to_python(value)
-            if isinstance(value, uuid.UUID):
-                return value
-            hash(value)
+            normal = field.to_python(value)
         except Exception:
             return _UNKNOWN
-        return value
+        if _kind(normal) != kind or (isinstance(normal, float) and math.isnan(normal)):
+            return _UNKNOWN
+        if param and not isinstance(value, str) and normal != value:
+            return _UNKNOWN  # e.g. 1.5 for an integer column: Postgres compares 1 < 1.5
+        return normal
 
-    def _field(self, table: str, column: str) -> Any:
+    def _field(self, table: str, column: str) -> tuple[Any, str]:
         if self._fields is None:
             self._fields = {}
             for model in apps.get_models(include_auto_created=True):
                 columns = self._fields.setdefault(model._meta.db_table, {})
                 for field in model._meta.concrete_fields:
                     if field.column:
-                        columns[field.column] = field
-        return self._fields.get(table, {}).get(column)
+                        columns[field.column] = _comparable(field)
+        return self._fields.get(table, {}).get(column, (None, ""))
+
+
+def _comparable(field: Any) -> tuple[Any, str]:
+    """The field whose ``to_python`` gives the column's values, and their kind ("": none)."""
+    while field.is_relation and getattr(field, "target_field", None) is not None:
+        field = field.target_field
+    kind = _FIELD_KINDS.get(field.get_internal_type(), "")
+    if kind == "text" and getattr(field, "db_collation", None):
+        kind = ""  # a non-deterministic collation makes unequal strings equal
+    return (field, kind) if kind else (None, "")

@@ -10,6 +10,7 @@ match more rows; an unparseable statement depends on every table.
 from __future__ import annotations
 
 import contextlib
+import decimal
 import functools
 import logging
 import re
@@ -19,6 +20,7 @@ from typing import Any
 
 import sqlglot
 from sqlglot import exp
+from sqlglot.optimizer.normalize_identifiers import normalize_identifiers
 
 logger = logging.getLogger(__name__)
 
@@ -73,36 +75,55 @@ class _Template:
     everything: bool = False
 
 
-_PLACEHOLDER = re.compile(r"""'(?:[^']|'')*'|"(?:[^"]|"")*"|%%|%s""")
+_EVERYTHING = _Template((), everything=True)
+_QUOTED = re.compile(r"'(?:[^']|'')*'" r'|"(?:[^"]|"")*"')
+_PERCENT = re.compile(r"%%|%s")
 _SKIP = re.compile(r"^\s*(SAVEPOINT|RELEASE|ROLLBACK|SET|SHOW|BEGIN|COMMIT)\b", re.IGNORECASE)
+# Statements that read no table (a multi-statement text may mix them with queries).
+_CONTROL = (exp.Transaction, exp.Commit, exp.Rollback, exp.Set)
 
 
-def _numbered(sql: str) -> str:
-    """Django's ``%s`` placeholders → ``$1..$n`` (skipping quoted text), so positions survive."""
+def _numbered(sql: str) -> tuple[str, bool]:
+    """What psycopg sends for ``sql`` with parameters, with ``$1..$n`` for the placeholders.
+
+    psycopg does not parse SQL: every ``%s`` is a placeholder and every ``%%`` a ``%``, inside
+    quotes too. So positions are counted the same way here. The flag says a placeholder sat
+    inside quoted text, where the parsed literal would not be the value sent.
+    """
     counter = iter(range(1, 1_000_000))
+    in_quotes = any("%s" in token.replace("%%", "") for token in _QUOTED.findall(sql))
 
     def replace(match: re.Match[str]) -> str:
-        token = match.group(0)
-        if token == "%s":
-            return f"${next(counter)}"
-        return "%" if token == "%%" else token
+        return "%" if match.group(0) == "%%" else f"${next(counter)}"
 
-    return _PLACEHOLDER.sub(replace, sql)
+    return _PERCENT.sub(replace, sql), in_quotes
 
 
 @functools.lru_cache(maxsize=4096)
-def template(sql: str) -> _Template | None:
-    """Parse ``sql`` into a template; None for statements that read nothing (SAVEPOINT...)."""
-    if _SKIP.match(sql):
+def template(sql: str, interpolated: bool = True) -> _Template | None:
+    """Parse ``sql`` into a template; None for statements that read nothing (SAVEPOINT...).
+
+    ``interpolated``: the driver substitutes parameters (Django passes a parameter sequence,
+    even an empty one); without parameters the text reaches Postgres as it is, ``%%`` included.
+    """
+    if _SKIP.match(sql) and ";" not in sql.strip().rstrip(";"):
         return None
+    text, quoted_placeholder = _numbered(sql) if interpolated else (sql, False)
+    if quoted_placeholder:
+        return _EVERYTHING
+    tables: list[tuple[str, tuple[_CondTemplate, ...]]] = []
     try:
-        tree = sqlglot.parse_one(_numbered(sql), read="postgres")
-    except Exception:  # any parse failure widens to "everything"
+        for statement in sqlglot.parse(text, read="postgres"):
+            if statement is None or isinstance(statement, _CONTROL):
+                continue
+            if not isinstance(statement, exp.Query):
+                return _EVERYTHING
+            # Postgres folds unquoted names to lower case; the change log has the real names.
+            tables += _analyze(normalize_identifiers(statement, dialect="postgres"))  # type: ignore[arg-type]
+    except Exception:  # any parse or analysis failure widens to "everything"
         logger.debug("read set unparsed sql=%.200s", sql)
-        return _Template((), everything=True)
-    if not isinstance(tree, exp.Query):
-        return _Template((), everything=True)
-    return _Template(tuple(_analyze(tree)))  # type: ignore[arg-type]  # Query is an Expression
+        return _EVERYTHING
+    return _Template(tuple(tables))
 
 
 def _analyze(tree: exp.Expression) -> list[tuple[str, tuple[_CondTemplate, ...]]]:
@@ -197,14 +218,23 @@ def _condition(
         if low and high:
             return low[0], low[1] + high[1]
         return None
+    return _null_or_boolean_test(node, sources, negated=False)
+
+
+def _null_or_boolean_test(
+    node: exp.Expression, sources: dict[str, exp.Table], *, negated: bool
+) -> tuple[str, list[_CondTemplate]] | None:
+    """``x IS [NOT] NULL`` (sqlglot marks ``IS NOT`` with ``negate``, older versions wrap it in
+    Not), any number of NOTs around it, and a bare boolean column ``x`` / ``NOT x``."""
+    while isinstance(node, exp.Paren | exp.Not):
+        if isinstance(node, exp.Not):
+            negated = not negated
+        node = node.this
     if isinstance(node, exp.Is) and isinstance(node.expression, exp.Null):
-        return _simple(node.this, "isnull", [], sources)
-    if isinstance(node, exp.Not):
-        inner = node.this
-        while isinstance(inner, exp.Paren):
-            inner = inner.this
-        if isinstance(inner, exp.Is) and isinstance(inner.expression, exp.Null):
-            return _simple(inner.this, "notnull", [], sources)
+        is_null = bool(node.args.get("negate")) == negated
+        return _simple(node.this, "isnull" if is_null else "notnull", [], sources)
+    if isinstance(node, exp.Column):  # a WHERE/ON operand on its own is boolean in Postgres
+        return _simple(node, "eq", [exp.Boolean(this=not negated)], sources)
     return None
 
 
@@ -238,18 +268,28 @@ def _source(node: exp.Expression) -> Source | None:
 
 
 def _number(text: str) -> Any:
+    # Postgres types a literal with a point or exponent as numeric, not float8.
     try:
         return int(text)
     except ValueError:
-        return float(text)
+        return decimal.Decimal(text)
 
 
 # -- binding and recording -----------------------------------------------------------------
 
 
-def predicates_for(sql: str, params: Sequence[Any] | None) -> ReadSet | None:
-    """The read set of one executed statement (None if it reads nothing)."""
-    tmpl = template(sql)
+def predicates_for(
+    sql: str, params: Sequence[Any] | None, *, interpolated: bool | None = None
+) -> ReadSet | None:
+    """The read set of one executed statement (None if it reads nothing).
+
+    ``params`` None: no values are known. ``interpolated``: whether the driver substituted
+    placeholders (default: ``params is not None``, as for ``cursor.execute``). SQL that is not
+    a ``str`` (psycopg ``sql.Composed``) depends on everything.
+    """
+    if not isinstance(sql, str):
+        return ReadSet(everything=True)
+    tmpl = template(sql, params is not None if interpolated is None else interpolated)
     if tmpl is None:
         return None
     if tmpl.everything:
@@ -288,7 +328,12 @@ class Recorder:
     def __call__(
         self, execute: Callable[..., Any], sql: str, params: Any, many: bool, context: Any
     ) -> Any:
-        result = predicates_for(sql, None if many else params)
+        try:
+            # executemany: the driver substitutes each row's parameters; no one value is known.
+            result = predicates_for(sql, None if many else params, interpolated=many or None)
+        except Exception:  # recording must never break the query it watches
+            logger.exception("read set not recorded sql=%.200s", sql)
+            result = ReadSet(everything=True)
         if result is not None:
             self.everything = self.everything or result.everything
             self.predicates |= result.predicates

@@ -61,3 +61,19 @@ class Message(models.Model):
 
     def __str__(self) -> str:
         return f"{self.channel}: {self.body[:40]}"
+
+
+class Sample(models.Model):
+    """Random rows for the read-set soundness property test (tests/test_readset_soundness.py):
+    one column of each kind a filter can compare."""
+
+    num = models.IntegerField()
+    label = models.CharField(max_length=20)
+    maybe = models.IntegerField(null=True)
+    at = models.DateTimeField()
+    amount = models.DecimalField(max_digits=8, decimal_places=2)
+    flag = models.BooleanField(default=False)
+    note = models.ForeignKey(Note, null=True, on_delete=models.SET_NULL, related_name="samples")
+
+    def __str__(self) -> str:
+        return f"{self.num} {self.label}"
