@@ -15,7 +15,8 @@ from typing import Any
 
 from .conf import reactive_settings
 from .exceptions import AuthenticationError
-from .types import ANONYMOUS, Identity
+from .jwt import verify
+from .types import ANONYMOUS, Identity, freeze_claims
 
 
 def identity_from_header(header: str) -> Identity:
@@ -31,29 +32,44 @@ def identity_from_header(header: str) -> Identity:
     )
 
 
-def identity_from_admin_key(credentials: str) -> Identity:
-    """Check an admin key (``key`` or ``key:<base64 JSON acting-as identity>``)."""
+def identity_from_admin_key(
+    credentials: str, acting_as: Mapping[str, Any] | None = None
+) -> Identity:
+    """Check an admin key (``key`` or ``key:<base64 JSON acting-as identity>``).
+
+    ``acting_as`` (the sync protocol's ``impersonating``) makes the admin act as that user:
+    Convex's ``UserIdentityAttributes``, with string ``subject`` and ``issuer``; its
+    ``tokenIdentifier`` is derived from them, as Convex does.
+    """
     configured = reactive_settings().ADMIN_KEY
     if not configured:
         raise AuthenticationError(
             "Admin keys are not enabled on this server: set REACTIVE['ADMIN_KEY']."
         )
-    key, _, acting_as = credentials.partition(":")
+    key, _, encoded = credentials.partition(":")
     if not hmac.compare_digest(key.encode(), configured.encode()):
         raise AuthenticationError("The admin key is not valid.")
+    if encoded:
+        acting_as = _decode_acting_as(encoded)
     if not acting_as:
         return Identity(is_admin=True)
-    return Identity(is_admin=True, claims=_freeze(_decode_acting_as(acting_as)))
+    for required in ("subject", "issuer"):
+        if not isinstance(acting_as.get(required), str) or not acting_as[required]:
+            raise AuthenticationError(
+                f"The acting-as identity needs a non-empty string '{required}' (Convex's "
+                "UserIdentityAttributes)."
+            )
+    return Identity(is_admin=True, claims=freeze_claims(acting_as))
 
 
 def identity_from_jwt(token: str) -> Identity:
-    """Validate a user JWT against ``REACTIVE['AUTH_PROVIDERS']``."""
-    if not reactive_settings().AUTH_PROVIDERS:
-        raise AuthenticationError(
-            "This server accepts no JWTs: configure REACTIVE['AUTH_PROVIDERS'] to validate "
-            "tokens, or use the Django session."
-        )
-    raise AuthenticationError("JWT validation is not available yet on this server.")
+    """Validate a user JWT against ``REACTIVE['AUTH_PROVIDERS']`` (see :func:`reactive.jwt.verify`).
+
+    The identity carries the token's claims and no Django user: ``ctx.auth.user`` stays
+    anonymous for JWT callers. Blocking (it may fetch the issuer's keys); raises
+    AuthenticationError.
+    """
+    return Identity(claims=freeze_claims(verify(token)))
 
 
 def identity_from_user(user: Any) -> Identity:
@@ -73,14 +89,3 @@ def _decode_acting_as(encoded: str) -> Mapping[str, Any]:
     if not isinstance(data, dict):
         raise AuthenticationError("The acting-as identity must be a JSON object.")
     return data
-
-
-def _freeze(claims: Mapping[str, Any]) -> tuple[tuple[str, Any], ...]:
-    def freeze(value: Any) -> Any:
-        if isinstance(value, dict):
-            return tuple(sorted((str(k), freeze(v)) for k, v in value.items()))
-        if isinstance(value, list):
-            return tuple(freeze(v) for v in value)
-        return value
-
-    return tuple(sorted((str(k), freeze(v)) for k, v in claims.items()))

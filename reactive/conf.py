@@ -7,14 +7,127 @@ checks (``reactive.E001``) and raise ``ImproperlyConfigured`` naming the key whe
 
 from __future__ import annotations
 
+import base64
+import binascii
 import functools
-from typing import Any, Literal
+import json
+from typing import Annotated, Any, Literal
+from urllib.parse import unquote_to_bytes, urlsplit
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.core.signals import setting_changed
 from django.dispatch import receiver
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from jwt import PyJWKSet
+from jwt.exceptions import PyJWKError, PyJWKSetError
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+
+def _http_url(value: str) -> str:
+    parts = urlsplit(value)
+    if parts.scheme not in {"http", "https"} or not parts.netloc:
+        raise ValueError("expected an absolute http(s) URL such as 'https://issuer.example'")
+    return value
+
+
+HttpUrl = Annotated[str, AfterValidator(_http_url)]
+
+
+class OidcProvider(BaseModel):
+    """An OpenID Connect issuer, as in Convex's ``auth.config``: ``{"domain", "applicationID"}``.
+
+    A token is accepted when its ``iss`` equals ``domain`` (ignoring a trailing slash) and its
+    ``aud`` contains ``applicationID``; keys come from ``<domain>/.well-known/
+    openid-configuration`` → ``jwks_uri``.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    type: Literal["oidc"] = "oidc"
+    domain: HttpUrl
+    application_id: str = Field(alias="applicationID", min_length=1)
+
+    @property
+    def issuer(self) -> str:
+        return self.domain.rstrip("/")
+
+    @property
+    def algorithms(self) -> tuple[str, ...]:
+        # Asymmetric only: a key from a public JWKS must never act as an HMAC secret.
+        return ("RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384",
+                "ES512", "EdDSA")
+
+
+class CustomJwtProvider(BaseModel):
+    """A custom JWT issuer: ``{"type": "customJwt", "issuer", "jwks", "algorithm",
+    "applicationID"?}``. ``jwks`` is a URL, a ``data:`` URI or an inline JWKS dict; the
+    ``aud`` claim is checked only when ``applicationID`` is given."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    type: Literal["customJwt"]
+    issuer: str = Field(min_length=1)
+    jwks: HttpUrl | dict[str, Any]
+    algorithm: Literal["RS256", "ES256"]
+    application_id: str | None = Field(None, alias="applicationID", min_length=1)
+
+    @property
+    def algorithms(self) -> tuple[str, ...]:
+        return (self.algorithm,)
+
+    @field_validator("jwks", mode="before")
+    @classmethod
+    def _decode_data_uri(cls, value: Any) -> Any:
+        if isinstance(value, str) and value.startswith("data:"):
+            return _jwks_from_data_uri(value)
+        return value
+
+    @model_validator(mode="after")
+    def _check_inline_keys(self) -> CustomJwtProvider:
+        if isinstance(self.jwks, dict):
+            try:
+                keys = PyJWKSet.from_dict(self.jwks).keys
+            except (PyJWKError, PyJWKSetError, KeyError, TypeError, ValueError) as exc:
+                raise ValueError(f"'jwks' is not a usable JWKS ({exc})") from None
+            if not any(key.algorithm_name == self.algorithm for key in keys):
+                raise ValueError(f"'jwks' holds no key for the algorithm {self.algorithm}")
+        return self
+
+
+def _jwks_from_data_uri(uri: str) -> Any:
+    header, _, payload = uri.partition(",")
+    try:
+        raw = base64.b64decode(payload) if header.endswith(";base64") else unquote_to_bytes(payload)
+        return json.loads(raw)
+    except (binascii.Error, ValueError) as exc:
+        raise ValueError(f"the data: URI does not hold a JSON JWKS ({exc})") from None
+
+
+def _provider_kind(value: Any) -> str:
+    if isinstance(value, dict):
+        return str(value.get("type", "oidc"))
+    return str(getattr(value, "type", "oidc"))
+
+
+AuthProvider = Annotated[
+    Annotated[OidcProvider, Tag("oidc")] | Annotated[CustomJwtProvider, Tag("customJwt")],
+    Discriminator(
+        _provider_kind,
+        custom_error_type="auth_provider_type",
+        custom_error_message="'type' must be 'customJwt', or absent (or 'oidc') for an OIDC "
+        "provider",
+    ),
+]
 
 
 class ReactiveSettings(BaseModel):
@@ -63,8 +176,12 @@ class ReactiveSettings(BaseModel):
     SCHEDULER_CRONS_MODULE: str = Field("crons", min_length=1, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
     SCHEDULER_BEAT_ENTRIES: bool = True  # add the sweeper and cron tick to Celery beat
 
-    # Auth: OIDC / custom JWT issuers for `Authenticate` and `Authorization: Bearer`.
-    AUTH_PROVIDERS: tuple[dict[str, Any], ...] = ()
+    # Auth: JWT issuers for `Authenticate` and `Authorization: Bearer`; docs/guides/auth.md.
+    AUTH_PROVIDERS: tuple[AuthProvider, ...] = ()
+    AUTH_LEEWAY: float = Field(10.0, ge=0, le=300)  # clock skew allowed on exp, nbf, iat
+    AUTH_FETCH_TIMEOUT: float = Field(5.0, gt=0, le=60)  # discovery and JWKS requests
+    AUTH_JWKS_CACHE_TTL: float = Field(300.0, gt=0)  # discovery documents and key sets
+    AUTH_JWKS_REFRESH_COOLDOWN: float = Field(10.0, ge=0)  # min gap between refetches
 
 
 @functools.cache
@@ -90,10 +207,18 @@ def validate(raw: object) -> list[str]:
 
 
 def _sentence(error: Any) -> str:
-    key = ".".join(str(part) for part in error["loc"]) or "REACTIVE"
+    key = _subscripts(error["loc"])
     if error["type"] == "extra_forbidden":
-        return f"REACTIVE['{key}'] is not a known setting (see docs/reference/settings.md)."
-    return f"REACTIVE['{key}'] is invalid: {error['msg']} (got {error.get('input')!r})."
+        known = "setting" if len(error["loc"]) == 1 else "key here"
+        return f"REACTIVE{key} is not a known {known} (see docs/reference/settings.md)."
+    return f"REACTIVE{key} is invalid: {error['msg']} (got {error.get('input')!r})."
+
+
+def _subscripts(loc: tuple[Any, ...]) -> str:
+    # The key as written in settings.py: ['AUTH_PROVIDERS'][0]['domain'].
+    if loc[:1] == ("AUTH_PROVIDERS",) and len(loc) > 2:
+        loc = loc[:2] + loc[3:]  # drop the provider kind pydantic inserts into the path
+    return "".join(f"[{part}]" if isinstance(part, int) else f"[{part!r}]" for part in loc)
 
 
 @receiver(setting_changed)

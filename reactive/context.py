@@ -42,14 +42,52 @@ class Runner(Protocol):
 class UserIdentity:
     """The verified identity of the caller, as Convex's ``ctx.auth.getUserIdentity()`` gives it.
 
-    ``token_identifier`` is ``"<issuer>|<subject>"`` and is stable per user; ``claims`` holds
-    every claim of a JWT (or the Django user's basic fields for session users).
+    ``token_identifier`` is ``"<issuer>|<subject>"`` and is stable per user. ``claims`` is
+    Convex's ``UserIdentity`` object: ``tokenIdentifier``, ``subject``, ``issuer``, the OIDC
+    profile claims camel-cased (``email``, ``emailVerified``, ``pictureUrl``, ...) and any
+    custom claims; the token's protocol claims (``aud``, ``exp``, ``iat``...) are left out, as
+    Convex does (``ctx.auth.identity.claims_dict()`` has them all).
     """
 
     token_identifier: str
     subject: str
     issuer: str
     claims: Mapping[str, Any]
+
+
+# OIDC standard claims (OpenID Connect Core §5.1) and their names in Convex's UserIdentity.
+CONVEX_CLAIM_NAMES = {
+    "name": "name", "given_name": "givenName", "family_name": "familyName",
+    "nickname": "nickname", "preferred_username": "preferredUsername", "profile": "profileUrl",
+    "picture": "pictureUrl", "email": "email", "email_verified": "emailVerified",
+    "gender": "gender", "birthdate": "birthday", "zoneinfo": "timezone", "locale": "language",
+    "phone_number": "phoneNumber", "phone_number_verified": "phoneNumberVerified",
+    "address": "address", "updated_at": "updatedAt",
+}
+# Claims about the token rather than the user (RFC 7519 §4.1, OIDC Core §2).
+PROTOCOL_CLAIMS = frozenset({
+    "iss", "sub", "aud", "exp", "nbf", "iat", "jti", "auth_time", "nonce", "acr", "amr", "azp",
+    "at_hash", "c_hash",
+})
+
+
+def _user_identity(issuer: str, subject: str, attributes: Mapping[str, Any]) -> UserIdentity:
+    token_identifier = f"{issuer}|{subject}"
+    claims = {**attributes, "tokenIdentifier": token_identifier, "subject": subject,
+              "issuer": issuer}
+    return UserIdentity(token_identifier, subject, issuer, claims)
+
+
+def _from_jwt(claims: Mapping[str, Any]) -> UserIdentity:
+    attributes: dict[str, Any] = {}
+    for name, value in claims.items():
+        if name in PROTOCOL_CLAIMS:
+            continue
+        convex_name = CONVEX_CLAIM_NAMES.get(name, name)
+        if convex_name in ("emailVerified", "phoneNumberVerified") and value in ("true", "false"):
+            value = value == "true"  # some providers' templates render booleans as strings
+        attributes[convex_name] = value
+    return _user_identity(str(claims.get("iss", "")), str(claims.get("sub", "")), attributes)
 
 
 class Auth:
@@ -77,20 +115,27 @@ class Auth:
         return self.identity.is_admin
 
     def get_user_identity(self) -> UserIdentity | None:
-        """The caller's identity, or None when anonymous (or using the admin key alone)."""
+        """The caller's identity, or None when anonymous (or using the admin key alone).
+
+        A JWT caller gets the token's claims, an admin acting as a user that user's attributes
+        (Convex's ``UserIdentityAttributes``), a session user ``issuer="django"`` and
+        ``subject=str(user.pk)``. Reading it for a session user loads ``user``.
+        """
         claims = self.identity.claims_dict()
+        if claims is not None and self.identity.is_admin:
+            attributes = {k: v for k, v in claims.items() if k != "tokenIdentifier"}
+            return _user_identity(str(claims.get("issuer", "")),
+                                  str(claims.get("subject", "")), attributes)
         if claims is not None:
-            issuer, subject = str(claims.get("iss", "")), str(claims.get("sub", ""))
-            return UserIdentity(f"{issuer}|{subject}", subject, issuer, claims)
+            return _from_jwt(claims)
         user = self.user
         if not user.is_authenticated:
             return None
-        subject = str(user.pk)
-        fields = {"sub": subject, "iss": "django", "username": user.get_username()}
+        attributes = {"preferredUsername": user.get_username()}
         email = getattr(user, "email", "")
         if email:
-            fields["email"] = email
-        return UserIdentity(f"django|{subject}", subject, "django", fields)
+            attributes["email"] = email
+        return _user_identity("django", str(user.pk), attributes)
 
 
 class _BaseCtx:

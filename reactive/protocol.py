@@ -23,7 +23,8 @@ class ProtocolError(ReactiveError):
 
 
 class _Message(BaseModel):
-    model_config = ConfigDict(extra="ignore", frozen=True)
+    # strict: JSON's types as sent, no coercion ("1" or true is not a requestId).
+    model_config = ConfigDict(extra="ignore", frozen=True, strict=True)
 
 
 NonNegative = Annotated[int, Field(ge=0, le=2**53)]
@@ -106,7 +107,8 @@ def parse(data: Any) -> Connect | ModifyQuerySet | Mutation | Action | Authentic
     except ValidationError as exc:
         problem = exc.errors(include_url=False)[0]
         where = ".".join(str(p) for p in problem["loc"])
-        raise ProtocolError(f"Invalid {data['type']} message: {where}: {problem['msg']}.") from None
+        prefix = f"{where}: " if where else ""
+        raise ProtocolError(f"Invalid {data['type']} message: {prefix}{problem['msg']}.") from None
 
 
 def function_args(raw: list[Any]) -> dict[str, Any]:

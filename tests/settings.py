@@ -3,7 +3,9 @@ starts; a server process started by a test gets DATABASE_URL/REDIS_URL in its en
 
 from __future__ import annotations
 
+import json
 import os
+from pathlib import Path
 
 import dj_database_url
 
@@ -70,6 +72,16 @@ REACTIVE = {
     "SCHEDULER_DISPATCH_GRACE": 1.0,
     "SCHEDULER_ACTION_LEASE": 3.0,
     "SCHEDULER_SWEEP_INTERVAL": 0.5,
+    # JWTs signed with the test-only key in tests/keys (see tests/test_jwt_auth.py).
+    "AUTH_PROVIDERS": [
+        {
+            "type": "customJwt",
+            "issuer": "https://issuer.tests.invalid",
+            "jwks": json.loads((Path(__file__).parent / "keys/rs256-test.jwks.json").read_text()),
+            "algorithm": "RS256",
+            "applicationID": "django-reactivity-tests",
+        }
+    ],
 }
 
 # Celery: the standard Django wiring (tests/celery_app.py); the broker is the test Redis.
