@@ -169,7 +169,7 @@ class ReactiveSettings(BaseModel):
     SCHEDULER_MAX_ARGS_BYTES: int = Field(1024 * 1024, ge=64)  # per job, as stored JSON
     SCHEDULER_ETA_HORIZON: float = Field(300.0, gt=0)  # later jobs are sent by the sweeper
     SCHEDULER_DISPATCH_GRACE: float = Field(30.0, gt=0)  # late by this much: sent again
-    SCHEDULER_ACTION_LEASE: float = Field(60.0, gt=0)  # renewed every third of it
+    SCHEDULER_LEASE: float = Field(60.0, gt=0)  # of a running job; renewed every third of it
     SCHEDULER_SWEEP_INTERVAL: float = Field(5.0, gt=0)
     SCHEDULER_JOB_RETENTION: float = Field(7 * 86400.0, gt=0)  # finished jobs and cron runs
     SCHEDULER_CRON_TICK_INTERVAL: float = Field(1.0, gt=0)

@@ -1,10 +1,12 @@
 """Running one scheduled job: claim it, run its function with no identity, record the outcome.
 
-Mutations run exactly once: the claim, the function's writes and the outcome commit in one
-SERIALIZABLE transaction, so a duplicate delivery either waits and then finds the job done, or
-conflicts, retries and finds it done. Actions run at most once: they are claimed (committed)
-before they start and hold a lease that a heartbeat thread renews; a worker that dies lets the
-lease run out and the sweeper ends the job as failed.
+Every job is first claimed (pending → in progress, attempt n, a lease) in a short transaction:
+of concurrent deliveries only one claims it, and a heartbeat thread renews the lease while the
+function runs. A mutation then runs in its own SERIALIZABLE transaction that also inserts the
+job's ``JobCommit``; that row makes it exactly once (a second commit for the same job is
+impossible) while leaving the job table unread there, so concurrent jobs do not conflict.
+An action runs at most once: once claimed it is never run again, unless a retry policy says so.
+Whoever loses its lease (a dead worker) is dealt with by the sweeper (:func:`recover`).
 """
 
 from __future__ import annotations
@@ -16,18 +18,18 @@ import socket
 import threading
 from typing import Any
 
-from django.db import DatabaseError, connections, transaction
+from django.db import IntegrityError, connections, transaction
 from django.utils import timezone
 
 from . import retries
 from .conf import reactive_settings
 from .definitions import FunctionDefinition
 from .exceptions import FunctionNotFound
-from .models import Job, JobState
+from .models import Job, JobCommit, JobState
 from .registry import registry
 from .runtime import Runtime, runtime
 from .scheduler import decode_args, running, send, storable
-from .transaction import RETRYABLE, run_serializable, sqlstate
+from .transaction import run_serializable
 from .types import ANONYMOUS, FunctionKind
 
 logger = logging.getLogger(__name__)
@@ -50,106 +52,113 @@ def run_job(job_id: int, runner: Runtime = runtime) -> str | None:
     Safe to call any number of times, concurrently too (duplicate deliveries): only one call
     runs the function. Never raises for the function's own errors; they are recorded.
     """
-    job = Job.objects.filter(pk=job_id).first()
-    if job is None or job.state != JobState.PENDING:
-        logger.debug("job skipped job=%d state=%s", job_id, job.state if job else "missing")
+    job = _claim(job_id)
+    if job is None:
+        _resend_if_early(job_id)
         return None
-    now = timezone.now()
-    if job.due_at > now + EARLY_TOLERANCE:
-        send(job.pk, job.due_at, now)
-        return None
+    logger.info("job started job=%d function=%s attempt=%d", job.pk, job.function, job.attempts)
     try:
         definition = runner.functions.get(job.function, internal=True)
     except FunctionNotFound:
-        return _fail_missing(job)
-    if definition.kind is FunctionKind.MUTATION:
-        return _run_mutation(job, definition, runner)
-    return _run_action(job, definition, runner)
+        reason = (
+            f"No function named '{job.function}' is registered any more; it was renamed or "
+            "removed after this job was scheduled."
+        )
+        return _settle(job, None, None, reason)
+    heartbeat = _Heartbeat(job.pk, job.attempts)
+    heartbeat.start()
+    try:
+        with running(job.pk):
+            if definition.kind is FunctionKind.MUTATION:
+                return _run_mutation(job, definition, runner)
+            return _run_action(job, definition, runner)
+    finally:
+        heartbeat.stop()
+
+
+def _claim(pk: int) -> Job | None:
+    """Take a pending, due job for this worker (attempt + 1, a fresh lease), or None.
+
+    One ``UPDATE ... RETURNING`` in autocommit: of concurrent claims, Postgres lets exactly one
+    match ``state = 'pending'`` (the others wait for its row lock, then re-check and miss).
+    """
+    now = timezone.now()
+    lease = datetime.timedelta(seconds=reactive_settings().SCHEDULER_LEASE)
+    claimed = list(
+        Job.objects.raw(
+            f"UPDATE {Job._meta.db_table} SET state = %s, attempts = attempts + 1, "
+            "started_at = %s, lease_expires_at = %s, worker = %s "
+            "WHERE id = %s AND state = %s AND due_at <= %s "
+            "RETURNING id, function, args, attempts, started_at",
+            [JobState.IN_PROGRESS, now, now + lease, worker_name(), pk, JobState.PENDING,
+             now + EARLY_TOLERANCE],
+        )
+    )  # fmt: skip
+    return claimed[0] if claimed else None
+
+
+def _resend_if_early(pk: int) -> None:
+    """A task that arrived before its job is due goes back to the broker to wait."""
+    now = timezone.now()
+    early = Job.objects.filter(pk=pk, state=JobState.PENDING, due_at__gt=now + EARLY_TOLERANCE)
+    due = early.values_list("due_at", flat=True).first()
+    if due is not None:
+        send(pk, due, now)
+    else:
+        logger.debug("job skipped job=%d: not pending", pk)
 
 
 def _run_mutation(job: Job, definition: AnyDefinition, runner: Runtime) -> str | None:
     args = decode_args(job.args)
 
-    def attempt(number: int) -> str | None:
-        now = timezone.now()
-        claimed = Job.objects.filter(pk=job.pk, state=JobState.PENDING).update(
-            state=JobState.IN_PROGRESS,
-            attempts=job.attempts + 1,
-            started_at=now,
-            worker=worker_name(),
-        )
-        if not claimed:
-            return None
-        try:
-            with transaction.atomic(), running(job.pk):  # a savepoint: failures keep the claim
-                result = runner.run(definition, args, ANONYMOUS, internal=True)
-        except Exception as exc:
-            if sqlstate(exc) in RETRYABLE:
-                raise  # the whole transaction must run again
-            return _record_failure(job.pk, job.attempts + 1, definition, exc)
-        return _record_success(job.pk, result)
+    def attempt(number: int) -> Any:
+        result = runner.run(definition, args, ANONYMOUS, internal=True)
+        JobCommit.objects.create(job_id=job.pk, result=storable(result))
+        return result
 
     try:
-        return run_serializable(attempt, function=definition.name)
-    except Exception as exc:
-        with transaction.atomic():
-            if (
-                not Job.objects.select_for_update()
-                .filter(pk=job.pk, state=JobState.PENDING)
-                .exists()
-            ):
-                return None
-            return _record_failure(job.pk, job.attempts + 1, definition, exc)
+        result = run_serializable(attempt, function=definition.name)
+    except IntegrityError:
+        # Another run of this job committed first (it outlived its lease): ours rolled back.
+        logger.warning("job already committed job=%d; this run rolled back", job.pk)
+        return None
+    except Exception as exc:  # rolled back; recorded on the job
+        return _settle(job, definition, exc)
+    return _record_success(job, result)
 
 
 def _run_action(job: Job, definition: AnyDefinition, runner: Runtime) -> str | None:
-    lease = reactive_settings().SCHEDULER_ACTION_LEASE
-    attempt = job.attempts + 1
-    now = timezone.now()
-    claimed = Job.objects.filter(pk=job.pk, state=JobState.PENDING).update(
-        state=JobState.IN_PROGRESS,
-        attempts=attempt,
-        started_at=now,
-        worker=worker_name(),
-        lease_expires_at=now + datetime.timedelta(seconds=lease),
-    )
-    if not claimed:
-        return None
-    logger.info("job started job=%d function=%s attempt=%d", job.pk, definition.name, attempt)
-    heartbeat = _Heartbeat(job.pk, attempt, lease)
-    heartbeat.start()
     try:
-        with running(job.pk):
-            result = runner.run(definition, decode_args(job.args), ANONYMOUS, internal=True)
-    except Exception as exc:
-        outcome: BaseException | None = exc
-    else:
-        outcome = None
-    finally:
-        heartbeat.stop()
-    mine = Job.objects.filter(pk=job.pk, state=JobState.IN_PROGRESS, attempts=attempt)
+        result = runner.run(definition, decode_args(job.args), ANONYMOUS, internal=True)
+    except Exception as exc:  # recorded on the job
+        return _settle(job, definition, exc)
+    return _record_success(job, result)
+
+
+def _mine(job: Job) -> Any:
+    """The job's row while it is still this run's claim (the sweeper may have taken it)."""
+    return Job.objects.filter(pk=job.pk, state=JobState.IN_PROGRESS, attempts=job.attempts)
+
+
+def _settle(
+    job: Job, definition: AnyDefinition | None, error: BaseException | None, reason: str = ""
+) -> str | None:
     with transaction.atomic():
-        if not mine.select_for_update().exists():
-            logger.warning(
-                "job outcome discarded job=%d function=%s: its lease ran out before it finished",
-                job.pk,
-                definition.name,
-            )
+        if not _mine(job).select_for_update().exists():
+            logger.warning("job outcome discarded job=%d: its lease ran out first", job.pk)
             return None
-        if outcome is not None:
-            return _record_failure(job.pk, attempt, definition, outcome)
-        return _record_success(job.pk, result)
+        return _record_failure(job.pk, job.attempts, definition, error, reason or None)
 
 
-def _record_success(pk: int, result: Any) -> str:
-    Job.objects.filter(pk=pk).update(
-        state=JobState.SUCCESS,
-        result=_result_json(result),
-        error="",
-        finished_at=timezone.now(),
-        lease_expires_at=None,
-    )
-    logger.info("job finished job=%d state=success", pk)
+def _record_success(job: Job, result: Any) -> str | None:
+    updated = _mine(job).update(
+        state=JobState.SUCCESS, result=storable(result), error="",
+        finished_at=timezone.now(), lease_expires_at=None,
+    )  # fmt: skip
+    if not updated:
+        logger.warning("job outcome discarded job=%d: its lease ran out first", job.pk)
+        return None
+    logger.info("job finished job=%d state=success", job.pk)
     return JobState.SUCCESS
 
 
@@ -166,70 +175,69 @@ def _record_failure(
     message = reason or f"{type(error).__name__}: {error}"
     again = retries.next_run(definition, attempts, error, now)
     if again is not None:
-        Job.objects.filter(pk=pk).update(
-            state=JobState.PENDING,
-            attempts=attempts,
-            due_at=again,
-            error=message,
-            lease_expires_at=None,
-            dispatched_at=None,
-        )
+        _requeue(pk, again, message)
         logger.warning("job retry job=%d attempt=%d due=%s", pk, attempts, again.isoformat())
         return JobState.PENDING
     Job.objects.filter(pk=pk).update(
-        state=JobState.FAILED,
-        attempts=attempts,
-        error=message,
-        finished_at=now,
-        lease_expires_at=None,
+        state=JobState.FAILED, error=message, finished_at=now, lease_expires_at=None
     )
-    if error is not None and not isinstance(error, DatabaseError):
+    if error is not None:
         logger.warning("job failed job=%d error=%s", pk, type(error).__name__, exc_info=error)
     else:
         logger.warning("job failed job=%d reason=%s", pk, message)
     return JobState.FAILED
 
 
-def record_lost(job: Job, now: datetime.datetime) -> str:
-    """End an action whose lease ran out: failed, or pending again under a retry policy."""
+def _requeue(pk: int, due: datetime.datetime, message: str) -> None:
+    Job.objects.filter(pk=pk).update(
+        state=JobState.PENDING, due_at=due, error=message, lease_expires_at=None,
+        dispatched_at=None,
+    )  # fmt: skip
+
+
+def recover(job: Job, now: datetime.datetime) -> str:
+    """Settle a job whose lease ran out (its worker died or hung); call it with the row locked.
+
+    A mutation that committed (its ``JobCommit`` exists) is recorded as a success; one that did
+    not left no trace and is queued again, which keeps it exactly once. An action may have done
+    anything, so it fails, unless its retry policy re-queues it.
+    """
+    commit = JobCommit.objects.filter(job_id=job.pk).first()
+    if commit is not None:
+        Job.objects.filter(pk=job.pk).update(
+            state=JobState.SUCCESS, result=commit.result, error="", finished_at=now,
+            lease_expires_at=None,
+        )  # fmt: skip
+        return JobState.SUCCESS
     try:
         definition: AnyDefinition | None = registry.get(job.function, internal=True)
     except FunctionNotFound:
         definition = None
-    since = job.started_at.isoformat() if job.started_at else "?"
+    lost = (
+        f"The worker running this job ({job.worker or 'unknown'}, attempt {job.attempts}, "
+        f"started {job.started_at}) stopped renewing its lease, which expired at "
+        f"{job.lease_expires_at}; it probably died."
+    )
+    if definition is not None and definition.kind is FunctionKind.MUTATION:
+        _requeue(job.pk, now, f"{lost} The mutation had not committed, so it runs again.")
+        return JobState.PENDING
     reason = (
-        f"The worker running this action ({job.worker or 'unknown'}) stopped renewing its lease "
-        f"(started {since}, lease expired {job.lease_expires_at}); it probably died. Actions run "
-        "at most once, so it was not run again (add @retry to the function to re-run it)."
+        f"{lost} Actions run at most once, so it was not run again (add @retry to the "
+        "function to re-run it)."
     )
     return _record_failure(job.pk, job.attempts, definition, None, reason=reason)
 
 
-def _fail_missing(job: Job) -> str | None:
-    reason = (
-        f"No function named '{job.function}' is registered any more; it was renamed or removed "
-        "after this job was scheduled."
-    )
-    updated = Job.objects.filter(pk=job.pk, state=JobState.PENDING).update(
-        state=JobState.FAILED, error=reason, finished_at=timezone.now()
-    )
-    logger.warning("job failed job=%d reason=missing function=%s", job.pk, job.function)
-    return JobState.FAILED if updated else None
-
-
-def _result_json(result: Any) -> Any:
-    try:
-        return storable(result)
-    except Exception:
-        return None
-
-
 class _Heartbeat:
-    """Renews an action's lease every third of its length, from its own thread and connection,
-    until stopped or until the job is no longer this attempt's."""
+    """Renews a running job's lease every third of ``SCHEDULER_LEASE``, from its own thread
+    and connection, until stopped or until the job is no longer this attempt's.
 
-    def __init__(self, pk: int, attempt: int, lease: float) -> None:
-        self._pk, self._attempt, self._lease = pk, attempt, lease
+    The thread opens a database connection only if the job outlives the first third.
+    """
+
+    def __init__(self, pk: int, attempt: int) -> None:
+        self._pk, self._attempt = pk, attempt
+        self._lease = reactive_settings().SCHEDULER_LEASE
         self._stopped = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"reactive-lease-{pk}", daemon=True)
 
@@ -248,7 +256,7 @@ class _Heartbeat:
                 ).update(lease_expires_at=timezone.now() + datetime.timedelta(seconds=self._lease))
                 if not renewed:
                     return
-        except Exception:
+        except Exception:  # a missed renewal only risks an early expiry
             logger.warning("job lease renewal failed job=%d", self._pk, exc_info=True)
         finally:
             connections.close_all()

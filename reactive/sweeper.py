@@ -17,8 +17,8 @@ from django.db.models import Q
 from django.utils import timezone
 
 from .conf import reactive_settings
-from .jobs import record_lost
-from .models import CronRun, Job, JobState
+from .jobs import recover
+from .models import CronRun, Job, JobCommit, JobState
 from .models.jobs import FINISHED
 from .scheduler import send
 
@@ -46,7 +46,7 @@ def sweep(now: datetime.datetime | None = None) -> SweepReport:
 
 
 def expire_leases(now: datetime.datetime) -> int:
-    """End (or re-queue, under a retry policy) actions whose lease ran out."""
+    """Settle running jobs whose lease ran out (see :func:`reactive.jobs.recover`)."""
     with transaction.atomic():
         lost = list(
             Job.objects.select_for_update(skip_locked=True)
@@ -57,7 +57,7 @@ def expire_leases(now: datetime.datetime) -> int:
             logger.warning(
                 "job lost job=%d function=%s worker=%s", job.pk, job.function, job.worker
             )
-            record_lost(job, now)
+            recover(job, now)
     return len(lost)
 
 
@@ -98,10 +98,8 @@ def prune(now: datetime.datetime) -> int:
     cutoff = now - datetime.timedelta(seconds=reactive_settings().SCHEDULER_JOB_RETENTION)
     runs = list(CronRun.objects.filter(created_at__lt=cutoff).values_list("pk", flat=True)[:BATCH])
     CronRun.objects.filter(pk__in=runs).delete()
-    old = list(
-        Job.objects.filter(state__in=FINISHED, finished_at__lt=cutoff).values_list("pk", flat=True)[
-            :BATCH
-        ]
-    )
+    finished = Job.objects.filter(state__in=FINISHED, finished_at__lt=cutoff)
+    old = list(finished.values_list("pk", flat=True)[:BATCH])
+    JobCommit.objects.filter(job_id__in=old).delete()
     Job.objects.filter(pk__in=old).delete()
     return len(old) + len(runs)

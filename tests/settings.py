@@ -70,7 +70,7 @@ REACTIVE = {
     "MUTATION_RETRY_MAX_DELAY": 0.05,
     # Short scheduler timings so that lost tasks and dead workers show up within a test.
     "SCHEDULER_DISPATCH_GRACE": 1.0,
-    "SCHEDULER_ACTION_LEASE": 3.0,
+    "SCHEDULER_LEASE": 3.0,
     "SCHEDULER_SWEEP_INTERVAL": 0.5,
     # JWTs signed with the test-only key in tests/keys (see tests/test_jwt_auth.py).
     "AUTH_PROVIDERS": [

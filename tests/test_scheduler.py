@@ -20,7 +20,7 @@ from django.utils import timezone
 
 from reactive import FunctionError, jobs, sweeper
 from reactive.exceptions import ScheduledArgumentError, SchedulingError, SchedulingLimitError
-from reactive.models import Job, JobState
+from reactive.models import Job, JobCommit, JobState
 from reactive.runtime import runtime
 from reactive.scheduler import RUN_JOB_TASK, Scheduler
 from tests import servers
@@ -381,3 +381,40 @@ def test_admin_lists_jobs_and_cancels_pending_ones(admin_client: Client) -> None
     assert "1 job(s) were not pending" in page
     assert job(pending).state == JobState.CANCELED
     assert job(done.pk).state == JobState.SUCCESS
+
+
+def _lost(pk: int) -> None:
+    """Make job ``pk`` look claimed by a worker that died: in progress, lease run out."""
+    expired = timezone.now() - datetime.timedelta(seconds=1)
+    Job.objects.filter(pk=pk).update(
+        state=JobState.IN_PROGRESS, attempts=1, lease_expires_at=expired, worker="gone:1"
+    )
+
+
+def test_mutation_lost_before_commit_runs_again_once(worker: CeleryProcess) -> None:
+    # Given a mutation job whose worker died before the mutation committed
+    later = timezone.now() + datetime.timedelta(hours=1)
+    pk = int(Scheduler().run_at(later, "testapp/jobs:write_note", body="lost early"))
+    Job.objects.filter(pk=pk).update(due_at=timezone.now())
+    _lost(pk)
+    # When the sweeper finds it
+    assert sweeper.sweep().lost == 1
+    # Then it runs again, once: nothing of the first run had committed
+    done = wait_for(lambda: finished(pk), what="the re-queued mutation")
+    assert (done.state, done.attempts) == (JobState.SUCCESS, 2)
+    assert notes("lost early") == 1
+
+
+def test_mutation_lost_after_commit_is_recorded_not_rerun() -> None:
+    # Given a mutation job that committed, whose worker died before recording the outcome
+    later = timezone.now() + datetime.timedelta(hours=1)
+    pk = int(Scheduler().run_at(later, "testapp/jobs:write_note", body="lost late"))
+    _lost(pk)
+    JobCommit.objects.create(job_id=pk, result="42")
+    # When the sweeper finds it, it records the committed outcome
+    sweeper.sweep()
+    done = job(pk)
+    assert (done.state, done.result, done.attempts) == (JobState.SUCCESS, "42", 1)
+    # And another delivery does not run it again
+    assert jobs.run_job(pk) is None
+    assert notes("lost late") == 0

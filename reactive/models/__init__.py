@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .crons import Cron, CronRun, CronRunStatus
-from .jobs import Job, JobState
+from .jobs import Job, JobCommit, JobState
 from .sessions import SessionRequest
 
-__all__ = ["Cron", "CronRun", "CronRunStatus", "Job", "JobState", "SessionRequest"]
+__all__ = ["Cron", "CronRun", "CronRunStatus", "Job", "JobCommit", "JobState", "SessionRequest"]

@@ -6,8 +6,10 @@ States move only forward, each transition guarded by the state it leaves::
        │             └──► pending (again: a retry policy re-queued it)
        └──► canceled | failed (its function no longer exists)
 
-A scheduled mutation goes pending → success/failed in one transaction (its in-progress state
-is never visible to others); an action is visibly in progress while it runs, under a lease.
+A job is claimed (pending → in progress) in a short transaction of its own and holds a lease
+that its worker renews while it runs. A scheduled mutation also inserts its ``JobCommit`` in
+its own SERIALIZABLE transaction: that row, not the job's state, is what makes it run exactly
+once, and it never reads the job table there (so concurrent jobs do not conflict).
 """
 
 from __future__ import annotations
@@ -86,3 +88,23 @@ class Job(models.Model):
             "result": self.result,
             "error": self.error or None,
         }
+
+
+class JobCommit(models.Model):
+    """Proof that a scheduled mutation committed: written in the mutation's own transaction.
+
+    Its primary key is the job id, so a second run of the same job cannot commit (its insert
+    conflicts and it rolls back). A plain column, not a foreign key: the key check would read
+    the job row inside the SERIALIZABLE transaction. ``result`` survives a worker that dies
+    between that commit and recording the outcome on the job.
+    """
+
+    job_id = models.BigIntegerField(primary_key=True)
+    result = models.JSONField(null=True, blank=True)
+    committed_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        db_table = "reactive_jobcommit"
+
+    def __str__(self) -> str:
+        return f"job {self.job_id} committed"
