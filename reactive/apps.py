@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.apps import AppConfig, apps
+from django.db.backends.signals import connection_created
 from django.db.models.signals import post_migrate
 
 
@@ -19,8 +20,10 @@ class ReactiveConfig(AppConfig):
         from . import checks  # noqa: F401 - registers the system checks
         from .conf import reactive_settings
         from .registry import registry
+        from .transaction import install_guard
 
         registry.discover(apps.get_app_configs(), reactive_settings().FUNCTIONS_MODULE)
+        connection_created.connect(install_guard, dispatch_uid="reactive_write_guard")
         from . import crons
 
         crons.registry.discover(apps.get_app_configs(), reactive_settings().SCHEDULER_CRONS_MODULE)

@@ -74,8 +74,27 @@ def install(models: Iterable[type[Model]] | None = None, using: str = "default")
                     f"EXECUTE FUNCTION reactive_capture({_literal(pk)})"
                 )
             tables.append(table)
+    if models is None:
+        drop_stale(set(tables), using)
     logger.info("capture triggers installed tables=%d", len(tables))
     return tables
+
+
+def drop_stale(tracked: set[str], using: str = "default") -> list[str]:
+    """Drop our triggers from tables that are no longer tracked (settings changed, model
+    removed from TRACKED_APPS/UNTRACKED_MODELS); return those tables."""
+    with connections[using].cursor() as cursor:
+        cursor.execute(
+            "SELECT DISTINCT c.relname FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid "
+            "WHERE t.tgname LIKE 'reactive\\_%%' AND NOT t.tgisinternal"
+        )
+        stale = sorted(name for (name,) in cursor.fetchall() if name not in tracked)
+        for table in stale:
+            for suffix, _, _ in EVENTS:
+                cursor.execute(f"DROP TRIGGER IF EXISTS reactive_{suffix} ON {_quote(table)}")
+    if stale:
+        logger.info("capture triggers dropped from untracked tables=%s", ",".join(stale))
+    return stale
 
 
 def remove(models: Iterable[type[Model]] | None = None, using: str = "default") -> list[str]:

@@ -98,14 +98,17 @@ def with_cors(
 ) -> HttpResponse:
     origin = request.headers.get("Origin")
     allowed = reactive_settings().CORS_ALLOWED_ORIGINS
-    if origin and (origin in allowed or "*" in allowed):
+    if origin and origin in allowed:
         response["Access-Control-Allow-Origin"] = origin
         response["Access-Control-Allow-Credentials"] = "true"
         response["Vary"] = "Origin"
-        if preflight:
-            response["Access-Control-Allow-Methods"] = "POST, OPTIONS"
-            response["Access-Control-Allow-Headers"] = ALLOWED_HEADERS
-            response["Access-Control-Max-Age"] = str(reactive_settings().CORS_MAX_AGE)
+    elif origin and "*" in allowed:
+        # Any origin, but never with cookies: that would let every site act as the user.
+        response["Access-Control-Allow-Origin"] = "*"
+    if preflight and response.has_header("Access-Control-Allow-Origin"):
+        response["Access-Control-Allow-Methods"] = "POST, OPTIONS"
+        response["Access-Control-Allow-Headers"] = ALLOWED_HEADERS
+        response["Access-Control-Max-Age"] = str(reactive_settings().CORS_MAX_AGE)
     return response
 
 

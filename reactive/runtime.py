@@ -38,7 +38,13 @@ from .exceptions import (
 from .readsets import ReadSet, recording
 from .registry import Registry, registry
 from .serialization import to_value
-from .transaction import Scope, current_scope, forbid_writes, run_read_only, run_serializable
+from .transaction import (
+    Scope,
+    action_scope,
+    current_scope,
+    run_read_only,
+    run_serializable,
+)
 from .types import ANONYMOUS, FunctionKind, Identity
 
 logger = logging.getLogger(__name__)
@@ -273,7 +279,9 @@ class Runtime:
             return run_read_only(body, function=name, using=self.using)
         if definition.kind is FunctionKind.MUTATION:
             if outer is Scope.MUTATION:
-                return body()
+                # A savepoint: if the caller catches this mutation's error, its writes go.
+                with transaction.atomic(using=self.using):
+                    return body()
             if outer is Scope.QUERY:
                 raise ReadOnlyError(f"A query cannot run mutation '{name}'; queries only read.")
             return run_serializable(lambda attempt: body(), function=name, using=self.using)
@@ -284,7 +292,7 @@ class Runtime:
             )
         if definition.is_async:
             return async_to_sync(self._run_async_action)(definition, args, identity, encode=encode)
-        with forbid_writes(name, self.using):
+        with action_scope(name):
             return body()
 
     async def _run_async_action(
@@ -292,7 +300,8 @@ class Runtime:
     ) -> Any:
         kwargs = _validate_args(definition, args)
         ctx = ActionCtx(identity, self)
-        result = _check_returns(definition, await definition.func(ctx, **kwargs))
+        with action_scope(definition.name):
+            result = _check_returns(definition, await definition.func(ctx, **kwargs))
         converted = to_value(result)
         return values.encode(converted) if encode else converted
 

@@ -12,6 +12,7 @@ import contextvars
 import enum
 import logging
 import random
+import re
 import time
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
@@ -141,28 +142,47 @@ def backoff(attempt: int) -> float:
 
 
 @contextlib.contextmanager
-def forbid_writes(function: str, using: str = "default") -> Iterator[None]:
-    """Refuse ORM writes made directly by an action (they must go through a mutation).
-
-    Statements run by ``ctx.run_mutation`` are allowed: they execute inside a mutation scope.
-    Covers the action's own thread; ORM calls it hands to other threads are not seen.
-    """
-
-    def guard(execute: Callable[..., Any], sql: str, params: Any, many: bool, context: Any) -> Any:
-        if _scope.get() is Scope.ACTION and not _is_read(sql):
-            raise ReadOnlyError(
-                f"Action '{function}' wrote to the database directly; actions may only read. "
-                "Call a mutation with ctx.run_mutation(...) to write."
-            )
-        return execute(sql, params, many, context)
-
-    with connections[using].execute_wrapper(guard), scope(Scope.ACTION):
-        yield
+def action_scope(function: str) -> Iterator[None]:
+    """Run an action's body: direct ORM writes in it (any thread it hands work to included,
+    since the scope is a context variable) raise ReadOnlyError; mutations it calls run in
+    their own scope and may write."""
+    token = _action.set(function)
+    try:
+        with scope(Scope.ACTION):
+            yield
+    finally:
+        _action.reset(token)
 
 
-def _is_read(sql: str) -> bool:
+def guard_writes(
+    execute: Callable[..., Any], sql: str, params: Any, many: bool, context: Any
+) -> Any:
+    """A Django ``execute_wrapper`` installed on every connection (see ``install_guard``)."""
+    if _scope.get() is Scope.ACTION and _writes(sql):
+        raise ReadOnlyError(
+            f"Action '{_action.get()}' wrote to the database directly; actions may only read. "
+            "Call a mutation with ctx.run_mutation(...) to write."
+        )
+    return execute(sql, params, many, context)
+
+
+def install_guard(connection: Any, **kwargs: Any) -> None:
+    """``connection_created`` receiver: put ``guard_writes`` on each new connection once."""
+    if guard_writes not in connection.execute_wrappers:
+        connection.execute_wrappers.append(guard_writes)
+
+
+_action: contextvars.ContextVar[str] = contextvars.ContextVar("reactive_action", default="")
+_WRITE_WORDS = re.compile(r"\b(INSERT|UPDATE|DELETE|MERGE|TRUNCATE)\b", re.IGNORECASE)
+
+
+def _writes(sql: str) -> bool:
     head = sql.lstrip().split(None, 1)[0].upper() if sql.strip() else ""
-    return head in {"SELECT", "WITH", "SHOW", "EXPLAIN", "VALUES"}
+    if head in {"SELECT", "SHOW", "EXPLAIN", "VALUES", "SAVEPOINT", "RELEASE"}:
+        return False
+    if head == "WITH":  # a CTE may hide a data-modifying statement
+        return bool(_WRITE_WORDS.search(sql))
+    return True
 
 
 def _require_no_outer_transaction(function: str, using: str) -> None:

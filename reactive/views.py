@@ -20,6 +20,7 @@ from .runtime import Outcome, runtime
 from .types import FunctionKind
 
 ENCODED_FORMATS = {None, "convex_encoded_json", "convex_json"}
+MAX_TS_SKEW_NS = 60 * 10**9  # another server's clock may run a little ahead of ours
 CLEAN_FORMATS = {"json", "convex_clean_json"}
 
 
@@ -65,7 +66,7 @@ def query_at_ts(request: HttpRequest) -> HttpResponse:
         ts = values.decode_ts(raw_ts) if isinstance(raw_ts, str) else None
     except ValueDecodingError as exc:
         raise BadRequest(f"'ts' is not a valid timestamp: {exc}") from None
-    if ts is None or ts > clock.now():
+    if ts is None or ts > clock.now() + MAX_TS_SKEW_NS:
         raise BadRequest("'ts' must be a timestamp returned by /api/query_ts.")
     path = body.get("path")
     if not isinstance(path, str) or not path:

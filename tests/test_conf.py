@@ -59,3 +59,38 @@ def test_public_api_is_exactly_all() -> None:
         and name != "annotations"
     }
     assert set(reactive.__all__) == exported
+
+
+@pytest.mark.django_db(transaction=True)
+def test_untracking_a_model_drops_its_triggers_at_the_next_install(settings: Any) -> None:
+    from reactive import capture
+
+    # Given testapp_note is tracked, then untracked by settings
+    assert "testapp_note" in capture.install()
+    settings.REACTIVE = {**settings.REACTIVE, "UNTRACKED_MODELS": ["testapp.Note"]}
+    # When triggers are installed again (as migrate does)
+    capture.install()
+    # Then the untracked table lost its triggers and the others kept theirs
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT DISTINCT c.relname FROM pg_trigger t JOIN pg_class c "
+                       "ON c.oid = t.tgrelid WHERE t.tgname LIKE 'reactive\\_%%'")
+        tables = {name for (name,) in cursor.fetchall()}
+    assert "testapp_note" not in tables
+    assert "testapp_account" in tables
+    settings.REACTIVE = {**settings.REACTIVE, "UNTRACKED_MODELS": []}
+    capture.install()
+
+
+def test_cors_wildcard_never_allows_credentials(settings: Any) -> None:
+    from django.http import HttpResponse
+    from django.test import RequestFactory
+
+    from reactive.http import with_cors
+
+    settings.REACTIVE = {**settings.REACTIVE, "CORS_ALLOWED_ORIGINS": ["*"]}
+    request = RequestFactory().post("/api/query", HTTP_ORIGIN="http://any.example")
+    response = with_cors(request, HttpResponse())
+    assert response["Access-Control-Allow-Origin"] == "*"
+    assert not response.has_header("Access-Control-Allow-Credentials")

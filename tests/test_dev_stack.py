@@ -51,7 +51,8 @@ def test_reactive_dev_serves_the_example_and_stops_everything_on_ctrl_c() -> Non
     try:
         # When it is up, the example's functions answer over HTTP
         result = _wait_for(f"http://127.0.0.1:{port}/api/query", proc, time.monotonic() + 120)
-        assert result == {"status": "success", "value": [], "logLines": []}
+        assert result["status"] == "success"
+        assert [channel["name"] for channel in result["value"]] == ["general"]  # demo data
         recorded = json.loads((state / "services.json").read_text())
         assert recorded["database_url"].endswith("/reactive")
         # Then Ctrl-C stops the stack and every child

@@ -174,3 +174,15 @@ def test_function_inside_outer_atomic_block_is_refused() -> None:
 
     with transaction.atomic(), pytest.raises(ExecutionError, match="outer transaction"):
         runtime.run("testapp:list_notes")
+
+
+def test_caught_inner_mutation_rolls_back_only_its_own_writes() -> None:
+    assert runtime.run("testapp:swallow_inner_failure", {"body": "x"}) == 1
+    assert list(Note.objects.values_list("body", flat=True)) == ["outer x"]
+
+
+@pytest.mark.parametrize("name", ["testapp:write_in_async_action", "testapp:write_with_cte"])
+def test_actions_cannot_write_directly_in_any_form(name: str) -> None:
+    with pytest.raises(ReadOnlyError, match="wrote to the database directly"):
+        runtime.run(name)
+    assert not Note.objects.exists()

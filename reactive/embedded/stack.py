@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import service_url
-from .ports import free_port
+from .ports import die_with_parent, free_port
 from .postgres import PostgresServer
 from .redis import RedisServer
 
@@ -120,7 +120,7 @@ class DevStack:
         env = {**self.env, "DJANGO_SETTINGS_MODULE": self.config.settings_module}
         # A session of its own: Ctrl-C reaches only us, and we stop children in order.
         proc = subprocess.Popen(command, env=env, cwd=self.config.project_dir,
-                                start_new_session=True)
+                                start_new_session=True, preexec_fn=die_with_parent())
         self._children.append((name, proc))
 
     def _supervise(self) -> int:

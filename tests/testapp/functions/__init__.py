@@ -215,3 +215,28 @@ def bump(ctx: MutationCtx, name: str) -> int:
     hooks.pause()
     Account.objects.filter(pk=account.pk).update(balance=account.balance + 1)
     return account.balance + 1
+
+
+@mutation
+def swallow_inner_failure(ctx: MutationCtx, body: str) -> int:
+    """The inner mutation fails and is caught: its write must roll back, ours must not."""
+    Note.objects.create(body=f"outer {body}")
+    try:
+        ctx.run_mutation(add_then_fail, body=f"inner {body}")
+    except FunctionError:
+        pass
+    return Note.objects.count()
+
+
+@action
+async def write_in_async_action(ctx: ActionCtx) -> None:
+    await Note.objects.acreate(body="direct async write")
+
+
+@action
+def write_with_cte(ctx: SyncActionCtx) -> None:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("WITH n AS (INSERT INTO testapp_note (body, created_at) "
+                       "VALUES ('cte', now()) RETURNING id) SELECT id FROM n")
