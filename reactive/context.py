@@ -18,6 +18,7 @@ from .types import FunctionKind, Identity
 if TYPE_CHECKING:
     from django.contrib.auth.base_user import AbstractBaseUser
     from django.contrib.auth.models import AnonymousUser
+    from django.db.models import QuerySet
 
     from .definitions import FunctionDefinition
 
@@ -149,7 +150,33 @@ class _BaseCtx:
 
 
 class QueryCtx(_BaseCtx):
-    """Context of a query: read with the ORM; ``run_query`` calls another query inline."""
+    """Context of a query: read with the ORM; ``run_query`` calls another query inline.
+
+    ``paginate`` returns one reactive page of a queryset (see :mod:`reactive.pagination`).
+    """
+
+    def __init__(
+        self, identity: Identity, runner: Runner, journal: list[str] | None = None
+    ) -> None:
+        super().__init__(identity, runner)
+        self._journal_in = journal or []
+        self.journal_out: list[str] = []
+
+    def paginate(self, queryset: QuerySet[Any], pagination_opts: Mapping[str, Any]) -> Any:
+        """A page ``{page, isDone, continueCursor, splitCursor?, pageStatus?}`` of ``queryset``.
+
+        The queryset must be ordered by fields of its model (the pk is appended to make the
+        order total). Re-runs of the same subscription keep the page's end, so consecutive
+        pages stay gapless while rows come and go. Raises FunctionError with
+        ``paginationError: "InvalidCursor"`` for a cursor that is not of this query.
+        """
+        from .pagination import paginate
+
+        index = len(self.journal_out)
+        pinned = self._journal_in[index] if index < len(self._journal_in) else None
+        result, end = paginate(queryset, pagination_opts, pinned)
+        self.journal_out.append(end)
+        return result
 
     def run_query(self, ref: FunctionRef, /, **args: Any) -> Any:
         return self._runner.run(ref, args, self.identity, expect=FunctionKind.QUERY)
