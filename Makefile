@@ -46,6 +46,8 @@ lint: $(STAMP)
 	$(BIN)/mypy reactive
 	@echo "==> import-linter (layers)"
 	$(BIN)/lint-imports
+	@echo "==> mkdocs build --strict"
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet --site-dir site
 
 # Debian's Chromium for the browser tests (Playwright drives it; it never downloads a browser).
 system-deps:
