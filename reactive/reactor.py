@@ -182,6 +182,10 @@ class Reactor:
         if logger.isEnabledFor(logging.DEBUG):
             self._report_untracked(entry, result.read_set.tables())
         journal = json.dumps(result.journal) if result.journal else None
+        if result.outcome.ok and result.journal:
+            # Re-runs keep the page ends this run chose (§4.10): without the pin a page re-read
+            # as "numItems rows" after an insert drops its last row into a gap before the next.
+            entry.journal_in = result.journal
         payload = (result.outcome.value, result.outcome.error, result.outcome.error_data, journal)
         digest = hashlib.blake2b(json.dumps(payload, sort_keys=True, default=str).encode(),
                                  digest_size=16).digest()

@@ -1,0 +1,49 @@
+"""Functions the real-client tests call: `testapp/clients:<name>`.
+
+Notes are paginated by body (then id), so a test can insert a row inside any page's range.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from reactive import FunctionError, MutationCtx, QueryCtx, mutation, query
+from reactive.pagination import PaginationOptions
+from tests.testapp.models import Note
+
+
+@query
+def paginate_notes(ctx: QueryCtx, pagination_opts: PaginationOptions, prefix: str = "") -> Any:
+    """One reactive page of the notes whose body starts with ``prefix``, ordered by body."""
+    notes = Note.objects.filter(body__startswith=prefix).order_by("body")
+    return ctx.paginate(notes, pagination_opts)
+
+
+@query
+def list_bodies(ctx: QueryCtx, prefix: str = "") -> list[str]:
+    return list(Note.objects.filter(body__startswith=prefix).order_by("id")
+                .values_list("body", flat=True))
+
+
+@query
+def slow_count(ctx: QueryCtx, prefix: str, seconds: float) -> int:
+    """Counts notes, slowly: while it re-runs, a server's Reactor round is held up."""
+    time.sleep(seconds)
+    return Note.objects.filter(body__startswith=prefix).count()
+
+
+@mutation
+def slow_add_note(ctx: MutationCtx, body: str, seconds: float = 1.0) -> str:
+    """Insert a note, then sleep inside the still-open transaction before committing."""
+    note = Note.objects.create(body=body)
+    time.sleep(seconds)
+    return str(note.pk)
+
+
+@mutation
+def remove_note(ctx: MutationCtx, body: str) -> int:
+    deleted, _ = Note.objects.filter(body=body).delete()
+    if not deleted:
+        raise FunctionError({"code": "NOT_FOUND", "body": body})
+    return deleted
