@@ -14,15 +14,23 @@ from typing import Any
 import psycopg
 import pytest
 from celery import Celery
+from django.contrib.auth.models import User
 from django.db import connections
 from django.test import Client, override_settings
 from django.utils import timezone
 
 from reactive import FunctionError, jobs, sweeper
-from reactive.exceptions import ScheduledArgumentError, SchedulingError, SchedulingLimitError
+from reactive.exceptions import (
+    DefinitionError,
+    ScheduledArgumentError,
+    SchedulingError,
+    SchedulingLimitError,
+)
 from reactive.models import Job, JobCommit, JobState
+from reactive.retries import retry
 from reactive.runtime import runtime
 from reactive.scheduler import RUN_JOB_TASK, Scheduler
+from reactive.types import Identity
 from tests import servers
 from tests.fixtures_celery import CeleryProcess, wait_for
 from tests.testapp.functions import jobs as testjobs
@@ -418,3 +426,38 @@ def test_mutation_lost_after_commit_is_recorded_not_rerun() -> None:
     # And another delivery does not run it again
     assert jobs.run_job(pk) is None
     assert notes("lost late") == 0
+
+
+def test_jobs_run_with_no_user_identity(worker: CeleryProcess) -> None:
+    # Given a signed-in user whose mutation schedules a job
+    user = User.objects.create_user("ada")
+    pk = runtime.run(
+        "testapp/jobs:schedule_note_caller", {"tag": "who"}, Identity(user_id=str(user.pk))
+    )
+    # Then the mutation itself saw the user, and the job ran as nobody
+    wait_for(lambda: finished(int(pk)), what="job to finish")
+    bodies = set(Note.objects.values_list("body", flat=True))
+    assert any(body.startswith("who direct user=ada") for body in bodies)
+    assert "who scheduled user=None identity=None" in bodies
+
+
+def test_retry_is_checked_where_it_is_applied() -> None:
+    with pytest.raises(DefinitionError, match="above @mutation/@action"):
+        retry()(lambda ctx: None)  # type: ignore[type-var]
+    with pytest.raises(DefinitionError, match="not query"):
+        retry()(testjobs.has_note)
+    with pytest.raises(DefinitionError, match="max_attempts >= 1"):
+        retry(max_attempts=0)
+
+
+def test_job_beyond_the_eta_horizon_is_sent_by_the_sweeper(worker: CeleryProcess) -> None:
+    # Given a job due beyond SCHEDULER_ETA_HORIZON: no task was sent at commit
+    with override_settings(REACTIVE={**_reactive(), "SCHEDULER_ETA_HORIZON": 1.0}):
+        since = worker.log_size()
+        pk = schedule("far", delay=1.5)
+        assert job(pk).dispatched_at is None
+        # When it comes within the horizon, a sweep sends it (with its ETA)
+        wait_for(lambda: sweeper.sweep().sent == 1, what="the sweep to send it")
+    done = wait_for(lambda: finished(pk), what="the job to run")
+    assert done.started_at is not None and done.started_at >= done.due_at
+    assert worker.received(since) == 1

@@ -160,3 +160,17 @@ def cron_note(ctx: MutationCtx, body: str = "cron") -> None:
 def cron_slow(ctx: SyncActionCtx, seconds: float = 2.5) -> None:
     ctx.run_mutation(write_note, body="slow cron started")
     time.sleep(seconds)
+
+
+@internal_mutation
+def note_caller(ctx: MutationCtx, tag: str) -> None:
+    user = ctx.auth.user
+    Note.objects.create(
+        body=f"{tag} user={user.get_username() or None} identity={ctx.auth.get_user_identity()}"
+    )
+
+
+@mutation
+def schedule_note_caller(ctx: MutationCtx, tag: str) -> str:
+    ctx.run_mutation(note_caller, tag=f"{tag} direct")
+    return ctx.scheduler.run_after(0, note_caller, tag=f"{tag} scheduled")
