@@ -5,10 +5,23 @@ after the server process is killed and restarted."""
 from __future__ import annotations
 
 import base64
+import contextlib
+import json
+import os
+import queue
+import signal
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
+from django.db import connection
 
-from tests.conftest import NodeClient
+from reactive.models import SessionRequest
+from tests import servers
+from tests.conftest import JS_DIR, NodeClient
 from tests.testapp.models import Note
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(90)]
@@ -125,3 +138,158 @@ def test_npm_paginated_pages_stay_gapless_grow_and_split(
     assert last["pages"][-1]["rows"] == _bodies(70, 80, 90)
     for t in out["trace"]:  # every view in order, without duplicates
         assert t["bodies"] == sorted(set(t["bodies"])), t
+
+
+# -- reconnects: the server process is SIGKILLed and restarted on the same port ---------------
+
+
+class RestartableServer(servers.AsgiServer):
+    """A live server whose process a test can kill outright and start again on its port."""
+
+    def kill(self) -> None:
+        proc, self._proc = self._proc, None
+        assert proc is not None and proc.poll() is None, "the server is not running"
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(10)
+
+
+class NodeSession:
+    """A Node script run alongside the test: JSON event lines out, command lines in."""
+
+    def __init__(self, node: str, script: str, url: str, payload: Any) -> None:
+        self.stderr_path = servers.scratch_dir("reactive-node-") / "stderr.log"
+        env = {**os.environ, "SERVER_URL": url, "PAYLOAD": json.dumps(payload)}
+        with self.stderr_path.open("wb") as stderr:
+            self.proc = subprocess.Popen(
+                [node, str(JS_DIR / script)], cwd=JS_DIR, env=env, text=True,
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=stderr,
+            )
+        self.events: queue.Queue[dict[str, Any]] = queue.Queue()
+        self.seen: list[dict[str, Any]] = []
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            with contextlib.suppress(ValueError):
+                message = json.loads(line)
+                if isinstance(message, dict) and "event" in message:
+                    self.events.put(message)
+
+    def event(self, name: str, timeout: float = 30) -> dict[str, Any]:
+        """Wait for the next event, which must be ``name``."""
+        try:
+            message = self.events.get(timeout=timeout)
+        except queue.Empty:
+            raise AssertionError(
+                f"no {name!r} event in {timeout}s:\n{self.diagnostics()}") from None
+        self.seen.append(message)
+        assert message["event"] == name, (message, self.diagnostics())
+        return message
+
+    def pending(self) -> list[dict[str, Any]]:
+        """Events emitted but not yet taken with ``event``."""
+        return list(self.events.queue)
+
+    def send(self, command: str) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(command + "\n")
+        self.proc.stdin.flush()
+
+    def diagnostics(self) -> str:
+        return self.stderr_path.read_text(errors="replace")[-3000:]
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait(10)
+        for pipe in (self.proc.stdin, self.proc.stdout):
+            if pipe is not None:
+                pipe.close()
+
+
+def poll(condition: Callable[[], Any], what: str, timeout: float = 20) -> Any:
+    """Check ``condition`` every 20 ms until it is truthy; fail naming ``what``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(0.02)
+
+
+def in_flight_insert(body: str) -> bool:
+    """A transaction that inserted the note ``body`` is open, not committed (pg_stat_activity)."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE state = 'idle in transaction'"
+                       " AND query LIKE %s AND query LIKE %s",
+                       ['%INSERT INTO "testapp_note"%', f"%{body}%"])
+        return bool(cursor.fetchone()[0])
+
+
+@pytest.fixture
+def restartable_server(test_database_url: str, redis_url: str) -> Iterator[RestartableServer]:
+    server = RestartableServer({"DATABASE_URL": test_database_url, "REDIS_URL": redis_url})
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.mark.timeout(120)
+def test_npm_client_survives_server_kills_without_applying_a_mutation_twice(
+    restartable_server: RestartableServer, node: str
+) -> None:
+    server = restartable_server
+    for body in ("r:10", "r:20", "r:30", "r:40"):
+        Note.objects.create(body=body)
+    client = NodeSession(node, "reconnect.mjs", server.url,
+                         {"prefix": "r:", "seconds": 2, "slowSeconds": 2})
+    try:
+        ready = client.event("ready")
+        assert ready["paginated"] == ["r:10", "r:15", "r:20", "r:30", "r:40"]
+        assert ready["connectionCount"] == 1
+
+        # A. Given a mutation running (inserted, not committed) when the server is SIGKILLed
+        client.send("A")
+        client.event("sentA")
+        poll(lambda: in_flight_insert("r:slow"), "slow_add_note to be in flight")
+        server.kill()
+        assert not Note.objects.filter(body="r:slow").exists()
+        # When a server comes back on the same port
+        server.start()
+        # Then the client reconnects, re-sends the mutation, and it commits exactly once
+        resolved = client.event("resolvedA", timeout=40)
+        assert list(Note.objects.filter(body="r:slow").values_list("pk", flat=True)) == [
+            int(resolved["id"])]
+        assert resolved["connectionCount"] == 2
+        # ... the subscriptions recovered, showing the write when the promise resolved (G4)
+        assert "r:slow" in resolved["bodies"]
+        # ... and page 1 kept its grown size through its journal: no gap, no duplicate
+        assert resolved["paginated"] == ["r:10", "r:15", "r:20", "r:30", "r:40", "r:slow"]
+
+        # B. Given a mutation committed on a server killed before it could answer
+        client.send("B")
+        client.event("sentB")
+        poll(lambda: Note.objects.filter(body="r:commit").exists(), "add_note to commit")
+        server.kill()
+        assert client.pending() == [], "the mutation was answered before the kill"
+        server.start()
+        # Then the re-sent mutation (same session id and request id) is not run again: the
+        # client gets the stored result
+        resolved = client.event("resolvedB", timeout=40)
+        rows = list(Note.objects.filter(body="r:commit").values_list("pk", flat=True))
+        assert rows == [int(resolved["id"])]
+        assert resolved["connectionCount"] == 3
+        assert "r:commit" in resolved["bodies"] and resolved["slowCount"] == 1
+        requests = SessionRequest.objects.filter(session_id=ready["sessionId"])
+        assert requests.count() == 3  # r:15, r:slow, r:commit: one row each
+
+        done = client.event("done", timeout=30)
+        assert done["bodies"] == ["r:10", "r:20", "r:30", "r:40", "r:15", "r:slow", "r:commit",
+                                  "r:after"]
+        assert Note.objects.filter(body__startswith="r:").count() == 8
+    finally:
+        client.close()
