@@ -244,6 +244,14 @@ def test_values_ordering_slicing_and_distinct_keep_the_conditions() -> None:
         assert conditions(read_set(query), ITEM) == expected
 
 
+def test_iterator_and_prefetch_queries_are_recorded() -> None:
+    item = Item.objects.create(name="p", price=1)
+    rs = read_set(lambda: list(Item.objects.filter(name="p").iterator(chunk_size=10)))
+    assert conditions(rs, ITEM) == only(C("name", "eq", ("p",)))
+    prefetch = read_set(Item.objects.filter(name="p").prefetch_related("attachments"))
+    assert conditions(prefetch, ATTACHMENT) == only(C("item_id", "in", (item.pk,)))
+
+
 def test_union_records_both_sides() -> None:
     rs = read_set(Item.objects.filter(name="a").values("id").union(
         Note.objects.filter(body="b").values("id")))
