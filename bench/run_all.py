@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-BENCHMARKS = ["mutation_throughput.py", "contention.py"]
+BENCHMARKS = ["mutation_throughput.py", "contention.py", "scheduler_latency.py"]
 
 
 def main() -> int:
