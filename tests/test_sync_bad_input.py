@@ -4,12 +4,14 @@ subscribed first) keeps receiving correct updates through it all."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
+import requests
 import websockets
 
 from reactive import values
@@ -373,3 +375,41 @@ async def test_websocket_origin_is_checked(limited_url: str, origin: str,
                 query = await client.subscribe("testapp:echo", {"value": origin})
                 assert await client.result(query) == origin
         await bystander.sees_a_new_write()
+
+
+def reactor_counts(url: str) -> dict[str, int]:
+    response = requests.post(f"{url}/api/query", timeout=10, headers={
+        "Authorization": "Convex tests-admin-key-0123456789"},
+        json={"path": "testapp/bench:reactor_stats", "args": {}, "format": "json"})
+    body = response.json()
+    assert body.get("status") == "success", body
+    return body["value"]  # type: ignore[no-any-return]
+
+
+async def test_offenders_leave_nothing_behind_in_the_reactor(limited_url: str) -> None:
+    # Given offenders of every kind, each closed by the server
+    async with SyncClient(limited_url) as offender:
+        await offender.modify([add(q, "testapp:echo", {"value": q}) for q in range(600)])
+        await offender.wait_for(lambda: len(offender.results) + len(offender.errors) == 600)
+        await offender.send_raw("{oops")
+        await expect_fatal(offender, "not valid JSON")
+    async with SyncClient(limited_url) as offender:
+        await offender.subscribe("testapp:list_notes")
+        await offender.send({"type": "Authenticate", "baseVersion": 0, "tokenType": "Admin",
+                             "value": "wrong-admin-key-0123456789"})
+        await offender.closed()
+    async with SyncClient(limited_url) as offender:
+        await offender.subscribe("testapp:list_notes")
+        for _ in range(BURST * 2):
+            try:
+                await offender.send_raw('{"type": "Event"}')
+            except websockets.ConnectionClosed:
+                break
+        assert (await offender.closed())[0] == CLOSE_TRY_LATER
+    # Then, once no client is connected, the Reactor holds no session and no query
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 10
+    while (counts := await asyncio.to_thread(reactor_counts, limited_url))["sessions"]:
+        assert loop.time() < deadline, counts
+        await asyncio.sleep(0.1)
+    assert counts["reactors"] == 1 and counts["queries"] == 0, counts
