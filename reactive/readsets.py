@@ -212,7 +212,7 @@ def _condition(
         return _simple(left, op, [right], sources)
     if isinstance(node, exp.In) and not node.args.get("query"):
         return _simple(node.this, "in", list(node.expressions), sources)
-    if isinstance(node, exp.Between):
+    if isinstance(node, exp.Between) and not node.args.get("symmetric"):  # SYMMETRIC may swap
         low = _simple(node.this, "ge", [node.args["low"]], sources)
         high = _simple(node.this, "le", [node.args["high"]], sources)
         if low and high:
@@ -314,6 +314,10 @@ def _bind(conds: tuple[_CondTemplate, ...], params: Sequence[Any] | None) -> tup
         else:
             if cond.op == "eq" and values == [None]:
                 continue  # "= NULL" never matches in SQL; dropping it is merely wider
+            try:
+                hash(tuple(values))
+            except TypeError:
+                continue  # a list or dict (array, hstore...): not indexable, drop it (wider)
             out.append(Condition(cond.column, cond.op, tuple(values)))
     return tuple(sorted(out, key=lambda c: (c.op != "eq" and c.op != "in", c.column, c.op)))
 

@@ -350,10 +350,12 @@ def test_literals_and_flipped_comparisons() -> None:
         C("e", "ge", (1,)), C("e", "le", (9,)), C("f", "in", (1, 4)))
 
 
-def test_not_in_not_between_is_distinct_and_not_equal_widen() -> None:
+def test_negations_operators_collations_and_casts_widen() -> None:
     for where in ("t.a NOT IN (1, 2)", "t.a NOT BETWEEN 1 AND 2", "t.a <> 1", "t.a != 1",
                   "t.a IS DISTINCT FROM 1", "NOT (t.a = 1)", "t.a IS NOT TRUE",
-                  "t.a = ANY(%s)", "t.a IN (SELECT 1)", "t.a = t.b", "(t.a = 1 OR t.b = 2)"):
+                  "t.a = ANY(%s)", "t.a IN (SELECT 1)", "t.a = t.b", "(t.a = 1 OR t.b = 2)",
+                  "t.a BETWEEN SYMMETRIC 2 AND 1", "t.a && %s", "t.a @> %s", "t.a ? 'k'",
+                  "t.a = 1 COLLATE \"C\"", "t.a::text = '1'", "t.a IS TRUE"):
         rs = predicates_for(f"SELECT * FROM t WHERE {where}", [[1, 2]])
         assert rs is not None
         assert conditions(rs, "t") == EVERY_ROW, where
@@ -384,6 +386,13 @@ def test_ctes_and_self_joins_record_every_reference() -> None:
     assert rs is not None
     assert conditions(rs, "t") == {frozenset({C("a", "gt", (1,))}),
                                    frozenset({C("b", "eq", (2,))})}
+
+
+def test_unhashable_parameters_drop_only_their_condition() -> None:
+    rs = predicates_for("SELECT * FROM t WHERE t.a = %s AND t.b = %s", [[1, 2], {"k": 1}])
+    assert rs is not None
+    assert conditions(rs, "t") == EVERY_ROW
+    assert not rs.everything
 
 
 def test_parameters_beyond_those_given_or_given_by_name_drop_the_condition() -> None:
