@@ -195,6 +195,8 @@ async def test_bad_queries_fail_alone_and_the_socket_stays_open(live_server_url:
             18: ("testapp:crash", {}, r"Uncaught ValueError: boom"),
             19: ("testapp:write_in_query", {}, r"."),
             20: ("testapp:bad_return", {}, r"."),
+            21: ("testapp:list_notes", {"limit": -1}, r"."),
+            22: ("testapp:list_notes", {"limit": 1e30}, r"."),  # a database error
         }
         await client.modify([add(qid, path, args) for qid, (path, args, _) in bad.items()])
         await client.wait_for(lambda: bad.keys() <= client.errors.keys())
@@ -387,25 +389,26 @@ def reactor_counts(url: str) -> dict[str, int]:
 
 
 async def test_offenders_leave_nothing_behind_in_the_reactor(limited_url: str) -> None:
-    # Given offenders of every kind, each closed by the server
-    async with SyncClient(limited_url) as offender:
-        await offender.modify([add(q, "testapp:echo", {"value": q}) for q in range(600)])
-        await offender.wait_for(lambda: len(offender.results) + len(offender.errors) == 600)
-        await offender.send_raw("{oops")
-        await expect_fatal(offender, "not valid JSON")
-    async with SyncClient(limited_url) as offender:
-        await offender.subscribe("testapp:list_notes")
-        await offender.send({"type": "Authenticate", "baseVersion": 0, "tokenType": "Admin",
-                             "value": "wrong-admin-key-0123456789"})
-        await offender.closed()
-    async with SyncClient(limited_url) as offender:
-        await offender.subscribe("testapp:list_notes")
-        for _ in range(BURST * 2):
-            try:
-                await offender.send_raw('{"type": "Event"}')
-            except websockets.ConnectionClosed:
-                break
-        assert (await offender.closed())[0] == CLOSE_TRY_LATER
+    # Given offenders of every kind, each closed by the server, next to a bystander
+    async with Bystander(limited_url):
+        async with SyncClient(limited_url) as offender:
+            await offender.modify([add(q, "testapp:echo", {"value": q}) for q in range(600)])
+            await offender.wait_for(lambda: len(offender.results) + len(offender.errors) == 600)
+            await offender.send_raw("{oops")
+            await expect_fatal(offender, "not valid JSON")
+        async with SyncClient(limited_url) as offender:
+            await offender.subscribe("testapp:list_notes")
+            await offender.send({"type": "Authenticate", "baseVersion": 0, "tokenType": "Admin",
+                                 "value": "wrong-admin-key-0123456789"})
+            await offender.closed()
+        async with SyncClient(limited_url) as offender:
+            await offender.subscribe("testapp:list_notes")
+            for _ in range(BURST * 2):
+                try:
+                    await offender.send_raw('{"type": "Event"}')
+                except websockets.ConnectionClosed:
+                    break
+            assert (await offender.closed())[0] == CLOSE_TRY_LATER
     # Then, once no client is connected, the Reactor holds no session and no query
     loop = asyncio.get_running_loop()
     deadline = loop.time() + 10
