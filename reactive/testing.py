@@ -20,12 +20,14 @@ re-run at a fresh snapshot, so a test sees exactly what a client would. Tests ne
 
 from __future__ import annotations
 
+import datetime
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
 from django.db import connections
+from django.utils import timezone
 
 from . import capture, values
 from .exceptions import FunctionError
@@ -124,6 +126,32 @@ class Subscription:
             return bool(changes and self._matcher.match(changes))
 
         return run_read_only(read, function=f"{self._name} (changes)")
+
+
+def drain_jobs(*, advance: datetime.timedelta | None = None, max_jobs: int = 1000) -> list[str]:
+    """Run scheduled jobs in this process until none is due; return their final states.
+
+    Jobs run in due order, one at a time, through the same code a Celery worker runs, so a test
+    needs no worker and no waiting. ``advance`` first moves pending jobs due within that much
+    time to now (time travel). Jobs scheduled by the jobs run too if they are due. Raises
+    RuntimeError after ``max_jobs`` (a job that keeps scheduling itself).
+    """
+    from .jobs import run_job
+    from .models import Job, JobState
+
+    now = timezone.now()
+    if advance is not None:
+        Job.objects.filter(state=JobState.PENDING, due_at__lte=now + advance).update(due_at=now)
+    states: list[str] = []
+    while True:
+        due = list(Job.objects.filter(state=JobState.PENDING, due_at__lte=timezone.now())
+                   .order_by("due_at", "pk").values_list("pk", flat=True)[:100])
+        if not due:
+            return states
+        for pk in due:
+            if len(states) >= max_jobs:
+                raise RuntimeError(f"drain_jobs ran {max_jobs} jobs and more are due.")
+            states.append(run_job(pk) or "skipped")
 
 
 def _snapshot() -> str:

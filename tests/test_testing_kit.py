@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import threading
 
 import pytest
@@ -10,7 +11,7 @@ from django.db import connections
 
 from reactive import FunctionError
 from reactive.exceptions import FunctionNotFound
-from reactive.testing import Caller
+from reactive.testing import Caller, drain_jobs
 from tests.testapp.models import Note
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(60)]
@@ -58,3 +59,16 @@ def test_subscription_next_times_out_when_nothing_relevant_changes() -> None:
         Note.objects.create(body="not this one")  # a different id: no re-run needed
         with pytest.raises(TimeoutError, match="No new result"):
             note.next(timeout=0.5)
+
+
+def test_drain_jobs_runs_due_jobs_and_jobs_they_schedule_without_a_worker() -> None:
+    # Given a job due in an hour (scheduled by a mutation)
+    caller = Caller()
+    caller.mutation("testapp/jobs:schedule_note", body="later", delay=3600)
+    assert drain_jobs() == []  # nothing due yet
+    # When time is advanced past it
+    states = drain_jobs(advance=datetime.timedelta(hours=2))
+    # Then it ran, here, exactly once
+    assert states == ["success"]
+    assert caller.query("testapp/jobs:has_note", body="later") is True
+    assert drain_jobs(advance=datetime.timedelta(hours=2)) == []
