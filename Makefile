@@ -58,8 +58,10 @@ system-deps:
 	  else echo "The browser tests need Chromium: sudo apt-get install chromium"; exit 1; fi; }
 
 pytest: system-deps $(STAMP) $(JS_STAMP) $(FRONTEND_STAMP)
-	@echo "==> pytest"
+	@echo "==> pytest (the library)"
 	$(BIN)/pytest $(PYTEST_ARGS)
+	@echo "==> pytest (the example project's own tests)"
+	$(BIN)/pytest example_project --ds=example_project.settings $(PYTEST_ARGS)
 
 bench: $(STAMP) $(JS_STAMP)
 	$(BIN)/python bench/run_all.py

@@ -1,0 +1,81 @@
+"""The chat's functions, tested with reactive.testing on the real database."""
+
+import datetime
+
+import pytest
+from reactive import FunctionError
+from reactive.testing import Caller, drain_jobs
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def ada(django_user_model):
+    user, _ = django_user_model.objects.get_or_create(username="ada")
+    return Caller.for_user(user)
+
+
+@pytest.fixture
+def grace(django_user_model):
+    user, _ = django_user_model.objects.get_or_create(username="grace")
+    return Caller.for_user(user)
+
+
+def test_a_message_reaches_subscribers(ada, grace):
+    with grace.subscribe("chat:list", channel="general") as messages:
+        ada.mutation("chat:send", channel="general", body="hello")
+        [message] = messages.next()
+    assert (message["author_name"], message["body"]) == ("ada", "hello")
+
+
+def test_logged_out_callers_cannot_send():
+    with pytest.raises(FunctionError) as info:
+        Caller().mutation("chat:send", channel="general", body="hi")
+    assert info.value.data["code"] == "LOGIN_REQUIRED"
+
+
+def test_only_the_author_edits_or_deletes(ada, grace):
+    message_id = ada.mutation("chat:send", channel="general", body="mine")
+    with pytest.raises(FunctionError) as info:
+        grace.mutation("chat:remove", id=message_id)
+    assert info.value.data["code"] == "FORBIDDEN"
+    ada.mutation("chat:edit", id=message_id, body="still mine")
+    [message] = ada.query("chat:list", channel="general")
+    assert message["body"] == "still mine"
+    assert message["edited_at"] is not None
+
+
+def test_unread_counts_follow_reads(ada, grace):
+    ada.mutation("chat:send", channel="general", body="one")
+    ada.mutation("chat:send", channel="general", body="two")
+    with grace.subscribe("chat:unread") as unread:
+        assert unread.value["general"] == 2
+        grace.mutation("chat:mark_read", channel="general")
+        assert unread.next()["general"] == 0
+
+
+def test_expiring_messages_disappear_when_their_job_runs(ada):
+    with ada.subscribe("chat:list", channel="general") as messages:
+        ada.mutation("chat:send", channel="general", body="poof", expires_in=60)
+        assert [m["body"] for m in messages.next()] == ["poof"]
+        assert drain_jobs() == []  # not due yet
+        assert drain_jobs(advance=datetime.timedelta(minutes=2)) == ["success"]
+        assert messages.next() == []
+
+
+def test_history_pages_through_older_messages(ada):
+    for n in range(5):
+        ada.mutation("chat:send", channel="general", body=f"m{n}")
+    first = ada.query("chat:history", channel="general",
+                      pagination_opts={"numItems": 2, "cursor": None})
+    assert [m["body"] for m in first["page"]] == ["m4", "m3"]
+    second = ada.query("chat:history", channel="general",
+                       pagination_opts={"numItems": 2, "cursor": first["continueCursor"]})
+    assert [m["body"] for m in second["page"]] == ["m2", "m1"]
+
+
+def test_the_digest_cron_counts_recent_messages(ada):
+    ada.mutation("chat:send", channel="random", body="hi")
+    Caller.admin().mutation("chat:post_digest")
+    bodies = [m["body"] for m in ada.query("chat:list", channel="general")]
+    assert bodies == ["Last hour: #random: 1"]
