@@ -3,6 +3,7 @@
 import datetime
 
 import pytest
+
 from reactive import FunctionError
 from reactive.testing import Caller, drain_jobs
 
