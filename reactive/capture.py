@@ -66,7 +66,8 @@ def install(models: Iterable[type[Model]] | None = None, using: str = "default")
     tables = []
     with connections[using].cursor() as cursor:
         for model in models if models is not None else tracked_models():
-            table, pk = model._meta.db_table, str(model._meta.pk.column)
+            # A composite key has no single column: the function then logs images unpaired.
+            table, pk = model._meta.db_table, model._meta.pk.column or ""
             for suffix, event, referencing in EVENTS:
                 refs = f"REFERENCING {referencing} " if referencing else ""
                 cursor.execute(

@@ -164,8 +164,10 @@ class Reactor:
             rerun = self._rerun_all
             self._rerun_all = False
             return set(self._queries) if rerun else set()
-        cursor.execute("SELECT coalesce(time_value >= %s, false) FROM reactive_state "
-                       "WHERE name = 'pruned'", [self._snapshot_time])
+        # Exact: a pruned row at or above the old snapshot's xmin may be one we never read.
+        cursor.execute("SELECT coalesce(int_value >= pg_snapshot_xmin(%s::pg_snapshot)::text"
+                       "::bigint, false) FROM reactive_state WHERE name = 'pruned'",
+                       [self._snapshot])
         row = cursor.fetchone()
         if row and row[0]:
             logger.warning("reactor fell behind the change log; re-running every query")

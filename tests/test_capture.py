@@ -593,3 +593,22 @@ def test_pruned_txid_detects_a_long_transaction_that_the_time_horizon_misses(
             "SELECT %s >= pg_snapshot_xmin(%s::pg_snapshot)::text::bigint",
             [pruned_txid, s_prev]).fetchone()  # type: ignore[misc]
         assert missed is True
+
+
+@pytest.mark.django_db(transaction=True)
+def test_writers_with_another_search_path_are_still_captured() -> None:
+    # Given a program whose search_path does not include the log's schema
+    from tests.changelog import dsn
+
+    with psycopg.connect(dsn(), autocommit=True) as other:
+        other.execute("CREATE SCHEMA IF NOT EXISTS elsewhere")
+        other.execute("SET search_path TO elsewhere")
+        # When it writes to a tracked table (schema-qualified)
+        other.execute("INSERT INTO public.testapp_account (name, balance) VALUES ('sp', 1)")
+    # Then the write is captured
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM reactive_change WHERE tbl = 'testapp_account' "
+                       "AND new_row->>'name' = 'sp'")
+        assert cursor.fetchone()[0] == 1
