@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import math
 from typing import Any, Literal
@@ -221,10 +222,8 @@ def bump(ctx: MutationCtx, name: str) -> int:
 def swallow_inner_failure(ctx: MutationCtx, body: str) -> int:
     """The inner mutation fails and is caught: its write must roll back, ours must not."""
     Note.objects.create(body=f"outer {body}")
-    try:
+    with contextlib.suppress(FunctionError):
         ctx.run_mutation(add_then_fail, body=f"inner {body}")
-    except FunctionError:
-        pass
     return Note.objects.count()
 
 
