@@ -24,7 +24,7 @@ from .auth import identity_from_user
 from .conf import reactive_settings
 from .reactor import get_reactor
 from .reactor_state import SessionClosed
-from .session import AuthRejected, ClientSession
+from .session import AuthRejected, ClientSession, Overloaded
 
 logger = logging.getLogger(__name__)
 
@@ -94,6 +94,10 @@ class SyncConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]  # channels is
             await self._fail(str(exc))
         except AuthRejected:
             await self._drain_and_close()
+        except Overloaded as exc:
+            logger.warning("websocket overloaded session=%s error=%s",
+                           self.session.session_id, exc)
+            await self._drain_and_close(code=CLOSE_TRY_LATER, reason="TooManyConcurrentRequests")
         except Exception:
             logger.exception("websocket message failed session=%s", self.session.session_id)
             await self._drain_and_close(code=CLOSE_INTERNAL, reason="InternalServerError")

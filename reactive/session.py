@@ -29,6 +29,11 @@ logger = logging.getLogger(__name__)
 MAX_CLOCK_SKEW_NS = 60 * 10**9
 
 
+class Overloaded(Exception):
+    """The client sends faster than the server can serve it: close with 1013, so the client
+    backs off and reconnects (a FatalError would stop an npm client for good)."""
+
+
 class AuthRejected(Exception):
     """The session must send AuthError and close."""
 
@@ -74,7 +79,7 @@ class ClientSession:
             try:
                 self._mutations.put_nowait(message)
             except asyncio.QueueFull:
-                raise ProtocolError("Too many mutations in flight on this connection.") from None
+                raise Overloaded("Too many mutations in flight on this connection.") from None
         elif isinstance(message, protocol.Action):
             task = asyncio.get_running_loop().create_task(self._action(message))
             self._tasks.add(task)
