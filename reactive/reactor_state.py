@@ -42,16 +42,27 @@ class IdentityChanged:
 
 @dataclass(frozen=True)
 class MutationDone:
-    """A committed mutation whose response waits for a snapshot that includes it (G4)."""
+    """A finished mutation, answered by the next round and then a Transition.
+
+    A committed one waits for a snapshot that includes it (G4). A failed one needs the
+    Transition too: the Rust/Python client completes failed mutations only on the next one.
+    """
 
     session: SessionHandle
     request_id: int
     outcome: Outcome
 
     def response(self, ts: int) -> dict[str, Any]:
+        outcome = self.outcome
+        if not outcome.ok:
+            return protocol.function_response(
+                "MutationResponse", self.request_id, ok=False, value=outcome.error,
+                log_lines=outcome.log_lines, error_data=outcome.error_data,
+                has_error_data=outcome.has_error_data,
+            )
         return protocol.function_response(
-            "MutationResponse", self.request_id, ok=True, value=self.outcome.value,
-            log_lines=self.outcome.log_lines, ts=ts,
+            "MutationResponse", self.request_id, ok=True, value=outcome.value,
+            log_lines=outcome.log_lines, ts=ts,
         )
 
 

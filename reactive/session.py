@@ -1,8 +1,9 @@
 """One sync-protocol session: the client's versions, identity and requests, in arrival order.
 
 Query-set and identity changes go to the Reactor, which answers with Transitions. Mutations
-run one at a time in arrival order, de-duplicated on (sessionId, requestId); a committed one is
-answered by the Reactor in the first round whose snapshot includes it (read-your-writes).
+run one at a time in arrival order, de-duplicated on (sessionId, requestId); the Reactor answers
+each in its next round, followed by a Transition: for a committed one, the first round whose
+snapshot includes it (read-your-writes).
 Actions run concurrently and answer at once.
 """
 
@@ -154,10 +155,9 @@ class ClientSession:
                     runtime.execute_once, message.udfPath, args, identity,
                     session_id=session_id, request_id=message.requestId,
                 )
-            if outcome.ok:
-                self.reactor.post(MutationDone(self.peer, message.requestId, outcome))
-            else:
-                self.send(_failed("MutationResponse", message.requestId, outcome))
+            # Failures go through the Reactor too: the Rust/Python client completes even a
+            # failed mutation only on a Transition after its response (§4.5).
+            self.reactor.post(MutationDone(self.peer, message.requestId, outcome))
 
     async def _action(self, message: protocol.Action) -> None:
         try:

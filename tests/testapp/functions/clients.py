@@ -10,6 +10,7 @@ from typing import Any
 
 from reactive import FunctionError, MutationCtx, QueryCtx, mutation, query
 from reactive.pagination import PaginationOptions
+from reactive.values import Int64
 from tests.testapp.models import Note
 
 
@@ -50,3 +51,9 @@ def remove_note(ctx: MutationCtx, body: str) -> int:
     if not deleted:
         raise FunctionError({"code": "NOT_FOUND", "body": body})
     return deleted
+
+
+@query
+def int64_double(ctx: QueryCtx, n: int) -> Int64:
+    """Twice ``n``, always as an Int64 (a ``bigint`` / ``ConvexInt64`` on the client)."""
+    return Int64(2 * n)
