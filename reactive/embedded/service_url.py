@@ -14,15 +14,22 @@ SERVICES_FILE = "services.json"
 DEFAULT_DATABASE_NAME = "reactive"
 
 
-def database(state_dir: Path, *, conn_max_age: int = 0) -> dict[str, Any]:
+def database(state_dir: Path, *, pool_size: int = 20) -> dict[str, Any]:
     """A ``DATABASES['default']`` dict for ``DATABASE_URL`` or the embedded Postgres.
 
     Without either, it points at the embedded server's recorded (or default) address, so
-    commands fail with "connection refused" until ``make run`` has started it.
+    commands fail with "connection refused" until ``make run`` has started it. Connections are
+    pooled (psycopg's pool, Django 5.1+): under ASGI every request runs in a new thread, so
+    without a pool each one would open a connection of its own. ``pool_size`` 0 turns it off.
     """
     url = os.environ.get("DATABASE_URL") or _recorded(state_dir).get("database_url")
     url = url or f"postgresql://postgres@127.0.0.1:54329/{DEFAULT_DATABASE_NAME}"
-    return dict(dj_database_url.parse(url, conn_max_age=conn_max_age))
+    config = dict(dj_database_url.parse(url))
+    if pool_size:
+        config.setdefault("OPTIONS", {})["pool"] = {
+            "min_size": 1, "max_size": pool_size, "timeout": 30,
+        }
+    return config
 
 
 def redis(state_dir: Path) -> str:
