@@ -24,11 +24,11 @@ def database(state_dir: Path, *, pool_size: int = 20) -> dict[str, Any]:
     """
     url = os.environ.get("DATABASE_URL") or _recorded(state_dir).get("database_url")
     url = url or f"postgresql://postgres@127.0.0.1:54329/{DEFAULT_DATABASE_NAME}"
-    config = dict(dj_database_url.parse(url))
+    config: dict[str, Any] = dict(dj_database_url.parse(url))
     if pool_size:
-        config.setdefault("OPTIONS", {})["pool"] = {
-            "min_size": 1, "max_size": pool_size, "timeout": 30,
-        }
+        options: dict[str, Any] = dict(config.get("OPTIONS") or {})
+        options["pool"] = {"min_size": 1, "max_size": pool_size, "timeout": 30}
+        config["OPTIONS"] = options
     return config
 
 
