@@ -106,6 +106,13 @@ class AsgiServer:
             proc.kill()
             proc.wait(timeout)
 
+    def kill(self) -> None:
+        """SIGKILL the server process (no shutdown of any kind); ``start`` again reuses the port."""
+        proc, self._proc = self._proc, None
+        if proc is not None and proc.poll() is None:
+            proc.kill()
+            proc.wait(15)
+
     def log_tail(self, lines: int = 40) -> str:
         try:
             return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])

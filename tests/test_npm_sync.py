@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import base64
 import json
-import signal
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -87,6 +86,7 @@ def test_npm_one_shot_queries_and_encoded_values(
     assert out["echo"]["value"] == echo
     assert out["nested"]["value"] == "hello npm"
     assert out["action"]["ok"] and out["action"]["value"]["count"] == 1
+    assert out["trailingSlash"]["value"] == "hello slash"
 
 
 
@@ -139,16 +139,6 @@ def test_npm_paginated_pages_stay_gapless_grow_and_split(
 # -- reconnects: the server process is SIGKILLed and restarted on the same port ---------------
 
 
-class RestartableServer(servers.AsgiServer):
-    """A live server whose process a test can kill outright and start again on its port."""
-
-    def kill(self) -> None:
-        proc, self._proc = self._proc, None
-        assert proc is not None and proc.poll() is None, "the server is not running"
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(10)
-
-
 def poll(condition: Callable[[], Any], what: str, timeout: float = 20) -> Any:
     """Check ``condition`` every 20 ms until it is truthy; fail naming ``what``."""
     deadline = time.monotonic() + timeout
@@ -171,8 +161,9 @@ def in_flight_insert(body: str) -> bool:
 
 
 @pytest.fixture
-def restartable_server(test_database_url: str, redis_url: str) -> Iterator[RestartableServer]:
-    server = RestartableServer({"DATABASE_URL": test_database_url, "REDIS_URL": redis_url})
+def restartable_server(test_database_url: str, redis_url: str) -> Iterator[servers.AsgiServer]:
+    """A server of this test's own, to kill and restart on the same port."""
+    server = servers.AsgiServer({"DATABASE_URL": test_database_url, "REDIS_URL": redis_url})
     server.start()
     yield server
     server.stop()
@@ -180,7 +171,7 @@ def restartable_server(test_database_url: str, redis_url: str) -> Iterator[Resta
 
 @pytest.mark.timeout(120)
 def test_npm_client_survives_server_kills_without_applying_a_mutation_twice(
-    restartable_server: RestartableServer, node: str
+    restartable_server: servers.AsgiServer, node: str
 ) -> None:
     server = restartable_server
     for body in ("r:10", "r:20", "r:30", "r:40"):

@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 import requests
 
+from tests import servers
 from tests.clientproc import ClientProcess
 from tests.settings import REACTIVE
 from tests.testapp.models import Note
@@ -75,6 +76,15 @@ class PyClient:
 
     def close(self) -> None:
         self.process.close()
+
+
+@pytest.fixture
+def own_server(test_database_url: str, redis_url: str) -> Iterator[servers.AsgiServer]:
+    """A server of this test's own, to kill and restart on the same port."""
+    server = servers.AsgiServer({"DATABASE_URL": test_database_url, "REDIS_URL": redis_url})
+    server.start()
+    yield server
+    server.stop()
 
 
 @pytest.fixture
@@ -168,3 +178,26 @@ def test_python_int64_and_bytes_round_trip(py_clients: Callable[[], PyClient]) -
     # A Python int is a Float64 on the wire
     plain = client.call("query", "testapp:echo", {"value": 7})
     assert plain["value"] == 7.0 and plain["pytype"] == "float"
+
+
+@pytest.mark.timeout(90)
+def test_python_client_resubscribes_after_the_server_is_killed(
+    own_server: servers.AsgiServer,
+) -> None:
+    client = PyClient(own_server.url)
+    try:
+        subscription = client.subscribe("testapp/clients:list_bodies", {"prefix": "k:"})
+        assert client.update(subscription) == []
+        client.value("mutation", "testapp:add_note", {"body": "k:before"})
+        assert client.update(subscription, lambda v: v == ["k:before"])
+        # When the server process dies and a new one starts on its port
+        own_server.kill()
+        own_server.start()
+        # Then the client reconnects, re-subscribes, and follows writes again
+        Note.objects.create(body="k:after")
+        assert client.update(subscription, lambda v: len(v) == 2, timeout=40) == [
+            "k:before", "k:after"]
+        client.value("mutation", "testapp:add_note", {"body": "k:again"})
+        assert client.update(subscription, lambda v: len(v) == 3)[-1] == "k:again"
+    finally:
+        client.close()

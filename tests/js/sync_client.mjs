@@ -74,7 +74,10 @@ const scenarios = {
     out.echo = await outcome(client.query("testapp:echo", { value: jsonToConvex(payload.echo) }));
     out.nested = await outcome(client.query("testapp/rooms:hello", { name: "npm" }));
     out.action = await outcome(client.action("testapp:summarize", { prefix: "one-shot " }));
-    await client.close();
+    // A deployment URL with a trailing slash gives the socket path //api/<version>/sync.
+    const slashed = new ConvexClient(`${url}/`);
+    out.trailingSlash = await outcome(slashed.query("testapp/rooms:hello", { name: "slash" }));
+    await Promise.all([client.close(), slashed.close()]);
     return out;
   },
 };
