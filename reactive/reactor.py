@@ -1,12 +1,12 @@
 """The Reactor: one per server process, it keeps every subscribed query's result current.
 
-A round, in one REPEATABLE READ READ ONLY transaction (one snapshot S):
+A round first takes in what sessions asked for since the last one (adds, removes, identity
+changes, finished mutations), then, in one REPEATABLE READ READ ONLY transaction (snapshot S):
 1. read the change-log rows committed since the previous snapshot (by txid visibility);
 2. match them against the read sets of the live queries;
-3. apply what sessions asked for since the last round (adds, removes, identity changes);
-4. re-run each invalidated or new query once per distinct (function, args, identity, journal),
+3. re-run each invalidated or new query once per distinct (function, args, identity, journal),
    however many sessions hold it, keeping only results that changed;
-5. after commit, send each affected session its finished MutationResponses, then one
+4. after commit, send each affected session its finished MutationResponses, then one
    Transition to a fresh timestamp.
 Queries not invalidated stay valid at S: no commit in (S_prev, S] touched their read sets.
 Rounds run in one worker thread (its own database connection); the asyncio side only moves
@@ -132,26 +132,32 @@ class Reactor:
     # -- round thread --------------------------------------------------------------------
 
     def _round(self, inbox: list[InboxEvent]) -> list[tuple[SessionHandle, list[dict[str, Any]]]]:
-        if self._clock_reserved == 0:
-            self._load_clock()
+        # Requests are taken in before any database work, so a round that fails loses none:
+        # the next one answers them (new queries stay unevaluated, responses stay queued).
+        for event in inbox:
+            self._apply(event)
         try:
-            changed = run_read_only(lambda: self._compute(inbox), function="<reactor round>")
+            if self._clock_reserved == 0:
+                self._load_clock()
+            changed = run_read_only(self._compute, function="<reactor round>")
+            ts = clock.next()
+            self._maintain(ts)
         except Exception:
             connections["default"].close()  # a broken connection is reopened next round
+            # Results this round computed were never sent; forget them so that the re-run of
+            # everything that follows sends each query's result again.
+            for entry in self._queries.values():
+                entry.digest = None
             raise
-        ts = clock.next()
-        self._maintain(ts)
         self.stats["rounds"] += 1
         return self._messages(changed, ts)
 
-    def _compute(self, inbox: list[InboxEvent]) -> set[Hashable]:
+    def _compute(self) -> set[Hashable]:
         with connections["default"].cursor() as cursor:
             cursor.execute("SELECT pg_current_snapshot()::text, now()")
             snapshot, now = cursor.fetchone()
             dirty = self._dirty(cursor)
         self._snapshot, self._snapshot_time = snapshot, now
-        for event in inbox:
-            self._apply(event)
         changed: set[Hashable] = set()
         for key in (dirty | self._unevaluated) & self._queries.keys():
             if self._evaluate(self._queries[key]):

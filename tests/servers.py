@@ -106,6 +106,12 @@ class AsgiServer:
             proc.kill()
             proc.wait(timeout)
 
+    @property
+    def pid(self) -> int:
+        """The server process's id (it must be running)."""
+        assert self._proc is not None and self._proc.poll() is None, "the server is not running"
+        return self._proc.pid
+
     def kill(self) -> None:
         """SIGKILL the server process (no shutdown of any kind); ``start`` again reuses the port."""
         proc, self._proc = self._proc, None

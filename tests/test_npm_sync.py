@@ -5,9 +5,12 @@ after the server process is killed and restarted."""
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
+import os
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -224,5 +227,55 @@ def test_npm_client_survives_server_kills_without_applying_a_mutation_twice(
         assert done["bodies"] == ["r:10", "r:20", "r:30", "r:40", "r:15", "r:slow", "r:commit",
                                   "r:after"]
         assert Note.objects.filter(body__startswith="r:").count() == 8
+    finally:
+        client.close()
+
+
+def _local_ports(pid: int) -> list[int]:
+    """The local TCP ports of process ``pid``'s sockets (from /proc)."""
+    inodes = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        with contextlib.suppress(OSError):
+            target = os.readlink(fd)
+            if target.startswith("socket:["):
+                inodes.add(target[8:-1])
+    ports = []
+    for table in ("tcp", "tcp6"):
+        for line in Path(f"/proc/{pid}/net/{table}").read_text().splitlines()[1:]:
+            fields = line.split()
+            if fields[9] in inodes:
+                ports.append(int(fields[1].rsplit(":", 1)[1], 16))
+    return ports
+
+
+def reactor_connection(server: servers.AsgiServer) -> int | None:
+    """The backend pid of the server's Reactor connection: its one database connection that is
+    not the LISTEN one while no request is running."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pid FROM pg_stat_activity WHERE client_port = ANY(%s) "
+                       "AND query NOT LIKE 'LISTEN%%'", [_local_ports(server.pid)])
+        rows = cursor.fetchall()
+    return rows[0][0] if len(rows) == 1 else None
+
+
+def test_npm_requests_survive_the_reactor_losing_its_database_connection(
+    restartable_server: servers.AsgiServer, node: str
+) -> None:
+    # Given a client subscribed on a server, and the server's Reactor connection killed
+    # (as a Postgres restart or an idle-connection timeout would)
+    client = ClientProcess([node, "recover.mjs"], cwd=JS_DIR, env={
+        "SERVER_URL": restartable_server.url, "PAYLOAD": json.dumps({"prefix": "d:"})})
+    try:
+        client.event("ready")
+        backend = poll(lambda: reactor_connection(restartable_server), "the Reactor connection")
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_terminate_backend(%s)", [backend])
+        # When the client subscribes to a new query and runs a mutation, the first round to
+        # take them in fails on the dead connection
+        client.send("go")
+        # Then neither request is lost: the next round answers both
+        done = client.event("done", timeout=30)
+        assert done["second"] == done["first"] == ["d:x1"]
+        assert Note.objects.get(body="d:x1").pk == int(done["id"])
     finally:
         client.close()
