@@ -15,9 +15,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from asgiref.sync import async_to_sync, sync_to_async
+from asgiref.sync import async_to_sync
 from django.conf import settings
-from django.db import close_old_connections, connections, transaction
+from django.db import connections, transaction
 
 from . import values
 from .clock import clock
@@ -42,6 +42,7 @@ from .transaction import (
     Scope,
     action_scope,
     current_scope,
+    in_thread,
     run_read_only,
     run_serializable,
 )
@@ -372,19 +373,6 @@ def _context_for(
 
 def _ref_name(ref: FunctionRef) -> str:
     return ref.name if isinstance(ref, FunctionDefinition) else str(ref)[:200]
-
-
-async def in_thread(fn: Any, *args: Any, **kwargs: Any) -> Any:
-    """Run blocking ORM work in a worker thread, tidying that thread's connection after."""
-
-    def call() -> Any:
-        close_old_connections()
-        try:
-            return fn(*args, **kwargs)
-        finally:
-            close_old_connections()
-
-    return await sync_to_async(call, thread_sensitive=False)()
 
 
 runtime = Runtime()

@@ -18,8 +18,7 @@ import math
 from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from asgiref.sync import sync_to_async
-from django.db import DEFAULT_DB_ALIAS, close_old_connections, connections
+from django.db import DEFAULT_DB_ALIAS, connections
 from django.utils import timezone
 
 from . import values
@@ -34,7 +33,7 @@ from .exceptions import (
 )
 from .registry import Registry, registry
 from .serialization import to_value
-from .transaction import Scope, current_scope, run_serializable, scope
+from .transaction import Scope, current_scope, in_thread, run_serializable, scope
 from .types import FunctionKind
 
 if TYPE_CHECKING:
@@ -136,13 +135,13 @@ class AsyncScheduler:
         self.sync = sync or Scheduler()
 
     async def run_after(self, delay: float, fn: FunctionRef, /, **args: Any) -> str:
-        return await _in_thread(self.sync.run_after, delay, fn, **args)
+        return await in_thread(self.sync.run_after, delay, fn, **args)
 
     async def run_at(self, when: datetime.datetime, fn: FunctionRef, /, **args: Any) -> str:
-        return await _in_thread(self.sync.run_at, when, fn, **args)
+        return await in_thread(self.sync.run_at, when, fn, **args)
 
     async def cancel(self, job_id: str | int) -> bool:
-        return await _in_thread(self.sync.cancel, job_id)
+        return await in_thread(self.sync.cancel, job_id)
 
 
 def prepare(
@@ -347,17 +346,6 @@ def storable(value: Any) -> Any:
     if isinstance(value, dict):
         return {key: storable(item) for key, item in value.items()}
     return values.encode(value)
-
-
-async def _in_thread(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-    def call() -> T:
-        close_old_connections()
-        try:
-            return fn(*args, **kwargs)
-        finally:
-            close_old_connections()
-
-    return await sync_to_async(call, thread_sensitive=False)()
 
 
 scheduler = Scheduler()

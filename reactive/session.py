@@ -22,7 +22,8 @@ from .exceptions import AuthenticationError, ReactiveError
 from .protocol import ProtocolError
 from .reactor import Reactor
 from .reactor_state import AddRequest, IdentityChanged, MutationDone, QuerySetChanged
-from .runtime import Outcome, failure, in_thread, runtime
+from .runtime import Outcome, failure, runtime
+from .transaction import in_thread
 from .types import FunctionKind, Identity
 
 logger = logging.getLogger(__name__)

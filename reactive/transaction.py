@@ -17,7 +17,8 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
-from django.db import DatabaseError, connections, transaction
+from asgiref.sync import sync_to_async
+from django.db import DatabaseError, close_old_connections, connections, transaction
 from psycopg import IsolationLevel
 
 from .conf import reactive_settings
@@ -213,3 +214,17 @@ def _detail(exc: BaseException) -> str:
     cause = exc.__cause__
     diag = getattr(cause, "diag", None)
     return str(getattr(diag, "message_detail", None) or "")
+
+
+async def in_thread(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """Run blocking ORM work in a worker thread, tidying that thread's connection before and
+    after (threads from the pool outlive requests, so Django never closes them itself)."""
+
+    def call() -> T:
+        close_old_connections()
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            close_old_connections()
+
+    return await sync_to_async(call, thread_sensitive=False)()
