@@ -18,6 +18,7 @@ from typing import Any
 from . import protocol, values
 from .auth import identity_from_admin_key, identity_from_jwt
 from .clock import clock
+from .conf import reactive_settings
 from .exceptions import AuthenticationError, ReactiveError
 from .protocol import ProtocolError
 from .reactor import Reactor
@@ -75,7 +76,9 @@ class ClientSession:
             self._connect(message)
         elif self.session_id is None and not isinstance(message, protocol.Event):
             raise ProtocolError("The first message must be Connect.")
-        elif isinstance(message, protocol.ModifyQuerySet):
+        elif isinstance(message, protocol.ModifyQuerySet | protocol.Mutation | protocol.Action):
+            self._check_token_fresh()
+        if isinstance(message, protocol.ModifyQuerySet):
             self._modify(message)
         elif isinstance(message, protocol.Mutation):
             try:
@@ -88,6 +91,17 @@ class ClientSession:
             task.add_done_callback(self._tasks.discard)
         elif isinstance(message, protocol.Authenticate):
             await self._authenticate(message)
+
+    def _check_token_fresh(self) -> None:
+        """A token that expired since it was accepted: AuthError (not attempted) and close, so
+        the npm client fetches a fresh token and reconnects (protocol §5)."""
+        claims = self.identity.claims_dict() if self.identity.claims else None
+        expires = claims.get("exp") if claims else None
+        if not isinstance(expires, int | float) or self.identity.is_admin:
+            return
+        if time.time() > expires + reactive_settings().AUTH_LEEWAY:
+            self.send(protocol.auth_error("The token expired.", self.identity_version, False))
+            raise AuthRejected("token expired")
 
     def _connect(self, message: protocol.Connect) -> None:
         if self.session_id is not None:

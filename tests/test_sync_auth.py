@@ -9,7 +9,9 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives import serialization
 
+from reactive.transaction import in_thread
 from tests.syncclient import SyncClient
+from tests.testapp.models import Note
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(60)]
 
@@ -56,3 +58,27 @@ async def test_a_bad_token_gets_auth_error_and_a_close(live_server_url: str) -> 
         assert error["authUpdateAttempted"] is True
         assert error["baseVersion"] == 0
         assert tampered not in error["error"]
+
+
+async def test_an_expired_token_ends_the_session_at_the_next_request(
+    live_server_url: str,
+) -> None:
+    private = serialization.load_pem_private_key(KEY.read_bytes(), None)
+    now = int(time.time())
+    # A token that is valid now (within the 10 s leeway) and expires a moment later
+    short = jwt.encode(
+        {"iss": "https://issuer.tests.invalid", "sub": "brief", "iat": now - 60,
+         "exp": now - 8, "aud": "django-reactivity-tests"},
+        private, algorithm="RS256", headers={"kid": "tests-rs256"},  # type: ignore[arg-type]
+    )
+    async with SyncClient(live_server_url) as client:
+        await client.send({"type": "Authenticate", "baseVersion": 0, "tokenType": "User",
+                           "value": short})
+        await client.wait_for(lambda: client.version["identity"] == 1)
+        await client.wait_for(lambda: time.time() > now + 3, timeout=10)  # now past the leeway
+        await client.request("Mutation", "testapp:add_note", {"body": "late"})
+        error = await client.wait_for(
+            lambda: next((m for m in client.other if m["type"] == "AuthError"), None))
+        assert error["authUpdateAttempted"] is False
+        assert "expired" in error["error"]
+    assert not await in_thread(Note.objects.filter(body="late").exists)
