@@ -154,9 +154,13 @@ class Reactor:
 
     def _compute(self) -> set[Hashable]:
         with connections["default"].cursor() as cursor:
-            cursor.execute("SELECT pg_current_snapshot()::text, now()")
-            snapshot, now = cursor.fetchone()
-            dirty = self._dirty(cursor)
+            # One round trip: the new snapshot, and whether the log was pruned past the old one.
+            # Exact: a pruned row at or above the old snapshot's xmin may be one we never read.
+            cursor.execute("SELECT pg_current_snapshot()::text, now(), (SELECT coalesce("
+                           "int_value >= pg_snapshot_xmin(%s::pg_snapshot)::text::bigint, false) "
+                           "FROM reactive_state WHERE name = 'pruned')", [self._snapshot])
+            snapshot, now, pruned = cursor.fetchone()
+            dirty = self._dirty(cursor, bool(pruned))
         self._snapshot, self._snapshot_time = snapshot, now
         changed: set[Hashable] = set()
         for key in (dirty | self._unevaluated) & self._queries.keys():
@@ -165,17 +169,12 @@ class Reactor:
         self._unevaluated.clear()
         return changed
 
-    def _dirty(self, cursor: Any) -> set[Hashable]:
+    def _dirty(self, cursor: Any, pruned: bool) -> set[Hashable]:
         if self._rerun_all or self._snapshot is None:
             rerun = self._rerun_all
             self._rerun_all = False
             return set(self._queries) if rerun else set()
-        # Exact: a pruned row at or above the old snapshot's xmin may be one we never read.
-        cursor.execute("SELECT coalesce(int_value >= pg_snapshot_xmin(%s::pg_snapshot)::text"
-                       "::bigint, false) FROM reactive_state WHERE name = 'pruned'",
-                       [self._snapshot])
-        row = cursor.fetchone()
-        if row and row[0]:
+        if pruned:
             logger.warning("reactor fell behind the change log; re-running every query")
             return set(self._queries)
         changes = capture.changes_since(cursor, self._snapshot)

@@ -99,6 +99,11 @@ def _numbered(sql: str) -> tuple[str, bool]:
     return _PERCENT.sub(replace, sql), in_quotes
 
 
+def _reads_nothing(sql: str) -> bool:
+    """One control statement (SAVEPOINT, RELEASE, SET...): no table is read."""
+    return bool(_SKIP.match(sql)) and ";" not in sql.strip().rstrip(";")
+
+
 @functools.lru_cache(maxsize=4096)
 def template(sql: str, interpolated: bool = True) -> _Template | None:
     """Parse ``sql`` into a template; None for statements that read nothing (SAVEPOINT...).
@@ -106,7 +111,7 @@ def template(sql: str, interpolated: bool = True) -> _Template | None:
     ``interpolated``: the driver substitutes parameters (Django passes a parameter sequence,
     even an empty one); without parameters the text reaches Postgres as it is, ``%%`` included.
     """
-    if _SKIP.match(sql) and ";" not in sql.strip().rstrip(";"):
+    if _reads_nothing(sql):
         return None
     text, quoted_placeholder = _numbered(sql) if interpolated else (sql, False)
     if quoted_placeholder:
@@ -289,6 +294,8 @@ def predicates_for(
     """
     if not isinstance(sql, str):
         return ReadSet(everything=True)
+    if _reads_nothing(sql):
+        return None  # checked before the cache: every savepoint has a new name
     tmpl = template(sql, params is not None if interpolated is None else interpolated)
     if tmpl is None:
         return None
