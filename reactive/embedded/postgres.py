@@ -1,8 +1,9 @@
-"""A private PostgreSQL server run as a child process of this Python process."""
+"""A private PostgreSQL server run as a child process of this Python process: finding the
+binaries, initdb, the unprivileged account it runs as when we are root, its unix socket dir, and
+database URLs. The lifecycle it shares with Redis is ``ChildServer``'s."""
 
 from __future__ import annotations
 
-import atexit
 import contextlib
 import importlib.util
 import logging
@@ -14,18 +15,13 @@ import subprocess
 import tempfile
 import time
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 import psycopg
 from psycopg import errors, sql
 
-from reactive.embedded.ports import (
-    die_with_parent,
-    free_port,
-    require_traversable,
-    unprivileged_account,
-)
+from reactive.embedded.child import ChildServer
+from reactive.embedded.ports import require_traversable, unprivileged_account
 
 _log = logging.getLogger(__name__)
 
@@ -65,20 +61,7 @@ def _checked_bin_dir(bin_dir: Path) -> Path:
     return bin_dir
 
 
-def _is_postgres(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        pass  # alive, owned by another user
-    try:
-        return Path(f"/proc/{pid}/comm").read_text().strip() == "postgres"
-    except OSError:
-        return True  # cannot tell: assume it is, and refuse
-
-
-class PostgresServer:
+class PostgresServer(ChildServer):
     """PostgreSQL in ``data_dir`` as a child process; superuser ``postgres``, trust auth.
 
     ``start()`` runs initdb if ``data_dir`` holds no cluster, then ``postgres`` itself (no pg_ctl
@@ -97,6 +80,14 @@ class PostgresServer:
     thread dies, so none is orphaned. Not thread-safe: drive start/stop from one thread.
     """
 
+    _logger = _log
+    _name = "postgres"
+    _pid_file = "postmaster.pid"
+    # SIGINT = fast, SIGQUIT = immediate shutdown (PostgreSQL docs, "Shutting Down the Server").
+    _stop_signals = (signal.SIGINT, signal.SIGQUIT, signal.SIGKILL)
+    _exited = "PostgreSQL exited ({code}) starting."
+    _not_ready = "PostgreSQL was not ready within {timeout}s."
+
     def __init__(
         self,
         data_dir: Path,
@@ -111,23 +102,10 @@ class PostgresServer:
 
         ``log_path`` defaults to ``<data_dir>.log`` beside the data dir (appended to).
         """
-        self._data_dir = Path(data_dir).absolute()
-        self._host = host
-        self._port = port if port is not None else free_port(host)
+        super().__init__(data_dir, port=port, host=host, log_path=log_path, fast=fast)
         self._bin_dir = _checked_bin_dir(bin_dir) if bin_dir is not None else find_bin_dir()
-        self.log_path = log_path or self._data_dir.with_name(self._data_dir.name + ".log")
-        self._fast = fast
-        self._proc: subprocess.Popen[bytes] | None = None
+        self._account: pwd.struct_passwd | None = None  # looked up by start()
         self._tmp_socket_dir: Path | None = None
-        self._owner = os.getpid()
-
-    @property
-    def data_dir(self) -> Path:
-        return self._data_dir
-
-    @property
-    def port(self) -> int:
-        return self._port
 
     @property
     def url(self) -> str:
@@ -135,8 +113,7 @@ class PostgresServer:
         return self._url("postgres")
 
     def _url(self, database: str) -> str:
-        host = f"[{self._host}]" if ":" in self._host else self._host
-        return f"postgresql://postgres@{host}:{self._port}/{database}"
+        return f"postgresql://postgres@{self._url_host}:{self._port}/{database}"
 
     def start(self, timeout: float = 60) -> None:
         """Initialise ``data_dir`` if needed, start the server, return once it takes connections.
@@ -146,55 +123,17 @@ class PostgresServer:
         exits, TimeoutError past ``timeout`` seconds overall; server errors carry the log's
         tail. On failure no server is left running.
         """
-        if self._proc is not None and self._proc.poll() is None:
-            return
-        began = time.monotonic()
-        account = unprivileged_account()
-        self._prepare_dirs(account)
-        self._refuse_if_in_use()
-        if not (self._data_dir / "PG_VERSION").exists():
-            self._initdb(account, began + timeout)
-        self._owner = os.getpid()
-        try:
-            proc = self._spawn(account)
-            self._wait_ready(proc, began + timeout, timeout)
-        except BaseException:
-            self.stop()
-            raise
-        atexit.register(self.stop)
-        _log.info(
-            "postgres started data_dir=%s port=%d pid=%d seconds=%.2f",
-            self._data_dir,
-            self._port,
-            proc.pid,
-            time.monotonic() - began,
-        )
+        super().start(timeout)
 
     def stop(self, timeout: float = 30) -> None:
         """Shut down (fast: open transactions roll back) and wait; idempotent.
 
         Escalates to an immediate shutdown, then SIGKILL, after ``timeout`` seconds.
         """
-        proc, self._proc = self._proc, None
-        atexit.unregister(self.stop)
-        if proc is not None and self._owner == os.getpid():  # a forked child must not stop it
-            self._shut_down(proc, timeout)
-            _log.info("postgres stopped data_dir=%s port=%d", self._data_dir, self._port)
+        super().stop(timeout)
         if self._tmp_socket_dir is not None:
             shutil.rmtree(self._tmp_socket_dir, ignore_errors=True)
             self._tmp_socket_dir = None
-
-    @staticmethod
-    def _shut_down(proc: subprocess.Popen[bytes], timeout: float) -> None:
-        # SIGINT = fast, SIGQUIT = immediate shutdown (PostgreSQL docs, "Shutting Down the Server").
-        for sig, wait in ((signal.SIGINT, timeout), (signal.SIGQUIT, 10), (signal.SIGKILL, 10)):
-            if proc.poll() is not None:
-                return
-            proc.send_signal(sig)
-            try:
-                proc.wait(wait)
-            except subprocess.TimeoutExpired:
-                _log.warning("postgres stop slow pid=%d signal=%s waited=%s", proc.pid, sig, wait)
 
     def create_database(self, name: str, timeout: float = 10) -> str:
         """Create database ``name`` unless it exists and return its URL; safe to race."""
@@ -207,46 +146,32 @@ class PostgresServer:
                     conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
         return self._url(name)
 
-    def __enter__(self) -> PostgresServer:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-
-    def _prepare_dirs(self, account: pwd.struct_passwd | None) -> None:
+    def _make_dirs(self) -> None:
+        self._account = account = unprivileged_account()
         self._data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        super()._make_dirs()
         if account is not None:
             require_traversable(self._data_dir.parent, account, f"data dir {self._data_dir}")
             require_traversable(self._bin_dir, account, "the PostgreSQL binaries")
             os.chown(self._data_dir, account.pw_uid, account.pw_gid)
 
-    def _refuse_if_in_use(self) -> None:
-        lock = self._data_dir / "postmaster.pid"
-        try:
-            lines = lock.read_text().splitlines()
-            pid = int(lines[0])
-        except (OSError, ValueError, IndexError):
-            return
-        if _is_postgres(pid):
-            port = lines[3] if len(lines) > 3 else "?"
-            raise RuntimeError(
-                f"{self._data_dir} is in use by PostgreSQL pid {pid} (port {port}); two "
-                f"servers cannot share a data dir. Stop it (`kill -INT {pid}`) or use another."
-            )
-        # Left by a killed server, often naming a pid reused after a container restart, which
-        # postgres would take for a live owner and refuse to start.
-        _log.warning("postgres stale lock removed path=%s pid=%d", lock, pid)
-        lock.unlink(missing_ok=True)
+    def _prepare(self, deadline: float) -> None:
+        if not (self._data_dir / "PG_VERSION").exists():
+            self._initdb(deadline)
 
-    def _child_options(self, account: pwd.struct_passwd | None) -> dict[str, Any]:
+    def _is_server_comm(self, comm: str) -> bool:
+        return comm == "postgres"
+
+    def _in_use_message(self, pid: int, lines: list[str]) -> str:
+        port = lines[3] if len(lines) > 3 else "?"
+        return (
+            f"{self._data_dir} is in use by PostgreSQL pid {pid} (port {port}); two "
+            f"servers cannot share a data dir. Stop it (`kill -INT {pid}`) or use another."
+        )
+
+    def _child_options(self) -> dict[str, Any]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
+        account = self._account
         if account is None:
             return {"env": env}
         home = account.pw_dir if os.path.isdir(account.pw_dir) else "/"
@@ -256,7 +181,7 @@ class PostgresServer:
             env=env, cwd="/", user=account.pw_uid, group=account.pw_gid, extra_groups=groups
         )
 
-    def _initdb(self, account: pwd.struct_passwd | None, deadline: float) -> None:
+    def _initdb(self, deadline: float) -> None:
         # --auth=trust covers the local, 127.0.0.1/32 and ::1/128 lines of pg_hba.conf.
         cmd = [str(self._bin_dir / "initdb"), "-D", str(self._data_dir), "-U", "postgres"]
         cmd += ["--auth=trust", "--encoding=UTF8", "--locale=C", "--no-instructions"]
@@ -265,7 +190,7 @@ class PostgresServer:
         timeout = max(deadline - time.monotonic(), 1)
         try:
             done = subprocess.run(
-                cmd, capture_output=True, text=True, timeout=timeout, **self._child_options(account)
+                cmd, capture_output=True, text=True, timeout=timeout, **self._child_options()
             )
         except subprocess.TimeoutExpired as exc:
             raise TimeoutError(f"initdb of {self._data_dir} took over {timeout:.0f}s.") from exc
@@ -276,19 +201,19 @@ class PostgresServer:
             )
         _log.info("postgres initialised data_dir=%s bin_dir=%s", self._data_dir, self._bin_dir)
 
-    def _socket_dir(self, account: pwd.struct_passwd | None) -> Path:
+    def _socket_dir(self) -> Path:
         if len(f"{self._data_dir}/.s.PGSQL.{self._port}") <= _SOCKET_PATH_MAX:
             return self._data_dir
         self._tmp_socket_dir = Path(tempfile.mkdtemp(prefix="reactive-pgsock-", dir="/tmp"))
-        if account is not None:
-            os.chown(self._tmp_socket_dir, account.pw_uid, account.pw_gid)
+        if self._account is not None:
+            os.chown(self._tmp_socket_dir, self._account.pw_uid, self._account.pw_gid)
         return self._tmp_socket_dir
 
-    def _spawn(self, account: pwd.struct_passwd | None) -> subprocess.Popen[bytes]:
+    def _command(self) -> list[str]:
         settings = {
             "listen_addresses": self._host,
             "port": str(self._port),
-            "unix_socket_directories": str(self._socket_dir(account)),
+            "unix_socket_directories": str(self._socket_dir()),
             "max_connections": "200",
         }
         if self._fast:
@@ -296,39 +221,13 @@ class PostgresServer:
         cmd = [str(self._bin_dir / "postgres"), "-D", str(self._data_dir)]
         for key, value in settings.items():
             cmd += ["-c", f"{key}={value}"]
-        with self.log_path.open("ab") as log:
-            # Own process group, so a terminal's Ctrl-C reaches only us and we stop servers in
-            # order; the parent-death signal covers the cases where we cannot.
-            self._proc = subprocess.Popen(
-                cmd,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                process_group=0,
-                preexec_fn=die_with_parent(signal.SIGINT),
-                **self._child_options(account),
-            )
-        return self._proc
+        return cmd
 
-    def _wait_ready(self, proc: subprocess.Popen[bytes], deadline: float, timeout: float) -> None:
+    def _is_ready(self, proc: subprocess.Popen[bytes]) -> bool:
         # What pg_ctl -w polls: postmaster.pid line 8 reads "ready" once connections are
         # accepted (LOCK_FILE_LINE_PM_STATUS in pidfile.h).
-        lock = self._data_dir / "postmaster.pid"
-        while time.monotonic() < deadline:
-            if proc.poll() is not None:
-                raise RuntimeError(f"PostgreSQL exited ({proc.returncode}) starting.{self._tail()}")
-            try:
-                lines = lock.read_text().splitlines()
-            except OSError:
-                lines = []
-            if len(lines) > 7 and lines[0] == str(proc.pid) and lines[7].strip() == "ready":
-                return
-            time.sleep(0.05)
-        raise TimeoutError(f"PostgreSQL was not ready within {timeout}s.{self._tail()}")
-
-    def _tail(self, lines: int = 30) -> str:
         try:
-            text = self.log_path.read_text(errors="replace").splitlines()[-lines:]
+            lines = (self._data_dir / self._pid_file).read_text().splitlines()
         except OSError:
-            return f" No log at {self.log_path}."
-        return f" Last lines of {self.log_path}:\n" + "\n".join(text)
+            return False
+        return len(lines) > 7 and lines[0] == str(proc.pid) and lines[7].strip() == "ready"

@@ -1,21 +1,20 @@
-"""A private Redis server run as a child process of this Python process."""
+"""A private Redis server run as a child process of this Python process: finding redis-server,
+its persistence (the AOF, or none with ``fast``) and PING as readiness. The lifecycle it shares
+with PostgreSQL is ``ChildServer``'s."""
 
 from __future__ import annotations
 
-import atexit
 import importlib.util
 import logging
 import os
 import shutil
 import signal
 import subprocess
-import time
 from pathlib import Path
-from types import TracebackType
 
 import redis
 
-from reactive.embedded.ports import die_with_parent, free_port
+from reactive.embedded.child import ChildServer
 
 _log = logging.getLogger(__name__)
 
@@ -51,20 +50,7 @@ def _checked_binary(binary: Path) -> Path:
     return binary
 
 
-def _is_redis(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        pass  # alive, owned by another user
-    try:
-        return Path(f"/proc/{pid}/comm").read_text().strip().startswith("redis-server")
-    except OSError:
-        return True  # cannot tell: assume it is, and refuse
-
-
-class RedisServer:
+class RedisServer(ChildServer):
     """Redis in ``data_dir`` as a child process, on ``host:port`` only, without a password.
 
     Persistent mode (default): ``--appendonly yes``, so every write is in the AOF, fsynced each
@@ -80,6 +66,13 @@ class RedisServer:
     one thread.
     """
 
+    _logger = _log
+    _name = "redis"
+    _pid_file = "redis.pid"
+    _stop_signals = (signal.SIGTERM, signal.SIGKILL)
+    _exited = "redis-server exited ({code})."
+    _not_ready = "redis-server did not answer PING within {timeout}s."
+
     def __init__(
         self,
         data_dir: Path,
@@ -94,28 +87,13 @@ class RedisServer:
 
         ``log_path`` defaults to ``<data_dir>.log`` beside the data dir (appended to).
         """
-        self._data_dir = Path(data_dir).absolute()
-        self._host = host
-        self._port = port if port is not None else free_port(host)
+        super().__init__(data_dir, port=port, host=host, log_path=log_path, fast=fast)
         self._binary = _checked_binary(binary) if binary is not None else find_redis_server()
-        self.log_path = log_path or self._data_dir.with_name(self._data_dir.name + ".log")
-        self._fast = fast
-        self._proc: subprocess.Popen[bytes] | None = None
-        self._owner = os.getpid()
-
-    @property
-    def data_dir(self) -> Path:
-        return self._data_dir
-
-    @property
-    def port(self) -> int:
-        return self._port
 
     @property
     def url(self) -> str:
         """``redis://<host>:<port>/0``; usable once ``start()`` returned."""
-        host = f"[{self._host}]" if ":" in self._host else self._host
-        return f"redis://{host}:{self._port}/0"
+        return f"redis://{self._url_host}:{self._port}/0"
 
     def start(self, timeout: float = 30) -> None:
         """Start the server and return once it answers PING (AOF loaded).
@@ -124,116 +102,43 @@ class RedisServer:
         exits, TimeoutError past ``timeout`` seconds; both carry the log's tail. On failure no
         server is left running.
         """
-        if self._proc is not None and self._proc.poll() is None:
-            return
-        began = time.monotonic()
-        self._data_dir.mkdir(parents=True, exist_ok=True)
-        self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        self._refuse_if_in_use()
-        self._owner = os.getpid()
-        try:
-            proc = self._spawn()
-            self._wait_ready(proc, began + timeout, timeout)
-        except BaseException:
-            self.stop()
-            raise
-        atexit.register(self.stop)
-        _log.info(
-            "redis started data_dir=%s port=%d pid=%d seconds=%.2f",
-            self._data_dir,
-            self._port,
-            proc.pid,
-            time.monotonic() - began,
-        )
+        super().start(timeout)
 
     def stop(self, timeout: float = 30) -> None:
         """Shut down gracefully (AOF flushed and fsynced) and wait; idempotent.
 
         Escalates to SIGKILL after ``timeout`` seconds.
         """
-        proc, self._proc = self._proc, None
-        atexit.unregister(self.stop)
-        if proc is None or self._owner != os.getpid():  # a forked child must not stop it
-            return
-        for sig, wait in ((signal.SIGTERM, timeout), (signal.SIGKILL, 10)):
-            if proc.poll() is not None:
-                break
-            proc.send_signal(sig)
-            try:
-                proc.wait(wait)
-            except subprocess.TimeoutExpired:
-                _log.warning("redis stop slow pid=%d signal=%s waited=%s", proc.pid, sig, wait)
-        _log.info("redis stopped data_dir=%s port=%d", self._data_dir, self._port)
+        super().stop(timeout)
 
-    def __enter__(self) -> RedisServer:
-        self.start()
-        return self
+    def _is_server_comm(self, comm: str) -> bool:
+        return comm.startswith("redis-server")
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
+    def _in_use_message(self, pid: int, lines: list[str]) -> str:
+        return (
+            f"{self._data_dir} is in use by redis-server pid {pid}; two servers cannot share "
+            f"a data dir. Stop it (`kill {pid}`) or use another data dir."
+        )
 
-    def _refuse_if_in_use(self) -> None:
-        pidfile = self._data_dir / "redis.pid"
-        try:
-            pid = int(pidfile.read_text().strip())
-        except (OSError, ValueError):
-            return
-        if _is_redis(pid):
-            raise RuntimeError(
-                f"{self._data_dir} is in use by redis-server pid {pid}; two servers cannot share "
-                f"a data dir. Stop it (`kill {pid}`) or use another data dir."
-            )
-        pidfile.unlink(missing_ok=True)  # left by a killed server
-
-    def _spawn(self) -> subprocess.Popen[bytes]:
-        cmd = [
+    def _command(self) -> list[str]:
+        return [
             str(self._binary),
             "--port", str(self._port),
             "--bind", self._host,
             "--dir", str(self._data_dir),
-            "--pidfile", str(self._data_dir / "redis.pid"),
+            "--pidfile", str(self._data_dir / self._pid_file),
             "--daemonize", "no",
             "--logfile", "",  # stdout, which goes to log_path
             "--save", "",  # no RDB snapshots: the AOF is the only persistence
             "--appendonly", "no" if self._fast else "yes",
         ]  # fmt: skip
-        with self.log_path.open("ab") as log:
-            # Own process group, so a terminal's Ctrl-C reaches only us and we stop servers in
-            # order; the parent-death signal covers the cases where we cannot.
-            self._proc = subprocess.Popen(
-                cmd,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                process_group=0,
-                preexec_fn=die_with_parent(signal.SIGTERM),
-            )
-        return self._proc
 
-    def _wait_ready(self, proc: subprocess.Popen[bytes], deadline: float, timeout: float) -> None:
+    def _is_ready(self, proc: subprocess.Popen[bytes]) -> bool:
         client = redis.Redis(
             host=self._host, port=self._port, socket_timeout=1, socket_connect_timeout=1
         )
         with client:
-            while time.monotonic() < deadline:
-                if proc.poll() is not None:
-                    raise RuntimeError(f"redis-server exited ({proc.returncode}).{self._tail()}")
-                try:
-                    if client.ping():
-                        return
-                except redis.RedisError:  # refused, or still loading the AOF (BusyLoadingError)
-                    pass
-                time.sleep(0.05)
-        raise TimeoutError(f"redis-server did not answer PING within {timeout}s.{self._tail()}")
-
-    def _tail(self, lines: int = 30) -> str:
-        try:
-            text = self.log_path.read_text(errors="replace").splitlines()[-lines:]
-        except OSError:
-            return f" No log at {self.log_path}."
-        return f" Last lines of {self.log_path}:\n" + "\n".join(text)
+            try:
+                return bool(client.ping())
+            except redis.RedisError:  # refused, or still loading the AOF (BusyLoadingError)
+                return False
