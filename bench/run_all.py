@@ -11,7 +11,8 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-BENCHMARKS = ["mutation_throughput.py", "contention.py", "scheduler_latency.py"]
+BENCHMARKS = ["mutation_throughput.py", "contention.py", "scheduler_latency.py",
+              "push_latency.py", "precision.py", "capacity.py", "peer_dcrf.py"]
 
 
 def main() -> int:

@@ -1,0 +1,190 @@
+"""Plumbing for the live-query benchmarks: many sync-protocol sessions on one event loop, a
+writer thread that timestamps its commits, the server's Reactor counters and its memory.
+
+Timestamps are ``time.perf_counter()`` in this one process (writer thread and receiving
+sessions alike), so commit → push latencies need no clock agreement between processes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+import time
+import urllib.request
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import psycopg
+from _common import log, percentile
+
+from tests.servers import AsgiServer
+from tests.syncclient import SyncClient
+
+ADMIN_KEY = "tests-admin-key-0123456789"  # tests.settings REACTIVE["ADMIN_KEY"]
+CHANNEL_QUERY = "testapp/bench:channel_messages"
+
+# (session, query id, decoded value, arrival time)
+OnUpdate = Callable[["Session", int, Any, float], None]
+
+
+class Session(SyncClient):
+    """A SyncClient whose frames are read by a background task; each QueryUpdated is handed
+    to ``on_update`` with the time its frame arrived. The Transition chain is still checked."""
+
+    def __init__(self, url: str, on_update: OnUpdate | None = None) -> None:
+        super().__init__(url)
+        self.on_update = on_update
+        self.updates = 0
+        self.failures: list[str] = []
+        self._reader: asyncio.Task[None] | None = None
+
+    async def start(self) -> Session:
+        await self.__aenter__()
+        self._reader = asyncio.get_running_loop().create_task(self._read())
+        return self
+
+    async def stop(self) -> None:
+        if self._reader is not None:
+            self._reader.cancel()
+        await self.ws.close()
+
+    async def subscribe_many(self, path: str, args_list: Iterable[dict[str, Any]]) -> list[int]:
+        """Add many queries in one ModifyQuerySet; returns their query ids."""
+        from reactive import values
+
+        adds, ids = [], []
+        for args in args_list:
+            ids.append(self._next_query)
+            adds.append({"type": "Add", "queryId": self._next_query, "udfPath": path,
+                         "args": [values.encode(args)]})
+            self._next_query += 1
+        await self.modify(adds)
+        return ids
+
+    async def _read(self) -> None:
+        try:
+            async for raw in self.ws:
+                arrived = time.perf_counter()
+                message = json.loads(raw)
+                self.handle(message)
+                if message["type"] == "Transition":
+                    self.transitions.clear()  # the chain is checked in handle(); keep no history
+                    for mod in message["modifications"]:
+                        if mod["type"] == "QueryUpdated":
+                            self.updates += 1
+                            if self.on_update is not None:
+                                self.on_update(self, mod["queryId"],
+                                               self.results[mod["queryId"]], arrived)
+                        elif mod["type"] == "QueryFailed":
+                            self.failures.append(mod.get("errorMessage", ""))
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # a closed socket or a broken chain: visible in the report
+            self.failures.append(f"reader: {exc!r}")
+
+
+async def open_sessions(url: str, count: int, on_update: OnUpdate | None = None,
+                        concurrency: int = 50) -> list[Session]:
+    """Connect ``count`` sessions, ``concurrency`` handshakes at a time."""
+    sessions: list[Session] = []
+    for start in range(0, count, concurrency):
+        batch = [Session(url, on_update) for _ in range(min(concurrency, count - start))]
+        await asyncio.gather(*(s.start() for s in batch))
+        sessions += batch
+        if len(sessions) % 500 < concurrency:
+            log(f"  {len(sessions)}/{count} sessions connected")
+    return sessions
+
+
+async def close_sessions(sessions: list[Session]) -> None:
+    await asyncio.gather(*(s.stop() for s in sessions), return_exceptions=True)
+
+
+async def wait_until(condition: Callable[[], bool], timeout: float, what: str) -> None:
+    """Poll ``condition`` every 10 ms until true; TimeoutError naming ``what`` otherwise."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{what}: not done within {timeout}s")
+        await asyncio.sleep(0.01)
+
+
+def reactor_stats(base_url: str) -> dict[str, int]:
+    """The server's Reactor counters via the admin-only query ``testapp/bench:reactor_stats``."""
+    request = urllib.request.Request(
+        f"{base_url}/api/run/testapp/bench/reactor_stats", data=b'{"args": {}}',
+        headers={"Content-Type": "application/json", "Authorization": f"Convex {ADMIN_KEY}"},
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:
+        reply = json.loads(response.read())
+    if reply.get("status") != "success":
+        raise RuntimeError(f"reactor_stats failed: {reply}")
+    return {k: int(v) for k, v in reply["value"].items()}
+
+
+def delta(after: dict[str, int], before: dict[str, int]) -> dict[str, int]:
+    return {k: after[k] - before.get(k, 0) for k in ("rounds", "executions", "changes")}
+
+
+def server_pid(server: AsgiServer) -> int:
+    """The pid of the ASGI server process (uvicorn runs the app in that one process)."""
+    proc = server._proc  # tests.servers keeps its child private; the benchmarks only read it
+    assert proc is not None, "the server is not running"
+    return proc.pid
+
+
+def rss_bytes(pid: int) -> int:
+    """Resident set size of a process (``VmRSS`` in /proc/<pid>/status)."""
+    for line in open(f"/proc/{pid}/status").read().splitlines():  # noqa: SIM115
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    raise RuntimeError(f"no VmRSS for pid {pid}")
+
+
+class Writer:
+    """A psycopg connection in autocommit: each ``insert`` is one plain commit, and the time
+    right after it returns is that write's commit time."""
+
+    def __init__(self, db_url: str) -> None:
+        self.conn = psycopg.connect(db_url, autocommit=True)
+
+    def insert(self, channel: str, body: str) -> float:
+        self.conn.execute("INSERT INTO testapp_message (channel, body) VALUES (%s, %s)",
+                          (channel, body))
+        return time.perf_counter()
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+def seed_messages(db_url: str, channels: list[str], per_channel: int) -> None:
+    """``per_channel`` messages in each channel, in one statement (one change-log batch)."""
+    if per_channel <= 0:
+        return
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        conn.execute(
+            "INSERT INTO testapp_message (channel, body) "
+            "SELECT c, 'seed ' || n FROM unnest(%s::text[]) c, generate_series(1, %s) n",
+            (channels, per_channel),
+        )
+
+
+def paced(rate: float, seconds: float, stop: threading.Event | None = None) -> Iterable[int]:
+    """Yield 0, 1, 2... on a fixed schedule of ``rate`` per second for ``seconds`` (open loop:
+    a slow step does not delay the schedule, later steps run late instead)."""
+    interval = 1.0 / rate
+    began = time.perf_counter()
+    n = 0
+    while (now := time.perf_counter()) - began < seconds and not (stop and stop.is_set()):
+        due = began + n * interval
+        if due > now:
+            time.sleep(due - now)
+        yield n
+        n += 1
+
+
+def latency_summary(seconds: list[float]) -> dict[str, float]:
+    """p50/p90/p99/max in milliseconds."""
+    return {f"p{p}_ms" if p != 100 else "max_ms": round(percentile(seconds, p) * 1000, 2)
+            for p in (50, 90, 99, 100)}

@@ -1,0 +1,23 @@
+"""tests.urls plus ``POST /bench/post``: the one write both stacks are driven by."""
+
+from __future__ import annotations
+
+import json
+
+from django.http import HttpRequest, JsonResponse
+from django.urls import path
+from django.views.decorators.csrf import csrf_exempt
+
+from tests.testapp.models import Message
+from tests.urls import urlpatterns as test_urlpatterns
+
+
+@csrf_exempt
+def post(request: HttpRequest) -> JsonResponse:
+    """A plain ORM create: Django's signals fire (DCRF) and the capture trigger fires (ours)."""
+    body = json.loads(request.body)
+    message = Message.objects.create(channel=body["channel"], body=body["body"])
+    return JsonResponse({"id": message.pk})
+
+
+urlpatterns = [path("bench/post", post), *test_urlpatterns]
