@@ -110,7 +110,8 @@ def example(postgres_url: str, redis_url: str) -> Iterator[Example]:
     with psycopg.connect(postgres_url, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
         conn.execute(f'CREATE DATABASE "{name}"')
-    app = Example(f"{postgres_url.rsplit('/', 1)[0]}/{name}", redis_url)
+    # Redis database 1: the suite's own Celery worker consumes database 0's queue.
+    app = Example(f"{postgres_url.rsplit('/', 1)[0]}/{name}", f"{redis_url.rsplit('/', 1)[0]}/1")
     app.migrate()
     app.start("asgi")
     app.start("worker")

@@ -129,8 +129,8 @@ def test_concurrent_transfers_conserve_the_total() -> None:
                 runtime.run("testapp:transfer",
                             {"source": f"a{a}", "target": f"a{b}", "amount": rng.randint(1, 60)})
                 done += 1
-            except FunctionError:
-                pass
+            except (FunctionError, ConflictError):
+                pass  # refused for funds, or lost every race under load: both leave no trace
         return done
 
     # When 4 threads transfer concurrently
