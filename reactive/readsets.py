@@ -165,7 +165,7 @@ def _sources(select: exp.Select) -> tuple[dict[str, exp.Table], set[str]]:
         items.append((from_.this, None))
     for join in select.args.get("joins") or []:
         items.append((join.this, join))
-    for position, (node, join) in enumerate(items):
+    for node, join in items:
         if not isinstance(node, exp.Table) or not node.name:
             continue
         alias = node.alias_or_name
@@ -175,7 +175,6 @@ def _sources(select: exp.Select) -> tuple[dict[str, exp.Table], set[str]]:
             nullable.add(alias)
         if side in {"RIGHT", "FULL"}:
             nullable.update(a for a in sources if a != alias)  # everything before it
-        del position
     return sources, nullable
 
 
