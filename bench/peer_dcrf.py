@@ -35,6 +35,7 @@ from _live import (
     CHANNEL_QUERY,
     Session,
     close_sessions,
+    freeze_heap,
     latency_summary,
     open_sessions,
     paced,
@@ -208,6 +209,7 @@ async def measure(options: argparse.Namespace, ours: Side, peer: Side) -> dict[s
     log(f"connecting {options.sessions} sessions to each stack")
     our_sessions = await connect_ours(ours, options.sessions)
     peer_sessions = await connect_peer(peer, options.sessions)
+    freeze_heap()
     log("warming up")
     n = 0
     for side in (ours, peer):

@@ -29,11 +29,14 @@ from _live import (
     Session,
     Writer,
     close_sessions,
+    cpu_seconds,
     delta,
+    freeze_heap,
     latency_summary,
     open_sessions,
     paced,
     reactor_stats,
+    server_pid,
     wait_until,
 )
 
@@ -141,7 +144,8 @@ def write_loop(workload: Workload, db_url: str, rate: float, seconds: float, fir
         floor.close()
 
 
-async def measure(options: argparse.Namespace, db_url: str, base_url: str) -> dict[str, Any]:
+async def measure(options: argparse.Namespace, db_url: str, base_url: str, pid: int
+                  ) -> dict[str, Any]:
     workload = Workload(uuid.uuid4().hex[:8], options.sessions, options.channels, options.active)
     log(f"opening {options.sessions} sessions")
     sessions = await open_sessions(base_url, options.sessions, workload.on_update)
@@ -152,6 +156,7 @@ async def measure(options: argparse.Namespace, db_url: str, base_url: str) -> di
     log("all sessions have their first result")
     floor = Floor(db_url)
     await floor.start()
+    freeze_heap()
 
     commits: dict[int, tuple[str, float]] = {}
     floor_commits: dict[int, float] = {}
@@ -162,6 +167,7 @@ async def measure(options: argparse.Namespace, db_url: str, base_url: str) -> di
     await asyncio.sleep(1)  # let the warm-up's pushes land before counting anything
     first = 1_000_000
     before = await loop.run_in_executor(None, reactor_stats, base_url)
+    cpu_before = cpu_seconds(pid)
     log(f"measuring for {options.duration}s at {options.rate} writes/s (+ as many floor writes)")
     await loop.run_in_executor(None, write_loop, workload, db_url, options.rate,
                                options.duration, first, commits, floor_commits)
@@ -175,6 +181,7 @@ async def measure(options: argparse.Namespace, db_url: str, base_url: str) -> di
         await wait_until(everything_arrived, options.grace, "pushes after the last write")
     except TimeoutError as exc:
         log(str(exc))
+    cpu = cpu_seconds(pid) - cpu_before
     after = await loop.run_in_executor(None, reactor_stats, base_url)
     await floor.stop()
     failures = [f for s in sessions for f in s.failures]
@@ -205,6 +212,7 @@ async def measure(options: argparse.Namespace, db_url: str, base_url: str) -> di
         "meets_aim": bool(push) and push_ms["p99_ms"] <= aim_ms and expected == len(push),
         "server": {**server, "executions_per_write": round(server["executions"] / writes, 3),
                    "rounds_per_write": round(server["rounds"] / writes, 3),
+                   "cpu_ms_per_write": round(cpu * 1000 / writes, 2),
                    "queries": after.get("queries"), "sessions": after.get("sessions")},
         "client_failures": failures[:5],
     }
@@ -222,7 +230,7 @@ def main() -> None:
                         help="seconds to wait for the last pushes")
     options = parser.parse_args()
     with database() as db_url, live_server(db_url) as server:
-        result = asyncio.run(measure(options, db_url, server.url))
+        result = asyncio.run(measure(options, db_url, server.url, server_pid(server)))
     emit(result)
 
 
