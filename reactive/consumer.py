@@ -45,7 +45,7 @@ class SyncConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]  # channels is
         await self.accept()
         self._closing = False  # once closing, the client's later frames are dropped
         conf = reactive_settings()
-        self._outbox: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
+        self._outbox: asyncio.Queue[protocol.Outgoing | None] = asyncio.Queue()
         self._last_sent = time.monotonic()
         self._budget = _Budget(conf.WEBSOCKET_MAX_MESSAGES_PER_SECOND)
         self.reactor = get_reactor()
@@ -104,12 +104,12 @@ class SyncConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]  # channels is
 
     # -- outgoing --------------------------------------------------------------------------
 
-    def deliver(self, messages: list[dict[str, Any]]) -> None:
+    def deliver(self, messages: list[protocol.Outgoing]) -> None:
         """Queue messages in order (the Reactor's SessionHandle)."""
         for message in messages:
             self.deliver_one(message)
 
-    def deliver_one(self, message: dict[str, Any]) -> None:
+    def deliver_one(self, message: protocol.Outgoing) -> None:
         if self._outbox.qsize() >= MAX_OUTBOX:
             logger.warning("websocket outbox full; closing session=%s", self.session.session_id)
             self._outbox.put_nowait(None)
@@ -123,7 +123,8 @@ class SyncConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]  # channels is
                 self._closing = True
                 await self.close(code=CLOSE_TRY_LATER, reason="ClientTooSlow")
                 return
-            await self.send(text_data=json.dumps(message, separators=(",", ":")))
+            text = message if isinstance(message, str) else protocol.dumps(message)
+            await self.send(text_data=text)
             self._last_sent = time.monotonic()
 
     async def _ping_loop(self, interval: float) -> None:

@@ -7,6 +7,7 @@ plain dicts ready for ``json.dumps``. See docs/reference/protocol.md and convex-
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
@@ -140,17 +141,31 @@ class StateVersion:
 INITIAL_VERSION = StateVersion(0, 0, 0)
 
 
+# A message is a dict, or text already encoded (a Transition whose results are shared by
+# many sessions is assembled from pre-encoded parts instead of encoded once per session).
+Outgoing = dict[str, Any] | str
+
+
 def transition(
-    start: StateVersion, end: StateVersion, modifications: list[dict[str, Any]], server_ts: int
-) -> dict[str, Any]:
-    return {"type": "Transition", "startVersion": start.wire(), "endVersion": end.wire(),
-            "modifications": modifications, "serverTs": server_ts}
+    start: StateVersion, end: StateVersion, modifications: list[Outgoing], server_ts: int
+) -> str:
+    """A Transition as JSON text; ``modifications`` may hold pre-encoded text."""
+    parts = ",".join(m if isinstance(m, str) else dumps(m) for m in modifications)
+    return (f'{{"type":"Transition","startVersion":{dumps(start.wire())},'
+            f'"endVersion":{dumps(end.wire())},"modifications":[{parts}],'
+            f'"serverTs":{server_ts}}}')
 
 
-def query_updated(query_id: int, value: Any, journal: str | None,
-                  log_lines: list[str]) -> dict[str, Any]:
-    return {"type": "QueryUpdated", "queryId": query_id, "value": value,
-            "logLines": log_lines, "journal": journal}
+def query_updated_text(query_id: int, value_text: str, journal: str | None,
+                       log_lines: list[str]) -> str:
+    """A QueryUpdated modification around a value already encoded as JSON text."""
+    return (f'{{"type":"QueryUpdated","queryId":{query_id},"value":{value_text},'
+            f'"logLines":{dumps(log_lines)},"journal":{dumps(journal)}}}')
+
+
+def dumps(message: Any) -> str:
+    """Compact JSON, as every outgoing frame is encoded."""
+    return json.dumps(message, separators=(",", ":"))
 
 
 def query_failed(query_id: int, message: str, journal: str | None, log_lines: list[str],

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import hashlib
 import json
 import logging
@@ -131,7 +132,8 @@ class Reactor:
 
     # -- round thread --------------------------------------------------------------------
 
-    def _round(self, inbox: list[InboxEvent]) -> list[tuple[SessionHandle, list[dict[str, Any]]]]:
+    def _round(self, inbox: list[InboxEvent]
+               ) -> list[tuple[SessionHandle, list[protocol.Outgoing]]]:
         # Requests are taken in before any database work, so a round that fails loses none:
         # the next one answers them (new queries stay unevaluated, responses stay queued).
         for event in inbox:
@@ -193,10 +195,15 @@ class Reactor:
             # Re-runs keep the page ends this run chose (§4.10): without the pin a page re-read
             # as "numItems rows" after an insert drops its last row into a gap before the next.
             entry.journal_in = result.journal
-        payload = (result.outcome.value, result.outcome.error, result.outcome.error_data, journal)
+        outcome = result.outcome
+        # Keep the result as encoded text: smaller than the objects, and encoded once however
+        # many sessions receive it.
+        value_text = protocol.dumps(outcome.value) if outcome.ok else None
+        payload = (value_text, outcome.error, outcome.error_data, journal)
         digest = hashlib.blake2b(json.dumps(payload, sort_keys=True, default=str).encode(),
                                  digest_size=16).digest()
-        entry.outcome, entry.journal_out = result.outcome, journal
+        entry.outcome = dataclasses.replace(outcome, value=None)
+        entry.value_text, entry.journal_out = value_text, journal
         if digest == entry.digest:
             return False
         entry.digest = digest
@@ -279,7 +286,7 @@ class Reactor:
             self._matcher.remove(entry.key)
 
     def _messages(self, changed: set[Hashable], ts: int
-                  ) -> list[tuple[SessionHandle, list[dict[str, Any]]]]:
+                  ) -> list[tuple[SessionHandle, list[protocol.Outgoing]]]:
         for key in changed:
             entry = self._queries.get(key)
             if entry is not None:
@@ -291,17 +298,19 @@ class Reactor:
         for state in touched:
             if not state.has_news():
                 continue
-            modifications = [self._modification(state, qid) for qid in sorted(state.fresh)]
+            modifications: list[protocol.Outgoing] = [
+                self._modification(state, qid) for qid in sorted(state.fresh)
+            ]
             modifications += [protocol.query_removed(qid) for qid in sorted(state.removed)]
             end = protocol.StateVersion(state.target_query_set, state.target_identity, ts)
-            messages = [r.response(ts) for r in state.responses]
+            messages: list[protocol.Outgoing] = [r.response(ts) for r in state.responses]
             messages.append(protocol.transition(state.version, end, modifications, time.time_ns()))
             state.version = end
             state.clear_news()
             out.append((state.handle, messages))
         return out
 
-    def _modification(self, state: SessionState, query_id: int) -> dict[str, Any]:
+    def _modification(self, state: SessionState, query_id: int) -> protocol.Outgoing:
         refused = state.refused.get(query_id)
         if refused is not None:
             return protocol.query_failed(query_id, refused, None, [])
@@ -310,8 +319,9 @@ class Reactor:
         outcome = entry.outcome
         assert outcome is not None
         if outcome.ok:
-            return protocol.query_updated(query_id, outcome.value, entry.journal_out,
-                                          outcome.log_lines)
+            assert entry.value_text is not None
+            return protocol.query_updated_text(query_id, entry.value_text, entry.journal_out,
+                                               outcome.log_lines)
         return protocol.query_failed(query_id, outcome.error or "", entry.journal_out,
                                      outcome.log_lines, outcome.error_data,
                                      outcome.has_error_data)

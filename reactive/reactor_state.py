@@ -14,7 +14,7 @@ from .types import ANONYMOUS, Identity
 class SessionHandle(Protocol):
     """What the Reactor needs of a connection: a non-blocking, ordered ``deliver``."""
 
-    def deliver(self, messages: list[dict[str, Any]]) -> None: ...
+    def deliver(self, messages: list[protocol.Outgoing]) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -84,7 +84,8 @@ class QueryEntry:
     identity: Identity
     journal_in: list[str] | None
     subscribers: set[tuple[SessionState, int]] = field(default_factory=set)
-    outcome: Outcome | None = None
+    outcome: Outcome | None = None  # its value is dropped; the encoded text is kept instead
+    value_text: str | None = None
     digest: bytes | None = None
     journal_out: str | None = None
 
