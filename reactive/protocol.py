@@ -64,20 +64,19 @@ class ModifyQuerySet(_Message):
     modifications: list[Modification]
 
 
-class Mutation(_Message):
+class _Request(_Message):
+    requestId: NonNegative
+    udfPath: str = Field(min_length=1, max_length=512)
+    args: list[Any] = Field(default_factory=list)
+    componentPath: str | None = None
+
+
+class Mutation(_Request):
     type: Literal["Mutation"]
-    requestId: NonNegative
-    udfPath: str = Field(min_length=1, max_length=512)
-    args: list[Any] = Field(default_factory=list)
-    componentPath: str | None = None
 
 
-class Action(_Message):
+class Action(_Request):
     type: Literal["Action"]
-    requestId: NonNegative
-    udfPath: str = Field(min_length=1, max_length=512)
-    args: list[Any] = Field(default_factory=list)
-    componentPath: str | None = None
 
 
 class Authenticate(_Message):
