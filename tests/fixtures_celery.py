@@ -1,5 +1,5 @@
 """Celery fixtures: the test Celery app on the test Redis, real worker and beat processes
-(``celery -A tests.celery_app ...``) on the test database, and polling helpers."""
+(``celery -A tests.celery_app ...``) on the test database."""
 
 from __future__ import annotations
 
@@ -9,28 +9,12 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
 from celery import Celery
 
 from tests import servers
-
-T = TypeVar("T")
-
-
-def wait_for(
-    condition: Callable[[], T], *, timeout: float = 20, interval: float = 0.05, what: str = ""
-) -> T:
-    """Poll ``condition`` until it returns something truthy; fail after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"Timed out after {timeout}s waiting for {what or condition!r}")
-        time.sleep(interval)
 
 
 class CeleryProcess:

@@ -22,8 +22,9 @@ from reactive.crons import CronExpression, CronRegistry, CronSpec, Interval
 from reactive.exceptions import DefinitionError
 from reactive.models import Cron, CronRun, CronRunStatus, Job, JobState
 from reactive.registry import registry as functions
-from tests.fixtures_celery import CeleryProcess, wait_for
+from tests.fixtures_celery import CeleryProcess
 from tests.testapp.models import Note
+from tests.waiting import wait_for
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(90)]
 

@@ -9,8 +9,7 @@ import signal
 import subprocess
 import sys
 import tempfile
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
@@ -19,6 +18,7 @@ import redis
 
 from reactive.embedded import PostgresServer, RedisServer
 from reactive.embedded.ports import require_traversable, unprivileged_account
+from tests.waiting import wait_for
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -42,12 +42,6 @@ def server_dir(tmp_path: Path) -> Iterator[Path]:
         shutil.rmtree(path, ignore_errors=True)
 
 
-def _wait_for(condition: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(0.05)
 
 
 def _alive(pid: int) -> bool:
@@ -118,14 +112,17 @@ def test_postgres_server_stops_when_its_parent_is_killed(server_dir: Path) -> No
     parent = _start_in_child(code, data_dir)
     lock = data_dir / "postmaster.pid"
     try:
-        _wait_for(lambda: lock.exists() and "ready" in lock.read_text(), 60, "postgres ready")
+        wait_for(
+            lambda: lock.exists() and "ready" in lock.read_text(),
+            timeout=60, what="postgres ready",
+        )
         pid = int(lock.read_text().split()[0])
     finally:
         # When that process dies without any chance to clean up
         parent.kill()
         parent.wait(10)
     # Then the server shuts down too
-    _wait_for(lambda: not _alive(pid), 30, f"postgres pid {pid} to exit")
+    wait_for(lambda: not _alive(pid), timeout=30, what=f"postgres pid {pid} to exit")
 
 
 @pytest.mark.timeout(120)
@@ -164,9 +161,12 @@ def test_redis_server_stops_when_its_parent_is_killed(server_dir: Path) -> None:
     parent = _start_in_child(code, data_dir)
     pidfile = data_dir / "redis.pid"
     try:
-        _wait_for(lambda: pidfile.exists() and pidfile.read_text().strip() != "", 30, "redis pid")
+        wait_for(
+            lambda: pidfile.exists() and pidfile.read_text().strip() != "",
+            timeout=30, what="redis pid",
+        )
         pid = int(pidfile.read_text())
     finally:
         parent.send_signal(signal.SIGKILL)
         parent.wait(10)
-    _wait_for(lambda: not _alive(pid), 30, f"redis pid {pid} to exit")
+    wait_for(lambda: not _alive(pid), timeout=30, what=f"redis pid {pid} to exit")

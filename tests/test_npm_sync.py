@@ -8,10 +8,8 @@ import base64
 import contextlib
 import json
 import os
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from django.db import connection
@@ -21,6 +19,7 @@ from tests import servers
 from tests.clientproc import ClientProcess
 from tests.conftest import JS_DIR, NodeClient
 from tests.testapp.models import Note
+from tests.waiting import wait_for
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(90)]
 
@@ -142,16 +141,6 @@ def test_npm_paginated_pages_stay_gapless_grow_and_split(
 # -- reconnects: the server process is SIGKILLed and restarted on the same port ---------------
 
 
-def poll(condition: Callable[[], Any], what: str, timeout: float = 20) -> Any:
-    """Check ``condition`` every 20 ms until it is truthy; fail naming ``what``."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(0.02)
 
 
 def in_flight_insert(body: str) -> bool:
@@ -190,7 +179,10 @@ def test_npm_client_survives_server_kills_without_applying_a_mutation_twice(
         # A. Given a mutation running (inserted, not committed) when the server is SIGKILLed
         client.send("A")
         client.event("sentA")
-        poll(lambda: in_flight_insert("r:slow"), "slow_add_note to be in flight")
+        wait_for(
+            lambda: in_flight_insert("r:slow"),
+            what="slow_add_note to be in flight", interval=0.02,
+        )
         server.kill()
         assert not Note.objects.filter(body="r:slow").exists()
         # When a server comes back on the same port
@@ -208,7 +200,10 @@ def test_npm_client_survives_server_kills_without_applying_a_mutation_twice(
         # B. Given a mutation committed on a server killed before it could answer
         client.send("B")
         client.event("sentB")
-        poll(lambda: Note.objects.filter(body="r:commit").exists(), "add_note to commit")
+        wait_for(
+            lambda: Note.objects.filter(body="r:commit").exists(),
+            what="add_note to commit", interval=0.02,
+        )
         server.kill()
         assert not any(e["event"] == "resolvedB" for e in client.pending()), (
             "the mutation was answered before the kill")
@@ -267,7 +262,10 @@ def test_npm_requests_survive_the_reactor_losing_its_database_connection(
         "SERVER_URL": restartable_server.url, "PAYLOAD": json.dumps({"prefix": "d:"})})
     try:
         client.event("ready")
-        backend = poll(lambda: reactor_connection(restartable_server), "the Reactor connection")
+        backend = wait_for(
+            lambda: reactor_connection(restartable_server),
+            what="the Reactor connection", interval=0.02,
+        )
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_terminate_backend(%s)", [backend])
         # When the client subscribes to a new query and runs a mutation, the first round to

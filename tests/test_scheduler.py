@@ -32,9 +32,10 @@ from reactive.runtime import runtime
 from reactive.scheduler import RUN_JOB_TASK, Scheduler
 from reactive.types import Identity
 from tests import servers
-from tests.fixtures_celery import CeleryProcess, wait_for
+from tests.fixtures_celery import CeleryProcess
 from tests.testapp.functions import jobs as testjobs
 from tests.testapp.models import Account, Note
+from tests.waiting import wait_for
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(90)]
 
