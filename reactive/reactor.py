@@ -199,9 +199,10 @@ class Reactor:
         # Keep the result as encoded text: smaller than the objects, and encoded once however
         # many sessions receive it.
         value_text = protocol.dumps(outcome.value) if outcome.ok else None
-        payload = (value_text, outcome.error, outcome.error_data, journal)
-        digest = hashlib.blake2b(json.dumps(payload, sort_keys=True, default=str).encode(),
-                                 digest_size=16).digest()
+        hasher = hashlib.blake2b(digest_size=16)  # the value is hashed as the text we send
+        hasher.update((value_text or "").encode())
+        hasher.update(protocol.dumps([outcome.error, outcome.error_data, journal]).encode())
+        digest = hasher.digest()
         entry.outcome = dataclasses.replace(outcome, value=None)
         entry.value_text, entry.journal_out = value_text, journal
         if digest == entry.digest:
