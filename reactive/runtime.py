@@ -257,11 +257,10 @@ class Runtime:
         encode: bool, journal: list[str] | None = None, journal_out: list[str] | None = None,
     ) -> Any:
         ctx = _context_for(definition, identity, self, journal)
-        result = _check_returns(definition, definition.func(ctx, **kwargs))
-        converted = to_value(result)
+        result = _finish(definition, definition.func(ctx, **kwargs), encode)
         if journal_out is not None and isinstance(ctx, QueryCtx):
             journal_out.extend(ctx.journal_out)
-        return values.encode(converted) if encode else converted
+        return result
 
     def _invoke(
         self, definition: AnyDefinition, args: Mapping[str, Any], identity: Identity,
@@ -302,9 +301,8 @@ class Runtime:
         kwargs = _validate_args(definition, args)
         ctx = ActionCtx(identity, self)
         with action_scope(definition.name):
-            result = _check_returns(definition, await definition.func(ctx, **kwargs))
-        converted = to_value(result)
-        return values.encode(converted) if encode else converted
+            result = await definition.func(ctx, **kwargs)
+        return _finish(definition, result, encode)
 
 
 def failure(exc: Exception, ref: FunctionRef) -> Outcome:
@@ -348,6 +346,13 @@ def _validate_args(definition: AnyDefinition, args: Mapping[str, Any]) -> dict[s
     if kwargs is None:
         raise ArgumentError(definition.name, problems)
     return kwargs
+
+
+def _finish(definition: AnyDefinition, result: Any, encode: bool) -> Any:
+    """Validate a result against ``returns=``, convert it to a Convex value, and encode it for
+    the wire when asked (edges) rather than returning Python values (code)."""
+    converted = to_value(_check_returns(definition, result))
+    return values.encode(converted) if encode else converted
 
 
 def _check_returns(definition: AnyDefinition, result: Any) -> Any:
