@@ -26,7 +26,7 @@ import psycopg
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.servers import AsgiServer, scratch_dir  # noqa: E402
+from tests.support.servers import AsgiServer, scratch_dir  # noqa: E402
 
 HEADERS = {"Content-Type": "application/json", "Convex-Client": "bench-0.1"}
 

@@ -20,8 +20,8 @@ from typing import Any
 import psycopg
 from _common import log, percentile
 
-from tests.servers import AsgiServer
-from tests.syncclient import SyncClient
+from tests.support.servers import AsgiServer
+from tests.support.syncclient import SyncClient
 
 ADMIN_KEY = "tests-admin-key-0123456789"  # tests.settings REACTIVE["ADMIN_KEY"]
 CHANNEL_QUERY = "testapp/bench:channel_messages"
@@ -139,7 +139,7 @@ def delta(after: dict[str, int], before: dict[str, int]) -> dict[str, int]:
 
 def server_pid(server: AsgiServer) -> int:
     """The pid of the ASGI server process (uvicorn runs the app in that one process)."""
-    proc = server._proc  # tests.servers keeps its child private; the benchmarks only read it
+    proc = server._proc  # the servers harness keeps its child private; benchmarks only read it
     assert proc is not None, "the server is not running"
     return proc.pid
 

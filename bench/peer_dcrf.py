@@ -42,14 +42,14 @@ from _live import (
     wait_until,
 )
 
-from tests.servers import AsgiServer, redis
+from tests.support.servers import AsgiServer, redis
 
 SETTINGS = "bench.peer_dcrf.settings"
 APP = "bench.peer_dcrf.asgi:application"
 
 
 class BenchServer(AsgiServer):
-    """tests.servers.AsgiServer serving bench.peer_dcrf (one stack per process)."""
+    """tests.support.servers.AsgiServer serving bench.peer_dcrf (one stack per process)."""
 
     def __init__(self, env: dict[str, str]) -> None:
         super().__init__(env)

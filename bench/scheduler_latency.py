@@ -26,7 +26,7 @@ import uuid
 
 from _common import ROOT, database, emit, log, percentile
 
-from tests.servers import scratch_dir
+from tests.support.servers import scratch_dir
 
 BATCH = 100
 
@@ -63,7 +63,7 @@ def send(kind: str, prefix: str, dues: list[datetime.datetime]) -> None:
     """Make one call per due time: jobs BATCH per transaction, or bare tasks."""
     from django.db import transaction
 
-    from reactive.scheduler import Scheduler
+    from reactive.functions.scheduler import Scheduler
     from tests.celery_app import app
 
     scheduler = Scheduler()
@@ -95,7 +95,7 @@ def latency_phase(kind: str, calls: int, delay: float, gap: float) -> list[float
 def _call(kind: str, body: str, due: datetime.datetime) -> None:
     from django.db import transaction
 
-    from reactive.scheduler import Scheduler
+    from reactive.functions.scheduler import Scheduler
     from tests.celery_app import app
 
     if kind == "scheduled":

@@ -1,14 +1,17 @@
 """django-reactivity: Convex-style reactive queries, mutations and actions for Django.
 
-Import what ``functions.py`` modules use from here; everything else by its module path.
+Import what ``functions.py`` and ``crons.py`` modules use from here; everything else by its
+module path (see the reference docs). Importing this package never imports models.
 """
 
 from __future__ import annotations
 
-from . import crons
-from .arguments import Id
-from .context import ActionCtx, MutationCtx, QueryCtx, SyncActionCtx, UserIdentity
-from .definitions import (
+from reactive import compat
+from reactive.auth.identity import UserIdentity
+from reactive.exceptions import FunctionError
+from reactive.functions.arguments import Id
+from reactive.functions.context import ActionCtx, MutationCtx, QueryCtx, SyncActionCtx
+from reactive.functions.definitions import (
     FunctionDefinition,
     action,
     internal_action,
@@ -17,7 +20,10 @@ from .definitions import (
     mutation,
     query,
 )
-from .exceptions import FunctionError
+from reactive.scheduling import crons
+from reactive.scheduling.retry import retry
+
+compat.install()
 
 __all__ = [
     "ActionCtx",
@@ -35,4 +41,5 @@ __all__ = [
     "internal_query",
     "mutation",
     "query",
+    "retry",
 ]

@@ -9,8 +9,8 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from .models import Cron, CronRun, Job, JobState
-from .scheduler import cancel_pending
+from reactive.functions.scheduler import cancel_pending
+from reactive.models import Cron, CronRun, Job, JobState
 
 
 class _ReadOnly(admin.ModelAdmin):  # type: ignore[type-arg]

@@ -17,14 +17,14 @@ class ReactiveConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from . import checks  # noqa: F401 - registers the system checks
-        from .conf import reactive_settings
-        from .registry import registry
-        from .transaction import install_guard
+        from reactive import checks  # noqa: F401 - registers the system checks
+        from reactive.conf import reactive_settings
+        from reactive.functions.registry import registry
+        from reactive.functions.transaction import install_guard
 
         registry.discover(apps.get_app_configs(), reactive_settings().FUNCTIONS_MODULE)
         connection_created.connect(install_guard, dispatch_uid="reactive_write_guard")
-        from . import crons
+        from reactive.scheduling import crons
 
         crons.registry.discover(apps.get_app_configs(), reactive_settings().SCHEDULER_CRONS_MODULE)
         crons.registry.validate(registry)
@@ -34,7 +34,7 @@ class ReactiveConfig(AppConfig):
 def _install_triggers(*, using: str = "default", **kwargs: Any) -> None:
     """After migrate (which runs this once our app is migrated): track every tracked table,
     including tables that later migrations created."""
-    from . import capture
+    from reactive.capture import triggers
 
-    if using == "default" and capture.log_exists(using):
-        capture.install(using=using)
+    if using == "default" and triggers.log_exists(using):
+        triggers.install(using=using)

@@ -8,7 +8,7 @@ from django.conf import settings
 from django.core.checks import CheckMessage, Error, Tags, Warning, register
 from django.db import connections
 
-from .conf import validate
+from reactive.conf import validate
 
 
 @register(Tags.compatibility)
@@ -54,11 +54,11 @@ def check_triggers(
     A warning, not an error: ``migrate`` runs database checks before it creates the change log
     and new tables, and installs the triggers itself afterwards.
     """
-    from . import capture
+    from reactive.capture import triggers
 
-    if not databases or "default" not in databases or not capture.log_exists():
+    if not databases or "default" not in databases or not triggers.log_exists():
         return []
-    missing = [s.table for s in capture.status() if not s.installed]
+    missing = [s.table for s in triggers.status() if not s.installed]
     if not missing:
         return []
     return [

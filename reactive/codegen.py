@@ -17,9 +17,9 @@ from django.db import models
 from django.db.models import Model, QuerySet
 from pydantic import TypeAdapter
 
-from .definitions import FunctionDefinition
-from .serialization import hidden_fields
-from .types import Visibility
+from reactive.functions.convert import hidden_fields
+from reactive.functions.definitions import FunctionDefinition
+from reactive.types import Visibility
 
 AnyDefinition = FunctionDefinition[Any, Any]
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from django.urls import re_path
 
-from .consumer import SyncConsumer
+from reactive.live.consumer import SyncConsumer
 
 websocket_urlpatterns = [
     re_path(r"^/*api/(?:[^/]+/)?sync$", SyncConsumer.as_asgi()),

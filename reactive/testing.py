@@ -29,12 +29,13 @@ from typing import Any
 from django.db import connections
 from django.utils import timezone
 
-from . import capture, values
-from .exceptions import FunctionError
-from .matcher import Matcher
-from .runtime import Outcome, Runtime, runtime
-from .transaction import run_read_only
-from .types import ADMIN, ANONYMOUS, FunctionKind, Identity
+from reactive import values
+from reactive.capture import triggers
+from reactive.capture.matcher import Matcher
+from reactive.exceptions import FunctionError
+from reactive.functions.runtime import Outcome, Runtime, runtime
+from reactive.functions.transaction import run_read_only
+from reactive.types import ADMIN, ANONYMOUS, FunctionKind, Identity
 
 
 class Caller:
@@ -122,7 +123,7 @@ class Subscription:
         def read() -> bool:
             previous, self._snapshot = self._snapshot, _snapshot()
             with connections["default"].cursor() as cursor:
-                changes = capture.changes_since(cursor, previous)
+                changes = triggers.changes_since(cursor, previous)
             return bool(changes and self._matcher.match(changes))
 
         return run_read_only(read, function=f"{self._name} (changes)")
@@ -136,8 +137,8 @@ def drain_jobs(*, advance: datetime.timedelta | None = None, max_jobs: int = 100
     time to now (time travel). Jobs scheduled by the jobs run too if they are due. Raises
     RuntimeError after ``max_jobs`` (a job that keeps scheduling itself).
     """
-    from .jobs import run_job
-    from .models import Job, JobState
+    from reactive.models import Job, JobState
+    from reactive.scheduling.runner import run_job
 
     now = timezone.now()
     if advance is not None:

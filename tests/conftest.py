@@ -15,9 +15,9 @@ import dj_database_url
 import pytest
 from django.conf import settings
 
-from tests import servers
+from tests.support import servers
 
-pytest_plugins = ["tests.fixtures_celery"]
+pytest_plugins = ["tests.support.fixtures_celery"]
 
 JS_DIR = Path(__file__).parent / "js"
 

@@ -1,5 +1,5 @@
-"""tests.settings plus a Redis channel layer configured as DESIGN.md §8 says (socket_timeout
-None), default websocket limits: for the idle-session test's server."""
+"""tests.settings plus a Redis channel layer configured as docs/guides/deployment.md says
+(socket_timeout None), default websocket limits: for the idle-session test's server."""
 
 from __future__ import annotations
 

@@ -15,7 +15,7 @@ REACTIVE = {
     "WEBSOCKET_ALLOWED_ORIGINS": ["http://allowed.example"],
 }
 
-# As deployed (DESIGN.md §8): a Redis channel layer, socket_timeout=None against the
+# As deployed (docs/guides/deployment.md): a Redis channel layer, socket_timeout=None against the
 # redis-py / channels-redis 5 s timeout collision.
 CHANNEL_LAYERS = {
     "default": {

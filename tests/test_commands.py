@@ -12,7 +12,7 @@ import pytest
 from django.contrib.auth.models import User
 from django.core.management import CommandError, call_command
 
-from tests.servers import ROOT
+from tests.support.servers import ROOT
 from tests.testapp.models import Note
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -13,7 +13,7 @@ import urllib.request
 import pytest
 
 from reactive.embedded.ports import free_port
-from tests.servers import ROOT, scratch_dir
+from tests.support.servers import ROOT, scratch_dir
 
 pytestmark = pytest.mark.timeout(180)
 

@@ -18,7 +18,7 @@ import redis
 
 from reactive.embedded import PostgresServer, RedisServer
 from reactive.embedded.ports import require_traversable, unprivileged_account
-from tests.waiting import wait_for
+from tests.support.waiting import wait_for
 
 REPO = Path(__file__).resolve().parents[1]
 

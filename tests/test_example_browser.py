@@ -18,7 +18,7 @@ import psycopg
 import pytest
 
 from reactive.embedded.ports import free_port
-from tests.servers import ROOT, scratch_dir
+from tests.support.servers import ROOT, scratch_dir
 
 pytestmark = pytest.mark.timeout(240)
 

@@ -25,7 +25,7 @@ from reactive import (
     mutation,
     query,
 )
-from reactive.pagination import PaginationOptions
+from reactive.functions.pagination import PaginationOptions
 
 from .models import Channel, Message, ReadMarker
 

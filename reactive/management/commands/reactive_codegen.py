@@ -9,7 +9,7 @@ from django.apps import apps
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from reactive.codegen import generate
-from reactive.registry import registry
+from reactive.functions.registry import registry
 
 
 class Command(BaseCommand):

@@ -8,8 +8,8 @@ from django.core.management.base import BaseCommand, CommandParser
 from django.db import DatabaseError
 from django.utils import timezone
 
-from reactive import crons
 from reactive.models import Cron
+from reactive.scheduling import crons
 
 
 class Command(BaseCommand):

@@ -7,7 +7,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
 
-from reactive.registry import registry
+from reactive.functions.registry import registry
 
 
 class Command(BaseCommand):

@@ -10,7 +10,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from reactive import values
 from reactive.exceptions import ValueDecodingError
-from reactive.runtime import runtime
+from reactive.functions.runtime import runtime
 from reactive.types import ADMIN, ANONYMOUS, Identity
 
 

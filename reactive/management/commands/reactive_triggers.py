@@ -6,7 +6,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from reactive import capture
+from reactive.capture import triggers
 
 
 class Command(BaseCommand):
@@ -16,17 +16,17 @@ class Command(BaseCommand):
         parser.add_argument("action", choices=["install", "check", "remove"])
 
     def handle(self, *args: Any, **options: Any) -> None:
-        if not capture.log_exists():
+        if not triggers.log_exists():
             raise CommandError("The change log does not exist yet: run manage.py migrate first.")
         action = options["action"]
         if action == "install":
-            tables = capture.install()
+            tables = triggers.install()
             self.stdout.write(f"installed triggers on {len(tables)} tables")
         elif action == "remove":
-            tables = capture.remove()
+            tables = triggers.remove()
             self.stdout.write(f"removed triggers from {len(tables)} tables")
         else:
-            statuses = capture.status()
+            statuses = triggers.status()
             for item in statuses:
                 self.stdout.write(f"{'ok     ' if item.installed else 'MISSING'}  {item.table}")
             missing = [s.table for s in statuses if not s.installed]

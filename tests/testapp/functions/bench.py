@@ -24,7 +24,7 @@ def post(ctx: MutationCtx, channel: str, body: str) -> str:
 def reactor_stats(ctx: QueryCtx) -> dict[str, int]:
     """This process's Reactor counters (admin only). Read without the round thread's lock:
     a round may be in progress, so the numbers are approximate to within one round."""
-    from reactive.reactor import _reactors
+    from reactive.live.reactor import _reactors
 
     totals: dict[str, int] = {"reactors": 0}
     for reactor in list(_reactors.values()):

@@ -9,7 +9,7 @@ import time
 from typing import Any
 
 from reactive import FunctionError, MutationCtx, QueryCtx, mutation, query
-from reactive.pagination import PaginationOptions
+from reactive.functions.pagination import PaginationOptions
 from reactive.values import Int64
 from tests.testapp.models import Note
 

@@ -22,7 +22,7 @@ from reactive import (
     query,
 )
 from reactive.models import Job
-from reactive.retries import retry
+from reactive.scheduling.retry import retry
 from tests.testapp.models import Account, Note
 
 # `schedule_note(hold=True)` sets HELD once it has scheduled, then waits for a test to set

@@ -1,0 +1,270 @@
+"""The read-set index: which subscribed queries a changed row can affect, in O(matches).
+
+Per table, predicates with an equality (``=``/``IN``) are hashed on their first equality
+column's value; the rest (ranges only) sit in a per-table list; whole-table reads in a
+catch-all set. A changed row (old or new image) is looked up in each, then the candidate's
+full predicate is checked. Values are compared after the model field's ``to_python`` so that
+JSON from the change log and ORM parameters agree; anything that cannot be compared counts as
+a match (never narrow).
+"""
+
+from __future__ import annotations
+
+import builtins
+import datetime
+import decimal
+import math
+import uuid
+from collections import defaultdict
+from collections.abc import Hashable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from django.apps import apps
+from django.conf import settings
+
+from reactive.capture.readsets import Condition, ReadSet, TablePredicate
+
+Key = Hashable
+
+_UNKNOWN = object()  # a value we could not normalise: compares as "maybe"
+# Ordering is only trusted for these types; text order depends on the collation.
+_ORDERED = (int, float, decimal.Decimal, datetime.datetime, datetime.date, datetime.time,
+            datetime.timedelta)
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """One row change from the change log. ``op``: I, U, D or T (truncate: no rows)."""
+
+    table: str
+    op: str
+    old: Mapping[str, Any] | None
+    new: Mapping[str, Any] | None
+
+
+class Matcher:
+    """Maps subscription keys to their read sets and finds the keys a change invalidates."""
+
+    def __init__(self) -> None:
+        self._read_sets: dict[Key, ReadSet] = {}
+        self._everything: builtins.set[Key] = set()
+        self._catch_all: dict[str, builtins.set[Key]] = defaultdict(set)
+        self._ranges: dict[str, dict[Key, list[TablePredicate]]] = defaultdict(dict)
+        # table -> column -> normalised value -> key -> predicates hashed there
+        self._eq: dict[str, dict[str, dict[Any, dict[Key, list[TablePredicate]]]]] = (
+            defaultdict(lambda: defaultdict(lambda: defaultdict(dict)))
+        )
+        self._columns = _Columns()
+
+    def __len__(self) -> int:
+        return len(self._read_sets)
+
+    def __contains__(self, key: Key) -> bool:
+        return key in self._read_sets
+
+    def set(self, key: Key, read_set: ReadSet) -> None:
+        """Index ``key`` under ``read_set``, replacing what it had."""
+        self.remove(key)
+        self._read_sets[key] = read_set
+        if read_set.everything:
+            self._everything.add(key)
+        for predicate in read_set.predicates:
+            self._index(key, predicate)
+
+    def remove(self, key: Key) -> None:
+        read_set = self._read_sets.pop(key, None)
+        if read_set is None:
+            return
+        self._everything.discard(key)
+        for predicate in read_set.predicates:
+            table = predicate.table
+            self._catch_all[table].discard(key)
+            self._ranges[table].pop(key, None)
+            eq = _first_equality(predicate)
+            if eq is not None:
+                by_value = self._eq[table][eq.column]
+                for value in eq.values:
+                    normal = self._columns.normalise(table, eq.column, value, param=True)
+                    bucket = by_value.get(normal)
+                    if bucket is not None:
+                        bucket.pop(key, None)
+                        if not bucket:
+                            del by_value[normal]
+
+    def match(self, changes: Iterable[Change]) -> builtins.set[Key]:
+        """Every key whose read set an old or new row of ``changes`` satisfies."""
+        hit: builtins.set[Key] = set(self._everything)
+        for change in changes:
+            hit |= self._catch_all.get(change.table, builtins.set())
+            if change.op == "T":
+                hit |= self._keys_of_table(change.table)
+                continue
+            for row in (change.old, change.new):
+                if row is not None:
+                    self._match_row(change.table, row, hit)
+        return hit
+
+    def _match_row(self, table: str, row: Mapping[str, Any], hit: builtins.set[Key]) -> None:
+        for column, by_value in self._eq.get(table, {}).items():
+            value = (self._columns.normalise(table, column, row[column]) if column in row
+                     else _UNKNOWN)
+            for key, predicates in by_value.get(value, {}).items():
+                if key not in hit and any(self._satisfies(p, row) for p in predicates):
+                    hit.add(key)
+            if value is _UNKNOWN:  # cannot hash-compare: check every predicate of the column
+                for bucket in by_value.values():
+                    hit.update(k for k, ps in bucket.items() if k not in hit and any(
+                        self._satisfies(p, row) for p in ps))
+        for key, predicates in self._ranges.get(table, {}).items():
+            if key not in hit and any(self._satisfies(p, row) for p in predicates):
+                hit.add(key)
+
+    def _keys_of_table(self, table: str) -> builtins.set[Key]:
+        return {k for k, rs in self._read_sets.items() if table in rs.tables()}
+
+    def _index(self, key: Key, predicate: TablePredicate) -> None:
+        table = predicate.table
+        if not predicate.conditions:
+            self._catch_all[table].add(key)
+            return
+        eq = _first_equality(predicate)
+        if eq is None:
+            self._ranges[table].setdefault(key, []).append(predicate)
+            return
+        normals = [self._columns.normalise(table, eq.column, value, param=True)
+                   for value in eq.values]
+        if any(normal is _UNKNOWN for normal in normals):
+            self._ranges[table].setdefault(key, []).append(predicate)  # checked one by one
+            return
+        by_value = self._eq[table][eq.column]
+        for normal in normals:
+            by_value[normal].setdefault(key, []).append(predicate)
+
+    def _satisfies(self, predicate: TablePredicate, row: Mapping[str, Any]) -> bool:
+        return all(self._holds(predicate.table, c, row) for c in predicate.conditions)
+
+    def _holds(self, table: str, cond: Condition, row: Mapping[str, Any]) -> bool:
+        if cond.column not in row:
+            return True  # a column we cannot see: maybe
+        raw = row[cond.column]
+        if cond.op == "isnull":
+            return raw is None
+        if cond.op == "notnull":
+            return raw is not None
+        if raw is None:
+            return False  # NULL compares as unknown in SQL: the row is not selected
+        value = self._columns.normalise(table, cond.column, raw)
+        wanted = [self._columns.normalise(table, cond.column, v, param=True) for v in cond.values]
+        if value is _UNKNOWN or any(w is _UNKNOWN for w in wanted):
+            return True
+        if cond.op in ("eq", "in"):
+            return value in wanted
+        if not isinstance(value, _ORDERED) or not all(isinstance(w, _ORDERED) for w in wanted):
+            return True  # e.g. text ranges: the collation decides, not Python
+        try:
+            return _compare(cond.op, value, wanted[0])
+        except TypeError:
+            return True
+
+
+def _compare(op: str, value: Any, bound: Any) -> bool:
+    if op == "lt":
+        return bool(value < bound)
+    if op == "le":
+        return bool(value <= bound)
+    if op == "gt":
+        return bool(value > bound)
+    return bool(value >= bound)
+
+
+def _first_equality(predicate: TablePredicate) -> Condition | None:
+    for cond in predicate.conditions:
+        if cond.op in ("eq", "in"):
+            return cond
+    return None
+
+
+# The kind of Python value each field's database type compares like. Fields not listed (JSON,
+# binary, arrays, ranges, network addresses, custom types) are never compared in Python.
+_FIELD_KINDS = {
+    **dict.fromkeys(("AutoField", "BigAutoField", "SmallAutoField", "IntegerField",
+                     "BigIntegerField", "SmallIntegerField", "PositiveIntegerField",
+                     "PositiveBigIntegerField", "PositiveSmallIntegerField", "FloatField",
+                     "DecimalField"), "number"),
+    **dict.fromkeys(("CharField", "TextField", "SlugField", "FileField", "FilePathField"),
+                    "text"),
+    "BooleanField": "bool", "DateTimeField": "datetime", "DateField": "date",
+    "TimeField": "time", "DurationField": "duration", "UUIDField": "uuid",
+}
+
+
+def _kind(value: Any) -> str | None:
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, int | float | decimal.Decimal):
+        return "number"
+    if isinstance(value, str):
+        return "text"
+    if isinstance(value, datetime.datetime):
+        return "aware" if value.utcoffset() is not None else "naive"
+    if isinstance(value, datetime.date):
+        return "date"
+    if isinstance(value, datetime.time):
+        return "time"
+    if isinstance(value, datetime.timedelta):
+        return "duration"
+    if isinstance(value, uuid.UUID):
+        return "uuid"
+    return None
+
+
+class _Columns:
+    """Normalises values per (table, column) through the owning model field, cached.
+
+    A value is only trusted when it has the kind of Python value the column's type compares
+    like (a timestamptz column: aware datetimes); a parameter also must survive ``to_python``
+    unchanged, unless it is a string, which Postgres converts as an untyped literal. Anything
+    else, NaN included, is ``_UNKNOWN``, which compares as "maybe".
+    """
+
+    def __init__(self) -> None:
+        self._fields: dict[str, dict[str, tuple[Any, str]]] | None = None
+
+    def normalise(self, table: str, column: str, value: Any, *, param: bool = False) -> Any:
+        if value is None:
+            return None
+        field, kind = self._field(table, column)
+        if kind == "datetime":
+            kind = "aware" if settings.USE_TZ else "naive"
+        if field is None or (param and not isinstance(value, str) and _kind(value) != kind):
+            return _UNKNOWN
+        try:
+            normal = field.to_python(value)
+        except Exception:
+            return _UNKNOWN
+        if _kind(normal) != kind or (isinstance(normal, float) and math.isnan(normal)):
+            return _UNKNOWN
+        if param and not isinstance(value, str) and normal != value:
+            return _UNKNOWN  # e.g. 1.5 for an integer column: Postgres compares 1 < 1.5
+        return normal
+
+    def _field(self, table: str, column: str) -> tuple[Any, str]:
+        if self._fields is None:
+            self._fields = {}
+            for model in apps.get_models(include_auto_created=True):
+                columns = self._fields.setdefault(model._meta.db_table, {})
+                for field in model._meta.concrete_fields:
+                    if field.column:
+                        columns[field.column] = _comparable(field)
+        return self._fields.get(table, {}).get(column, (None, ""))
+
+
+def _comparable(field: Any) -> tuple[Any, str]:
+    """The field whose ``to_python`` gives the column's values, and their kind ("": none)."""
+    while field.is_relation and getattr(field, "target_field", None) is not None:
+        field = field.target_field
+    kind = _FIELD_KINDS.get(field.get_internal_type(), "")
+    if kind == "text" and getattr(field, "db_collation", None):
+        kind = ""  # a non-deterministic collation makes unequal strings equal
+    return (field, kind) if kind else (None, "")

@@ -1,0 +1,230 @@
+"""Transactions for functions: read-only snapshots for queries, SERIALIZABLE with retry for
+mutations, and the write guard for actions. The whole retry policy lives here.
+
+Isolation is set on the psycopg 3 connection before Django's ``atomic()`` begins, so each
+transaction starts with a single ``BEGIN ISOLATION LEVEL ...`` (psycopg emits it lazily).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import enum
+import logging
+import random
+import re
+import time
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
+
+from asgiref.sync import sync_to_async
+from django.db import DatabaseError, close_old_connections, connections, transaction
+from psycopg import IsolationLevel
+
+from reactive.conf import reactive_settings
+from reactive.exceptions import ConflictError, ExecutionError, ReadOnlyError
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+# SQLSTATEs that mean "the transaction lost a race; running it again may succeed"
+# (PostgreSQL docs, "Serialization Failure Handling").
+SERIALIZATION_FAILURE = "40001"
+DEADLOCK_DETECTED = "40P01"
+RETRYABLE = frozenset({SERIALIZATION_FAILURE, DEADLOCK_DETECTED})
+READ_ONLY_SQL_TRANSACTION = "25006"
+
+
+class Scope(enum.Enum):
+    """What kind of transaction the current call runs in (None outside any function)."""
+
+    QUERY = "query"
+    MUTATION = "mutation"
+    ACTION = "action"
+
+
+_scope: contextvars.ContextVar[Scope | None] = contextvars.ContextVar(
+    "reactive_scope", default=None
+)
+
+
+def current_scope() -> Scope | None:
+    """The transaction scope of the function running in this context, if any."""
+    return _scope.get()
+
+
+@contextlib.contextmanager
+def scope(value: Scope) -> Iterator[None]:
+    token = _scope.set(value)
+    try:
+        yield
+    finally:
+        _scope.reset(token)
+
+
+def sqlstate(exc: BaseException) -> str | None:
+    """The SQLSTATE of a database error, looking through Django's wrapping of psycopg's."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        state = getattr(seen, "sqlstate", None)
+        if isinstance(state, str):
+            return state
+        seen = seen.__cause__
+    return None
+
+
+def run_read_only(fn: Callable[[], T], *, function: str, using: str = "default") -> T:
+    """Run ``fn`` in a REPEATABLE READ READ ONLY transaction (one consistent snapshot).
+
+    A write inside raises ReadOnlyError naming the function.
+    """
+    _require_no_outer_transaction(function, using)
+    try:
+        with (
+            _isolation(using, IsolationLevel.REPEATABLE_READ, read_only=True),
+            transaction.atomic(using=using),
+            scope(Scope.QUERY),
+        ):
+            return fn()
+    except DatabaseError as exc:
+        if sqlstate(exc) == READ_ONLY_SQL_TRANSACTION:
+            raise ReadOnlyError(
+                f"Query '{function}' tried to write to the database; queries are read-only. "
+                "Move the write into a mutation."
+            ) from exc
+        raise
+
+
+def run_serializable(fn: Callable[[int], T], *, function: str, using: str = "default") -> T:
+    """Run ``fn(attempt)`` in a SERIALIZABLE transaction, retrying lost races.
+
+    On SQLSTATE 40001 (serialization failure) or 40P01 (deadlock) the transaction is rolled
+    back (with its ``on_commit`` callbacks) and ``fn`` runs again after a capped exponential
+    backoff with full jitter; only the last attempt can commit. After
+    ``MUTATION_MAX_ATTEMPTS`` attempts it raises ConflictError. Any other exception rolls back
+    and propagates unchanged. Must not be called inside an outer ``atomic()`` block.
+    """
+    _require_no_outer_transaction(function, using)
+    conf = reactive_settings()
+    for attempt in range(1, conf.MUTATION_MAX_ATTEMPTS + 1):
+        try:
+            with (
+                _isolation(using, IsolationLevel.SERIALIZABLE, read_only=False),
+                transaction.atomic(using=using),
+                scope(Scope.MUTATION),
+            ):
+                return fn(attempt)
+        except DatabaseError as exc:
+            state = sqlstate(exc)
+            if state not in RETRYABLE:
+                raise
+            assert state is not None
+            detail = _detail(exc)
+            if attempt == conf.MUTATION_MAX_ATTEMPTS:
+                logger.error(
+                    "mutation conflict function=%s attempts=%d sqlstate=%s detail=%s",
+                    function, attempt, state, detail,
+                )
+                raise ConflictError(function, attempt, state) from exc
+            logger.warning(
+                "mutation retry function=%s attempt=%d sqlstate=%s detail=%s",
+                function, attempt, state, detail,
+            )
+            time.sleep(backoff(attempt))
+    raise AssertionError("unreachable: MUTATION_MAX_ATTEMPTS >= 1")  # pragma: no cover
+
+
+def backoff(attempt: int) -> float:
+    """Seconds to wait after failed ``attempt`` (1-based): full jitter over a capped doubling."""
+    conf = reactive_settings()
+    cap = min(conf.MUTATION_RETRY_MAX_DELAY, conf.MUTATION_RETRY_BASE_DELAY * 2 ** (attempt - 1))
+    return random.uniform(0, cap)
+
+
+@contextlib.contextmanager
+def action_scope(function: str) -> Iterator[None]:
+    """Run an action's body: direct ORM writes in it (any thread it hands work to included,
+    since the scope is a context variable) raise ReadOnlyError; mutations it calls run in
+    their own scope and may write."""
+    token = _action.set(function)
+    try:
+        with scope(Scope.ACTION):
+            yield
+    finally:
+        _action.reset(token)
+
+
+def guard_writes(
+    execute: Callable[..., Any], sql: str, params: Any, many: bool, context: Any
+) -> Any:
+    """A Django ``execute_wrapper`` installed on every connection (see ``install_guard``)."""
+    if _scope.get() is Scope.ACTION and _writes(sql):
+        raise ReadOnlyError(
+            f"Action '{_action.get()}' wrote to the database directly; actions may only read. "
+            "Call a mutation with ctx.run_mutation(...) to write."
+        )
+    return execute(sql, params, many, context)
+
+
+def install_guard(connection: Any, **kwargs: Any) -> None:
+    """``connection_created`` receiver: put ``guard_writes`` on each new connection once."""
+    if guard_writes not in connection.execute_wrappers:
+        connection.execute_wrappers.append(guard_writes)
+
+
+_action: contextvars.ContextVar[str] = contextvars.ContextVar("reactive_action", default="")
+_WRITE_WORDS = re.compile(r"\b(INSERT|UPDATE|DELETE|MERGE|TRUNCATE)\b", re.IGNORECASE)
+
+
+def _writes(sql: str) -> bool:
+    head = sql.lstrip().split(None, 1)[0].upper() if sql.strip() else ""
+    if head in {"SELECT", "SHOW", "EXPLAIN", "VALUES", "SAVEPOINT", "RELEASE"}:
+        return False
+    if head == "WITH":  # a CTE may hide a data-modifying statement
+        return bool(_WRITE_WORDS.search(sql))
+    return True
+
+
+def _require_no_outer_transaction(function: str, using: str) -> None:
+    if connections[using].in_atomic_block:
+        raise ExecutionError(
+            f"'{function}' was called inside an outer transaction.atomic() block; functions "
+            "choose their own isolation level and must start their own transaction. Call it "
+            "outside atomic() (and exempt the view from ATOMIC_REQUESTS)."
+        )
+
+
+@contextlib.contextmanager
+def _isolation(using: str, level: IsolationLevel, *, read_only: bool) -> Iterator[None]:
+    connection = connections[using]
+    connection.ensure_connection()
+    raw = connection.connection
+    previous = (raw.isolation_level, raw.read_only)
+    raw.isolation_level, raw.read_only = level, read_only
+    try:
+        yield
+    finally:
+        # The connection may have been closed by an error; only restore a live one.
+        if connection.connection is raw and not raw.closed:
+            raw.isolation_level, raw.read_only = previous
+
+
+def _detail(exc: BaseException) -> str:
+    cause = exc.__cause__
+    diag = getattr(cause, "diag", None)
+    return str(getattr(diag, "message_detail", None) or "")
+
+
+async def in_thread(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """Run blocking ORM work in a worker thread, tidying that thread's connection before and
+    after (threads from the pool outlive requests, so Django never closes them itself)."""
+
+    def call() -> T:
+        close_old_connections()
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            close_old_connections()
+
+    return await sync_to_async(call, thread_sensitive=False)()

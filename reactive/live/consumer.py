@@ -1,0 +1,183 @@
+"""The websocket edge of the sync protocol: frames in, frames out, in order, with limits.
+
+Translates and delegates: parsing is :mod:`reactive.live.protocol`'s, behaviour is the session's and
+the Reactor's. Client bugs get FatalError and a close; internal errors close with 1011; a
+sender of oversized frames or floods is closed without hurting anyone else.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+from typing import Any
+from urllib.parse import urlsplit
+
+from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
+from django.http.request import split_domain_port, validate_host
+
+from reactive.auth.identity import identity_from_user
+from reactive.conf import reactive_settings
+from reactive.live import protocol
+from reactive.live.reactor import get_reactor
+from reactive.live.session import AuthRejected, ClientSession, Overloaded
+from reactive.live.subscriptions import SessionClosed
+
+logger = logging.getLogger(__name__)
+
+CLOSE_TOO_BIG = 1009
+CLOSE_INTERNAL = 1011
+CLOSE_TRY_LATER = 1013
+MAX_OUTBOX = 10_000
+
+
+class SyncConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]  # channels is untyped
+    """``/api/<version>/sync`` and ``/api/sync``: one instance per websocket connection."""
+
+    async def connect(self) -> None:
+        if not origin_allowed(self.scope):
+            logger.warning("websocket origin refused origin=%s", _origin(self.scope))
+            await self.close()
+            return
+        await self.accept()
+        self._closing = False  # once closing, the client's later frames are dropped
+        conf = reactive_settings()
+        self._outbox: asyncio.Queue[protocol.Outgoing | None] = asyncio.Queue()
+        self._last_sent = time.monotonic()
+        self._budget = _Budget(conf.WEBSOCKET_MAX_MESSAGES_PER_SECOND)
+        self.reactor = get_reactor()
+        self.session = ClientSession(self.reactor, self.deliver_one,
+                                     identity_from_user(self.scope.get("user")),
+                                     conf.WEBSOCKET_MAX_PENDING_MUTATIONS)
+        loop = asyncio.get_running_loop()
+        self._sender = loop.create_task(self._send_loop())
+        self._pinger = loop.create_task(self._ping_loop(conf.WEBSOCKET_PING_INTERVAL))
+        self.session.open(self)
+
+    async def disconnect(self, code: int) -> None:
+        session = getattr(self, "session", None)
+        if session is None:
+            return
+        session.close()
+        self.reactor.post(SessionClosed(self))
+        for task in (self._pinger, self._sender):
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        if self._closing:
+            return
+        conf = reactive_settings()
+        size = len(text_data.encode()) if text_data is not None else len(bytes_data or b"")
+        if size > conf.WEBSOCKET_MAX_MESSAGE_BYTES:
+            await self._fail(f"Message of {size} bytes is over the limit of "
+                             f"{conf.WEBSOCKET_MAX_MESSAGE_BYTES}.", code=CLOSE_TOO_BIG)
+            return
+        if not self._budget.take():
+            logger.warning("websocket flood closed session=%s", self.session.session_id)
+            self._closing = True
+            await self.close(code=CLOSE_TRY_LATER, reason="TooManyConcurrentRequests")
+            return
+        try:
+            if text_data is None:
+                raise protocol.ProtocolError("Messages must be text frames holding JSON.")
+            try:
+                data = json.loads(text_data)
+            except (ValueError, RecursionError):
+                raise protocol.ProtocolError("The message is not valid JSON.") from None
+            await self.session.handle(protocol.parse(data))
+        except protocol.ProtocolError as exc:
+            await self._fail(str(exc))
+        except AuthRejected:
+            await self._drain_and_close()
+        except Overloaded as exc:
+            logger.warning("websocket overloaded session=%s error=%s",
+                           self.session.session_id, exc)
+            await self._drain_and_close(code=CLOSE_TRY_LATER, reason="TooManyConcurrentRequests")
+        except Exception:
+            logger.exception("websocket message failed session=%s", self.session.session_id)
+            await self._drain_and_close(code=CLOSE_INTERNAL, reason="InternalServerError")
+
+    # -- outgoing --------------------------------------------------------------------------
+
+    def deliver(self, messages: list[protocol.Outgoing]) -> None:
+        """Queue messages in order (the Reactor's SessionHandle)."""
+        for message in messages:
+            self.deliver_one(message)
+
+    def deliver_one(self, message: protocol.Outgoing) -> None:
+        if self._outbox.qsize() >= MAX_OUTBOX:
+            logger.warning("websocket outbox full; closing session=%s", self.session.session_id)
+            self._outbox.put_nowait(None)
+            return
+        self._outbox.put_nowait(message)
+
+    async def _send_loop(self) -> None:
+        while True:
+            message = await self._outbox.get()
+            if message is None:
+                self._closing = True
+                await self.close(code=CLOSE_TRY_LATER, reason="ClientTooSlow")
+                return
+            text = message if isinstance(message, str) else protocol.dumps(message)
+            await self.send(text_data=text)
+            self._last_sent = time.monotonic()
+
+    async def _ping_loop(self, interval: float) -> None:
+        while True:
+            await asyncio.sleep(max(0.5, interval - (time.monotonic() - self._last_sent)))
+            if time.monotonic() - self._last_sent >= interval and self._outbox.empty():
+                self.deliver_one(protocol.PING)
+
+    async def _fail(self, message: str, code: int | None = None) -> None:
+        logger.info("websocket client error session=%s error=%s",
+                    getattr(self.session, "session_id", None), message)
+        self.deliver_one(protocol.fatal_error(message))
+        await self._drain_and_close(code=code)
+
+    async def _drain_and_close(self, code: int | None = None, reason: str | None = None) -> None:
+        self._closing = True
+        deadline = time.monotonic() + 2
+        while not self._outbox.empty() and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+        await self.close(code=code, reason=reason)
+
+
+class _Budget:
+    """A token bucket: ``rate`` messages per second, bursts of up to 5 seconds' worth."""
+
+    def __init__(self, rate: float) -> None:
+        self.rate, self.capacity = rate, rate * 5
+        self.tokens, self.stamp = self.capacity, time.monotonic()
+
+    def take(self) -> bool:
+        now = time.monotonic()
+        self.tokens = min(self.capacity, self.tokens + (now - self.stamp) * self.rate)
+        self.stamp = now
+        if self.tokens < 1:
+            return False
+        self.tokens -= 1
+        return True
+
+
+def origin_allowed(scope: dict[str, Any]) -> bool:
+    """No Origin (Node, Python clients), an ALLOWED_HOSTS host, or a configured origin."""
+    origin = _origin(scope)
+    if origin is None:
+        return True
+    if origin in reactive_settings().WEBSOCKET_ALLOWED_ORIGINS:
+        return True
+    domain, _ = split_domain_port(urlsplit(origin).netloc)
+    allowed = list(settings.ALLOWED_HOSTS) or ["localhost", "127.0.0.1", "[::1]"]
+    return bool(domain) and validate_host(domain, allowed)
+
+
+def _origin(scope: dict[str, Any]) -> str | None:
+    for name, value in scope.get("headers", []):
+        if name == b"origin":
+            return str(value.decode("latin-1"))
+    return None

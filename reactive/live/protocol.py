@@ -1,0 +1,204 @@
+"""Wire shapes of the Convex sync protocol: parsing client messages and building server ones.
+
+Incoming messages are validated with pydantic into the frozen models below; anything else is
+a ``ProtocolError`` (a client bug: the connection answers with FatalError). Outgoing messages are
+plain dicts ready for ``json.dumps``. See docs/reference/protocol.md and convex-protocol.md §4.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+
+from reactive import values
+from reactive.exceptions import ReactiveError
+
+
+class ProtocolError(ReactiveError):
+    """Raised when a client message is malformed or breaks the protocol's version rules."""
+
+    code = "ProtocolError"
+
+
+class _Message(BaseModel):
+    # strict: JSON's types as sent, no coercion ("1" or true is not a requestId).
+    model_config = ConfigDict(extra="ignore", frozen=True, strict=True)
+
+
+NonNegative = Annotated[int, Field(ge=0, le=2**53)]
+
+
+class Connect(_Message):
+    type: Literal["Connect"]
+    sessionId: str = Field(min_length=1, max_length=128)
+    connectionCount: NonNegative = 0
+    lastCloseReason: str | None = None
+    clientTs: NonNegative | None = None
+    maxObservedTimestamp: str | None = None
+
+
+class AddQuery(_Message):
+    type: Literal["Add"]
+    queryId: NonNegative
+    udfPath: str = Field(min_length=1, max_length=512)
+    args: list[Any] = Field(default_factory=list)
+    journal: str | None = Field(default=None, max_length=65536)
+    componentPath: str | None = None
+
+
+class RemoveQuery(_Message):
+    type: Literal["Remove"]
+    queryId: NonNegative
+
+
+Modification = Annotated[AddQuery | RemoveQuery, Field(discriminator="type")]
+
+
+class ModifyQuerySet(_Message):
+    type: Literal["ModifyQuerySet"]
+    baseVersion: NonNegative
+    newVersion: NonNegative
+    modifications: list[Modification]
+
+
+class _Request(_Message):
+    requestId: NonNegative
+    udfPath: str = Field(min_length=1, max_length=512)
+    args: list[Any] = Field(default_factory=list)
+    componentPath: str | None = None
+
+
+class Mutation(_Request):
+    type: Literal["Mutation"]
+
+
+class Action(_Request):
+    type: Literal["Action"]
+
+
+class Authenticate(_Message):
+    type: Literal["Authenticate"]
+    baseVersion: NonNegative
+    tokenType: Literal["User", "Admin", "None"]
+    value: str | None = Field(default=None, max_length=65536)
+    impersonating: dict[str, Any] | None = None
+
+
+class Event(_Message):
+    type: Literal["Event"]
+
+
+ClientMessage = Annotated[
+    Connect | ModifyQuerySet | Mutation | Action | Authenticate | Event,
+    Field(discriminator="type"),
+]
+_client_message: TypeAdapter[Any] = TypeAdapter(ClientMessage)
+
+
+def parse(data: Any) -> Connect | ModifyQuerySet | Mutation | Action | Authenticate | Event:
+    """Validate one decoded JSON message; raise ProtocolError naming what is wrong."""
+    if not isinstance(data, dict) or not isinstance(data.get("type"), str):
+        raise ProtocolError("Every message must be a JSON object with a string 'type'.")
+    try:
+        return _client_message.validate_python(data)  # type: ignore[no-any-return]
+    except ValidationError as exc:
+        problem = exc.errors(include_url=False)[0]
+        where = ".".join(str(p) for p in problem["loc"])
+        prefix = f"{where}: " if where else ""
+        raise ProtocolError(f"Invalid {data['type']} message: {prefix}{problem['msg']}.") from None
+
+
+def function_args(raw: list[Any]) -> dict[str, Any]:
+    """The positional-args wrapper ``[ {..} ]`` → the decoded argument object."""
+    if len(raw) > 1:
+        raise ProtocolError("'args' must hold at most one object.")
+    obj = raw[0] if raw else {}
+    if not isinstance(obj, dict):
+        raise ProtocolError(f"'args' must hold an object, not {type(obj).__name__}.")
+    decoded = values.decode(obj, root="args")
+    assert isinstance(decoded, dict)
+    return decoded
+
+
+# -- server → client --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class StateVersion:
+    query_set: int
+    identity: int
+    ts: int
+
+    def wire(self) -> dict[str, Any]:
+        return {"querySet": self.query_set, "identity": self.identity,
+                "ts": values.encode_ts(self.ts)}
+
+
+INITIAL_VERSION = StateVersion(0, 0, 0)
+
+
+# A message is a dict, or text already encoded (a Transition whose results are shared by
+# many sessions is assembled from pre-encoded parts instead of encoded once per session).
+Outgoing = dict[str, Any] | str
+
+
+def transition(
+    start: StateVersion, end: StateVersion, modifications: list[Outgoing], server_ts: int
+) -> str:
+    """A Transition as JSON text; ``modifications`` may hold pre-encoded text."""
+    parts = ",".join(m if isinstance(m, str) else dumps(m) for m in modifications)
+    return (f'{{"type":"Transition","startVersion":{dumps(start.wire())},'
+            f'"endVersion":{dumps(end.wire())},"modifications":[{parts}],'
+            f'"serverTs":{server_ts}}}')
+
+
+def query_updated_text(query_id: int, value_text: str, journal: str | None,
+                       log_lines: list[str]) -> str:
+    """A QueryUpdated modification around a value already encoded as JSON text."""
+    return (f'{{"type":"QueryUpdated","queryId":{query_id},"value":{value_text},'
+            f'"logLines":{dumps(log_lines)},"journal":{dumps(journal)}}}')
+
+
+def dumps(message: Any) -> str:
+    """Compact JSON, as every outgoing frame is encoded."""
+    return json.dumps(message, separators=(",", ":"))
+
+
+def query_failed(query_id: int, message: str, journal: str | None, log_lines: list[str],
+                 error_data: Any = None, has_error_data: bool = False) -> dict[str, Any]:
+    out = {"type": "QueryFailed", "queryId": query_id, "errorMessage": message,
+           "logLines": log_lines, "journal": journal}
+    if has_error_data:
+        out["errorData"] = error_data
+    return out
+
+
+def query_removed(query_id: int) -> dict[str, Any]:
+    return {"type": "QueryRemoved", "queryId": query_id}
+
+
+def function_response(kind: Literal["MutationResponse", "ActionResponse"], request_id: int, *,
+                      ok: bool, value: Any, log_lines: list[str], ts: int | None = None,
+                      error_data: Any = None, has_error_data: bool = False) -> dict[str, Any]:
+    out: dict[str, Any] = {"type": kind, "requestId": request_id, "success": ok,
+                           "result": value, "logLines": log_lines}
+    if ts is not None:
+        out["ts"] = values.encode_ts(ts)
+    if has_error_data:
+        out["errorData"] = error_data
+    return out
+
+
+def auth_error(message: str, base_version: int, attempted: bool) -> dict[str, Any]:
+    return {"type": "AuthError", "error": message, "baseVersion": base_version,
+            "authUpdateAttempted": attempted}
+
+
+def fatal_error(message: str) -> dict[str, Any]:
+    return {"type": "FatalError", "error": message}
+
+
+PING: dict[str, Any] = {"type": "Ping"}

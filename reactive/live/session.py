@@ -1,0 +1,209 @@
+"""One sync-protocol session: the client's versions, identity and requests, in arrival order.
+
+Query-set and identity changes go to the Reactor, which answers with Transitions. Mutations
+run one at a time in arrival order, de-duplicated on (sessionId, requestId); the Reactor answers
+each in its next round, followed by a Transition: for a committed one, the first round whose
+snapshot includes it (read-your-writes).
+Actions run concurrently and answer at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+from reactive import values
+from reactive.auth.identity import identity_from_admin_key, identity_from_jwt
+from reactive.clock import clock
+from reactive.conf import reactive_settings
+from reactive.exceptions import AuthenticationError, ReactiveError
+from reactive.functions.runtime import Outcome, failure, runtime
+from reactive.functions.transaction import in_thread
+from reactive.live import protocol
+from reactive.live.protocol import ProtocolError
+from reactive.live.reactor import Reactor
+from reactive.live.subscriptions import AddRequest, IdentityChanged, MutationDone, QuerySetChanged
+from reactive.types import FunctionKind, Identity
+
+logger = logging.getLogger(__name__)
+
+MAX_CLOCK_SKEW_NS = 60 * 10**9
+
+
+class Overloaded(Exception):
+    """The client sends faster than the server can serve it: close with 1013, so the client
+    backs off and reconnects (a FatalError would stop an npm client for good)."""
+
+
+class AuthRejected(Exception):
+    """The session must send AuthError and close."""
+
+
+class ClientSession:
+    """Protocol state of one connection; ``send`` queues a message to the client in order."""
+
+    def __init__(self, reactor: Reactor, send: Callable[[dict[str, Any]], None],
+                 cookie_identity: Identity, max_pending: int) -> None:
+        self.reactor = reactor
+        self.send = send
+        self.cookie_identity = cookie_identity
+        self.identity = cookie_identity
+        self.session_id: str | None = None
+        self.query_set_version = 0
+        self.identity_version = 0
+        self.query_ids: set[int] = set()
+        self._mutations: asyncio.Queue[protocol.Mutation] = asyncio.Queue(max_pending)
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._worker: asyncio.Task[None] | None = None
+
+    # Called by the consumer with the handle the Reactor delivers to.
+    def open(self, handle: Any) -> None:
+        self.peer = handle
+        self._worker = asyncio.get_running_loop().create_task(self._run_mutations())
+        if not self.identity.is_anonymous:
+            self.reactor.post(IdentityChanged(handle, 0, self.identity))
+
+    def close(self) -> None:
+        for task in [self._worker, *self._tasks]:
+            if task is not None:
+                task.cancel()
+
+    async def handle(self, message: Any) -> None:
+        """Dispatch one parsed message; ProtocolError and AuthRejected end the session."""
+        if isinstance(message, protocol.Connect):
+            self._connect(message)
+        elif self.session_id is None and not isinstance(message, protocol.Event):
+            raise ProtocolError("The first message must be Connect.")
+        elif isinstance(message, protocol.ModifyQuerySet | protocol.Mutation | protocol.Action):
+            self._check_token_fresh()
+        if isinstance(message, protocol.ModifyQuerySet):
+            self._modify(message)
+        elif isinstance(message, protocol.Mutation):
+            try:
+                self._mutations.put_nowait(message)
+            except asyncio.QueueFull:
+                raise Overloaded("Too many mutations in flight on this connection.") from None
+        elif isinstance(message, protocol.Action):
+            task = asyncio.get_running_loop().create_task(self._action(message))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+        elif isinstance(message, protocol.Authenticate):
+            await self._authenticate(message)
+
+    def _check_token_fresh(self) -> None:
+        """A token that expired since it was accepted: AuthError (not attempted) and close, so
+        the npm client fetches a fresh token and reconnects (protocol §5)."""
+        claims = self.identity.claims_dict() if self.identity.claims else None
+        expires = claims.get("exp") if claims else None
+        if not isinstance(expires, int | float) or self.identity.is_admin:
+            return
+        if time.time() > expires + reactive_settings().AUTH_LEEWAY:
+            self.send(protocol.auth_error("The token expired.", self.identity_version, False))
+            raise AuthRejected("token expired")
+
+    def _connect(self, message: protocol.Connect) -> None:
+        if self.session_id is not None:
+            raise ProtocolError("Connect was sent twice on one connection.")
+        self.session_id = message.sessionId
+        if message.maxObservedTimestamp:
+            try:
+                seen = values.decode_ts(message.maxObservedTimestamp)
+            except ReactiveError:
+                raise ProtocolError("maxObservedTimestamp is not a timestamp.") from None
+            # Never go backwards for this client; ignore a clock far in the future.
+            if seen <= time.time_ns() + MAX_CLOCK_SKEW_NS:
+                clock.advance_to(seen)
+
+    def _modify(self, message: protocol.ModifyQuerySet) -> None:
+        if message.baseVersion != self.query_set_version:
+            raise ProtocolError(
+                f"BaseVersionMismatch: ModifyQuerySet has baseVersion {message.baseVersion}, "
+                f"the server has {self.query_set_version}."
+            )
+        if message.newVersion <= message.baseVersion:
+            raise ProtocolError("ModifyQuerySet newVersion must be greater than baseVersion.")
+        adds: list[AddRequest] = []
+        removes: list[int] = []
+        for change in message.modifications:
+            if isinstance(change, protocol.AddQuery):
+                if change.queryId in self.query_ids:
+                    raise ProtocolError(f"Query {change.queryId} was added twice.")
+                self.query_ids.add(change.queryId)
+                adds.append(AddRequest(change.queryId, change.udfPath, change.args,
+                                       change.journal))
+            else:
+                if change.queryId not in self.query_ids:
+                    raise ProtocolError(f"Query {change.queryId} was removed but never added.")
+                self.query_ids.discard(change.queryId)
+                removes.append(change.queryId)
+        self.query_set_version = message.newVersion
+        self.reactor.post(QuerySetChanged(self.peer, message.newVersion, tuple(adds),
+                                          tuple(removes)))
+
+    async def _authenticate(self, message: protocol.Authenticate) -> None:
+        if message.baseVersion != self.identity_version:
+            raise ProtocolError(
+                f"Authenticate has baseVersion {message.baseVersion}, the server has "
+                f"{self.identity_version}."
+            )
+        try:
+            identity = await in_thread(_identity_for, message, self.cookie_identity)
+        except AuthenticationError as exc:
+            self.send(protocol.auth_error(str(exc), self.identity_version, True))
+            raise AuthRejected(str(exc)) from None
+        self.identity_version += 1
+        self.identity = identity
+        self.reactor.post(IdentityChanged(self.peer, self.identity_version, identity))
+
+    async def _run_mutations(self) -> None:
+        while True:
+            message = await self._mutations.get()
+            identity, session_id = self.identity, self.session_id or ""
+            try:
+                args = protocol.function_args(message.args)
+            except ReactiveError as exc:
+                outcome = failure(exc, message.udfPath)
+            else:
+                outcome = await in_thread(
+                    runtime.execute_once, message.udfPath, args, identity,
+                    session_id=session_id, request_id=message.requestId,
+                )
+            # Failures go through the Reactor too: the Rust/Python client completes even a
+            # failed mutation only on a Transition after its response (§4.5).
+            self.reactor.post(MutationDone(self.peer, message.requestId, outcome))
+
+    async def _action(self, message: protocol.Action) -> None:
+        try:
+            args = protocol.function_args(message.args)
+        except ReactiveError as exc:
+            outcome = failure(exc, message.udfPath)
+        else:
+            outcome = await runtime.aexecute(message.udfPath, args, self.identity,
+                                             kind=FunctionKind.ACTION)
+        if outcome.ok:
+            self.send(protocol.function_response("ActionResponse", message.requestId, ok=True,
+                                                 value=outcome.value,
+                                                 log_lines=outcome.log_lines))
+        else:
+            self.send(_failed("ActionResponse", message.requestId, outcome))
+
+
+def _failed(kind: Any, request_id: int, outcome: Outcome) -> dict[str, Any]:
+    return protocol.function_response(
+        kind, request_id, ok=False, value=outcome.error, log_lines=outcome.log_lines,
+        error_data=outcome.error_data, has_error_data=outcome.has_error_data,
+    )
+
+
+def _identity_for(message: protocol.Authenticate, cookie_identity: Identity) -> Identity:
+    if message.tokenType == "None":
+        return cookie_identity
+    if not message.value:
+        raise AuthenticationError(f"Authenticate with tokenType {message.tokenType} needs a value.")
+    if message.tokenType == "Admin":
+        return identity_from_admin_key(message.value, acting_as=message.impersonating)
+    return identity_from_jwt(message.value)
+
