@@ -65,6 +65,8 @@ REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:1/0")
 REACTIVE = {
     "ADMIN_KEY": "tests-admin-key-0123456789",
     "EXPOSE_ERROR_DETAILS": True,
+    "FUNCTION_LOGS": True,
+    "FUNCTION_LOGS_MAX_LINES": 20,
     "CORS_ALLOWED_ORIGINS": ["http://allowed.example"],
     "MUTATION_RETRY_BASE_DELAY": 0.002,
     "MUTATION_RETRY_MAX_DELAY": 0.05,

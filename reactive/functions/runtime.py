@@ -37,6 +37,7 @@ from reactive.exceptions import (
 from reactive.functions.context import ActionCtx, MutationCtx, QueryCtx, SyncActionCtx
 from reactive.functions.convert import to_value
 from reactive.functions.definitions import FunctionDefinition
+from reactive.functions.logs import captured
 from reactive.functions.registry import Registry, registry
 from reactive.functions.transaction import (
     Scope,
@@ -137,6 +138,7 @@ class Runtime:
 
     # -- non-raising API for edges ---------------------------------------------------------
 
+    @captured
     def execute(
         self,
         ref: FunctionRef,
@@ -171,6 +173,7 @@ class Runtime:
             )
         return Outcome(value=value)
 
+    @captured
     async def aexecute(
         self,
         ref: FunctionRef,
@@ -195,6 +198,7 @@ class Runtime:
 
     # -- for the Reactor and the sync protocol ----------------------------------------------
 
+    @captured
     def evaluate(
         self, ref: FunctionRef, args: Mapping[str, Any], identity: Identity,
         journal: list[str] | None = None,
@@ -218,6 +222,7 @@ class Runtime:
                 outcome = failure(exc, ref)
         return Evaluation(outcome, recorder.read_set(), ctx_journal)
 
+    @captured
     def execute_once(
         self, ref: FunctionRef, args: Mapping[str, Any], identity: Identity, *,
         session_id: str, request_id: int,
