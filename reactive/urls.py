@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from django.urls import path, re_path
 
+from reactive.export import views as export_views
 from reactive.http import views
 
 app_name = "reactive"
@@ -16,5 +17,8 @@ urlpatterns = [
     path("api/function", views.call_function, name="function"),
     path("api/query_ts", views.query_ts, name="query_ts"),
     path("api/query_at_ts", views.query_at_ts, name="query_at_ts"),
+    path("api/json_schemas", export_views.json_schemas, name="json_schemas"),
+    path("api/list_snapshot", export_views.list_snapshot, name="list_snapshot"),
+    path("api/document_deltas", export_views.document_deltas, name="document_deltas"),
     re_path(r"^api/run/(?P<path>[A-Za-z0-9_/]+)$", views.run_by_path, name="run"),
 ]
