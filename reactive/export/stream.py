@@ -142,7 +142,9 @@ def _decode_token(token: str | None, names: list[str]) -> tuple[str | None, str 
     try:
         table, after = json.loads(token)
     except (ValueError, TypeError):
-        raise BadRequest("'cursor' is not a cursor this server returned.", code="BadCursor")
+        raise BadRequest(
+            "'cursor' is not a cursor this server returned.", code="BadCursor"
+        ) from None
     if table is None:
         return None, None
     if table not in names or not (after is None or isinstance(after, str)):

@@ -21,7 +21,7 @@ from django.conf import settings
 from reactive.conf import reactive_settings
 from reactive.types import Identity
 
-__all__ = ["CallRecord", "add_listener", "captured", "capture", "remove_listener"]
+__all__ = ["CallRecord", "add_listener", "capture", "captured", "remove_listener"]
 
 logger = logging.getLogger(__name__)
 
