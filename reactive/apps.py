@@ -23,6 +23,11 @@ class ReactiveConfig(AppConfig):
         from reactive.functions.transaction import install_guard
 
         registry.discover(apps.get_app_configs(), reactive_settings().FUNCTIONS_MODULE)
+        from reactive.export import system
+        from reactive.observability import logstream
+
+        system.register(registry)
+        logstream.install()
         connection_created.connect(install_guard, dispatch_uid="reactive_write_guard")
         from reactive.scheduling import crons
 

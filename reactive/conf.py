@@ -171,6 +171,8 @@ class ReactiveSettings(BaseModel):
 
     # Streaming export and snapshots (docs/guides/export.md)
     EXPORT_PAGE_SIZE: int = Field(1000, ge=1, le=100_000)  # documents per HTTP page
+    EXPORT_DIRECTORY: str | None = None  # CLI snapshot ZIPs; None: <tmp>/reactive-exports
+    EXPORT_MAX_UPLOAD_PART_BYTES: int = Field(16 * 1024 * 1024, ge=1024)
 
     # Scheduler and crons (Celery). Seconds unless noted; see docs/guides/scheduling.md.
     SCHEDULER_QUEUE: str | None = None  # Celery queue for job tasks; None: the default queue

@@ -1,6 +1,7 @@
 """Streaming-export positions: an integer cursor (a protocol timestamp) names a snapshot of
-the change log, optionally part-way through the changes up to a later snapshot. Not a model:
-positions are protocol state, never tracked or shown in the admin."""
+the change log, optionally part-way through the changes up to a later snapshot. And the state
+of the CLI's snapshot exports and imports, with uploaded parts. Not models: protocol state,
+never tracked or shown in the admin."""
 
 from django.db import migrations
 
@@ -13,9 +14,27 @@ CREATE TABLE reactive_exportposition (
     created_at timestamptz NOT NULL DEFAULT now()
 );
 CREATE INDEX reactive_exportposition_created_at ON reactive_exportposition (created_at);
+
+CREATE TABLE reactive_snapshotjob (
+    id bigserial PRIMARY KEY,
+    kind text NOT NULL,
+    state jsonb NOT NULL,
+    detail text,  -- export: the ZIP path; import: its spec (JSON)
+    created_at timestamptz NOT NULL DEFAULT now()
+);
+
+CREATE TABLE reactive_uploadpart (
+    upload text NOT NULL,
+    part integer NOT NULL,
+    data bytea NOT NULL,
+    created_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (upload, part)
+);
 """
 
-DROP = "DROP TABLE IF EXISTS reactive_exportposition;"
+DROP = """DROP TABLE IF EXISTS reactive_exportposition;
+DROP TABLE IF EXISTS reactive_snapshotjob;
+DROP TABLE IF EXISTS reactive_uploadpart;"""
 
 
 class Migration(migrations.Migration):
