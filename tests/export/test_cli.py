@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import requests
 
 from tests.conftest import JS_DIR
 from tests.support.waiting import wait_for
@@ -129,3 +130,53 @@ def test_cli_logs_shows_function_log_lines(cli: Cli, logs_process: subprocess.Po
     wait_for(lambda: saw("said tailed 0"), timeout=60, interval=0.5, what="the logs output")
     assert any("[CONVEX Q(testapp/dataio:chatty)] [WARN]" in line and "careful tailed" in line
                for line in lines), lines
+
+
+# -- malformed input on the CLI's endpoints ------------------------------------------------------
+
+
+def _post(url: str, path: str, key: str | None = KEY, **kwargs: object) -> requests.Response:
+    headers = {"Authorization": f"Convex {key}"} if key else {}
+    return requests.post(f"{url}{path}", headers=headers, timeout=10, **kwargs)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(("path", "body", "status", "code"), [
+    ("/api/import/upload_part", b"x", 400, "BadRequest"),
+    ("/api/import/upload_part?uploadToken=t&partNumber=0", b"x", 400, "BadRequest"),
+    ("/api/import/finish_upload", b"[]", 400, "BadRequest"),
+    ("/api/import/finish_upload", b"{", 400, "BadJson"),
+    ("/api/import/finish_upload", json.dumps({"import": {"format": "zip"}, "uploadToken": "t",
+                                              "partTokens": ["1"]}).encode(), 400, "BadImport"),
+    ("/api/import/finish_upload", json.dumps({"import": {"format": "csv"}, "uploadToken": "t",
+                                              "partTokens": []}).encode(), 400, "BadImport"),
+    ("/api/perform_import", json.dumps({"importId": "99999"}).encode(), 400, "BadImport"),
+    ("/api/perform_import", json.dumps({"importId": 5}).encode(), 400, "BadRequest"),
+])
+def test_bad_import_requests_get_clear_errors(
+    live_server_url: str, path: str, body: bytes, status: int, code: str
+) -> None:
+    response = _post(live_server_url, path, data=body)
+    assert (response.status_code, response.json()["code"]) == (status, code), response.text
+
+
+def test_cli_endpoints_refuse_callers_without_the_admin_key(live_server_url: str) -> None:
+    assert _post(live_server_url, "/api/export/request/zip", key=None).status_code == 401
+    assert _post(live_server_url, "/api/import/start_upload", key="x" * 20).status_code == 401
+    logs = requests.get(f"{live_server_url}/api/stream_function_logs?cursor=0", timeout=10)
+    assert logs.status_code == 401
+    bad = requests.get(f"{live_server_url}/api/stream_function_logs?cursor=abc", timeout=10,
+                       headers={"Authorization": f"Convex {KEY}"})
+    assert bad.status_code == 400
+    missing = requests.get(f"{live_server_url}/api/export/zip/123", timeout=10,
+                           headers={"Authorization": f"Convex {KEY}"})
+    assert missing.status_code == 404 and missing.json()["code"] == "ExportNotFound"
+
+
+def test_system_functions_are_invisible_without_the_admin_key(live_server_url: str) -> None:
+    body = {"path": "_system/cli/tables", "args": {}, "format": "json"}
+    anonymous = requests.post(f"{live_server_url}/api/query", json=body, timeout=10)
+    assert anonymous.status_code == 404
+    admin = requests.post(f"{live_server_url}/api/query", json=body, timeout=10,
+                          headers={"Authorization": f"Convex {KEY}"})
+    assert admin.json()["status"] == "success"
+    assert {"name": "testapp_note"} in admin.json()["value"]["page"]
