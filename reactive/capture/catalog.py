@@ -42,6 +42,23 @@ def relkinds(cursor: Any, names: Iterable[str]) -> dict[str, str]:
     return {name: str(kind) for name, kind in cursor.fetchall()}
 
 
+_TABLES: set[str] = set()  # names seen as ordinary tables: assumed to stay tables
+
+
+def relkinds_cached(cursor: Any, names: Iterable[str]) -> dict[str, str]:
+    """``relkinds`` without a query for names already seen as tables (the common case: a read
+    set over tables costs no catalog query). Views and unknown names are looked up each time,
+    so a view created or redefined later is seen."""
+    wanted = set(names)
+    known = {name: "r" for name in wanted & _TABLES}
+    rest = wanted - known.keys()
+    if rest:
+        found = relkinds(cursor, rest)
+        _TABLES.update(name for name, kind in found.items() if kind in TRIGGER_KINDS)
+        known.update(found)
+    return known
+
+
 def column_types(cursor: Any) -> dict[tuple[str, str], ColumnType]:
     """The type of every column of every relation visible on the search_path."""
     cursor.execute(

@@ -22,6 +22,8 @@ import sqlglot
 from sqlglot import exp
 from sqlglot.optimizer.normalize_identifiers import normalize_identifiers
 
+from reactive.capture import bypass
+
 logger = logging.getLogger(__name__)
 
 OPS = frozenset({"eq", "in", "lt", "le", "gt", "ge", "isnull", "notnull"})
@@ -369,7 +371,21 @@ class Recorder:
             result = ReadSet(everything=True)
         if result is not None:
             self.add(result)
-        return execute(sql, params, many, context)
+        with bypass.through_django():
+            return execute(sql, params, many, context)
+
+    def raw(self, sql: Any, params: Any, many: bool) -> None:
+        """A statement sent on the raw psycopg connection, around Django's cursor."""
+        logger.info("statement on the raw connection recorded sql=%.200s", sql)
+        try:
+            result = (ReadSet(everything=True) if sql is None or isinstance(sql, bytes)
+                      else predicates_for(sql, None if many else params,
+                                          interpolated=many or params is not None))
+        except Exception:
+            logger.exception("read set not recorded sql=%.200s", sql)
+            result = ReadSet(everything=True)
+        if result is not None:
+            self.add(result)
 
     def add(self, result: ReadSet) -> None:
         self.everything = self.everything or result.everything
@@ -384,5 +400,5 @@ class Recorder:
 def recording(connection: Any) -> Iterator[Recorder]:
     """Record the read set of everything executed on ``connection`` inside the block."""
     recorder = Recorder()
-    with connection.execute_wrapper(recorder):
+    with connection.execute_wrapper(recorder), bypass.watching(connection, recorder.raw):
         yield recorder

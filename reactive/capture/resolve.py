@@ -35,7 +35,7 @@ def resolve(read_set: ReadSet, cursor: Any) -> Resolution:
         found, wide = _function_tables(cursor, set(read_set.functions), 0)
         tables |= found
         everything = everything or wide
-    kinds = catalog.relkinds(cursor, read_set.tables() | tables)
+    kinds = catalog.relkinds_cached(cursor, read_set.tables() | tables)
     views = {name for name, kind in kinds.items() if kind == "v"}
     predicates = {p for p in read_set.predicates if p.table not in views}
     if views:
@@ -45,7 +45,7 @@ def resolve(read_set: ReadSet, cursor: Any) -> Resolution:
         if functions:
             found, wide = _function_tables(cursor, functions, 0)
             tables |= found
-            found_kinds = catalog.relkinds(cursor, found - kinds.keys())
+            found_kinds = catalog.relkinds_cached(cursor, found - kinds.keys())
             kinds.update(found_kinds)
             # a view read by a function a view calls: not expanded again, so widen
             everything = everything or wide or "v" in found_kinds.values()

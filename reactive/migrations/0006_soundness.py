@@ -1,6 +1,7 @@
 """Pin the settings that change how reactive_capture() writes values as text (float digits,
 date, time zone, interval and bytea styles), so every writer session logs the same exact
-image; and make existing capture triggers fire under session_replication_role = replica."""
+image; make existing capture triggers fire under session_replication_role = replica; and
+keep the untracked reads live queries made, for ``reactive_functions --check``."""
 
 from django.db import migrations
 
@@ -28,6 +29,17 @@ END
 $$;
 """
 
+# Untracked reads seen by live queries (refused or warned), for reactive_functions --check.
+OBSERVED = r"""
+CREATE TABLE reactive_untrackedread (
+    function text NOT NULL,
+    tbl text NOT NULL,
+    mode text NOT NULL,
+    seen_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (function, tbl)
+);
+"""
+
 UNPIN = r"""
 ALTER FUNCTION reactive_capture() RESET extra_float_digits;
 ALTER FUNCTION reactive_capture() RESET "DateStyle";
@@ -40,4 +52,5 @@ ALTER FUNCTION reactive_capture() RESET bytea_output;
 class Migration(migrations.Migration):
     dependencies = [("reactive", "0005_capture_hardening")]
 
-    operations = [migrations.RunSQL(PIN, UNPIN)]
+    operations = [migrations.RunSQL(PIN, UNPIN),
+                  migrations.RunSQL(OBSERVED, "DROP TABLE IF EXISTS reactive_untrackedread;")]
