@@ -27,7 +27,7 @@ from django.apps import apps
 from django.conf import settings
 from django.db import connections
 
-from reactive.capture import catalog
+import reactive.capture.catalog as catalog
 from reactive.capture.readsets import Condition, ReadSet, TablePredicate
 
 logger = logging.getLogger(__name__)

@@ -22,7 +22,7 @@ import sqlglot
 from sqlglot import exp
 from sqlglot.optimizer.normalize_identifiers import normalize_identifiers
 
-from reactive.capture import bypass
+import reactive.capture.bypass as bypass
 
 logger = logging.getLogger(__name__)
 

@@ -9,7 +9,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from reactive.capture import catalog
+import reactive.capture.catalog as catalog
 from reactive.capture.readsets import ReadSet, TablePredicate, template
 
 logger = logging.getLogger(__name__)

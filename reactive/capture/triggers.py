@@ -20,7 +20,7 @@ from django.apps import apps
 from django.db import connections
 from django.db.models import Model
 
-from reactive.capture import catalog
+import reactive.capture.catalog as catalog
 from reactive.capture.catalog import TRIGGER_KINDS, relkinds
 from reactive.capture.matcher import Change
 from reactive.conf import reactive_settings

@@ -60,6 +60,12 @@ def _record(function: str, tables: list[str], verdict: str, using: str) -> None:
         logger.warning("untracked read not recorded function=%s error=%s", function, exc)
 
 
+def forget() -> None:
+    """Warn and record again from now on (tests; after clearing reactive_untrackedread)."""
+    with _lock:
+        _seen.clear()
+
+
 def recorded(using: str = "default") -> list[tuple[str, str, str]]:
     """(function, table, mode) of every untracked read seen by any process, sorted."""
     from django.db import connections
