@@ -161,6 +161,9 @@ class ReactiveSettings(BaseModel):
     # Change capture and the Reactor
     TRACKED_APPS: tuple[str, ...] | Literal["__all__"] = "__all__"
     UNTRACKED_MODELS: tuple[str, ...] = ()
+    # A live query reading a table without capture triggers: "refuse" (an UntrackedRead error)
+    # or "warn" (run it; log a WARNING naming the tables once per function).
+    UNTRACKED_READS: Literal["refuse", "warn"] = "refuse"
     CHANGE_LOG_RETENTION: float = Field(3600.0, gt=0)
 
     # Scheduler and crons (Celery). Seconds unless noted; see docs/guides/scheduling.md.

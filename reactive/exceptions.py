@@ -14,6 +14,7 @@
         ├── ConflictError         a mutation kept conflicting until the last attempt
         ├── ReadOnlyError         a query (or an action's direct ORM use) tried to write
         ├── ReturnValueError      the result does not match the declared `returns=` type
+        ├── UntrackedReadError    a live query read a relation no capture trigger watches
         └── SchedulingError       a job cannot be scheduled or canceled as asked
             ├── ScheduledArgumentError   arguments do not match the target's signature
             └── SchedulingLimitError     too many jobs in one transaction, or arguments too large
@@ -145,6 +146,23 @@ class ReadOnlyError(ExecutionError):
     """Raised when a query writes to the database, or an action uses the ORM to write."""
 
     code = "ReadOnlyError"
+
+
+class UntrackedReadError(ExecutionError):
+    """Raised when a query read tables whose writes are never captured, so its live result
+    could go stale without anyone knowing (``REACTIVE['UNTRACKED_READS']``)."""
+
+    code = "UntrackedRead"
+
+    def __init__(self, function: str, tables: list[str]) -> None:
+        super().__init__(
+            f"Query '{function}' reads {', '.join(tables)}, which no change-capture trigger "
+            "watches: its live result would go stale. Track the table (TRACKED_APPS, "
+            "UNTRACKED_MODELS, reactive_triggers install), stop reading it, or accept stale "
+            "results with @query(untracked_reads='warn') or REACTIVE['UNTRACKED_READS']='warn'."
+        )
+        self.function = function
+        self.tables = tables
 
 
 class ReturnValueError(ExecutionError):

@@ -97,7 +97,8 @@ def test_reactive_triggers_remove_is_reported_by_check_and_w001_until_install(
     # Given the triggers removed by the command
     out = StringIO()
     call_command("reactive_triggers", "remove", stdout=out)
-    count = len(triggers.tracked_models())
+    views = [m for m in triggers.tracked_models() if m._meta.db_table.endswith("_view")]
+    count = len(triggers.tracked_models()) - len(views)  # a view carries no triggers
     assert out.getvalue().strip() == f"removed triggers from {count} tables"
     assert not _triggers().get("testapp_item", set()) & EVENT_TRIGGERS
 
