@@ -27,7 +27,9 @@ BATCH = 500
 
 def references() -> Iterator[tuple[type[models.Model], str]]:
     """Each (model, column attribute) that can hold a StoredFile id."""
-    for rel in StoredFile._meta.related_objects:
+    for rel in StoredFile._meta.get_fields(include_hidden=True):  # related_name="+" too
+        if not isinstance(rel, models.ForeignObjectRel):
+            continue
         field = rel.field
         if field.many_to_many:
             through = field.remote_field.through  # type: ignore[attr-defined]

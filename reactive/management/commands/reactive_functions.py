@@ -1,4 +1,5 @@
-"""``manage.py reactive_functions``: list every function with its kind, visibility and args."""
+"""``manage.py reactive_functions``: list every function with its kind, visibility and args,
+and every HTTP action with its methods and path."""
 
 from __future__ import annotations
 
@@ -7,11 +8,16 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
 
+from reactive.conf import reactive_settings
+from reactive.functions.http_actions import routes
 from reactive.functions.registry import registry
 
 
 class Command(BaseCommand):
-    help = "List the registered functions: name, kind, visibility and argument schema."
+    help = (
+        "List the registered functions (name, kind, visibility, argument schema) and the "
+        "HTTP actions (methods and path)."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--json", action="store_true", help="Print one JSON document.")
@@ -25,6 +31,18 @@ class Command(BaseCommand):
                 "args": definition.arguments.json_schema(),
             }
             for definition in registry
+        ]
+        prefix = "/" + reactive_settings().HTTP_ACTIONS_PREFIX
+        rows += [
+            {
+                "name": f"{'|'.join(sorted(action.methods))} {prefix}{action.path.lstrip('/')}"
+                + ("*" if action.prefix else ""),
+                "kind": "http",
+                "visibility": "public",
+                "handler": action.name,
+                "args": {},
+            }
+            for action in routes
         ]
         if options["json"]:
             self.stdout.write(json.dumps(rows, indent=2))
@@ -40,7 +58,7 @@ class Command(BaseCommand):
             self.stdout.write(
                 f"{row['name']:<{width}}  {row['kind']:<8}  {row['visibility']:<8}  ({params})"
             )
-        self.stdout.write(f"{len(rows)} functions")
+        self.stdout.write(f"{len(rows)} functions and HTTP actions")
 
 
 def _type(spec: dict[str, Any]) -> str:
