@@ -85,7 +85,7 @@ def check_storage(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
         messages.append(Error(
             f"REACTIVE['STORAGE_BACKEND'] is {conf.STORAGE_BACKEND!r}, which settings.STORAGES "
             f"does not define (it has {', '.join(sorted(settings.STORAGES)) or 'nothing'}).",
-            hint="Name an entry of settings.STORAGES, or add one (see docs/guides/file-storage.md).",
+            hint="Name an entry of settings.STORAGES or add one (docs/guides/file-storage.md).",
             id="reactive.E030",
         ))
     if conf.CORS_ALLOWED_ORIGINS and conf.STORAGE_URL_BASE is None:

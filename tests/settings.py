@@ -67,7 +67,7 @@ SILENCED_SYSTEM_CHECKS = ["reactive.W030"]
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:1/0")
 
 # Stored files (FileSystemStorage): a server process started by a test shares the test's root.
-MEDIA_ROOT = os.environ.get("REACTIVE_TEST_MEDIA_ROOT") or tempfile.mkdtemp(prefix="reactive-media-")
+MEDIA_ROOT = os.environ.get("REACTIVE_TEST_MEDIA_ROOT") or tempfile.mkdtemp(prefix="reactive-mf-")
 
 REACTIVE = {
     "ADMIN_KEY": "tests-admin-key-0123456789",

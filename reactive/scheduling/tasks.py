@@ -1,8 +1,8 @@
 """The Celery tasks the scheduler and crons run on, and their Celery beat entries.
 
 Found by the standard ``app.autodiscover_tasks()``; the beat entries (the sweeper, the cron
-tick and the stored-file orphan sweep) are added to whichever beat scheduler starts, so a project writes no Celery code beyond
-its ``celery.py``. Tasks only translate and delegate.
+tick and the stored-file orphan sweep) are added to whichever beat scheduler starts, so a
+project writes no Celery code beyond its ``celery.py``. Tasks only translate and delegate.
 """
 
 from __future__ import annotations

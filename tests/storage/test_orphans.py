@@ -62,7 +62,7 @@ def test_references_come_from_foreign_keys_to_stored_file() -> None:
 def test_storage_backend_must_name_a_configured_storage(settings: Any) -> None:
     with override_settings(REACTIVE={**settings.REACTIVE, "STORAGE_BACKEND": "nope"}):
         assert [m.id for m in check_storage()] == ["reactive.E030", "reactive.W030"]
-        with pytest.raises(SystemCheckError, match="reactive.E030"):
+        with pytest.raises(SystemCheckError, match=r"reactive\.E030"):
             call_command("check")
     with override_settings(REACTIVE={**settings.REACTIVE, "STORAGE_URL_BASE": "http://x.test"}):
         assert check_storage() == []
