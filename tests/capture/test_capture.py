@@ -67,18 +67,18 @@ def _item(**fields: Any) -> Item:
 
 def test_triggers_exist_on_tracked_tables_and_not_on_internals() -> None:
     # Given a migrated database (pytest-django ran migrate, which fired post_migrate)
-    triggers = _triggers()
+    installed = _triggers()
 
     # Then every tracked table carries the four capture triggers...
     for table in (*TESTAPP, "auth_user", "auth_user_groups", "auth_group"):
-        assert triggers.get(table, set()) >= EVENT_TRIGGERS, table
+        assert installed.get(table, set()) >= EVENT_TRIGGERS, table
     assert {s.table for s in triggers.status()} >= {*TESTAPP, "auth_user"}
     assert all(s.installed for s in triggers.status())
     # ...and Django's bookkeeping and our own tables carry none
     for table in ("django_session", "django_migrations", "django_content_type",
                   "auth_permission", "django_admin_log", "reactive_change", "reactive_state",
                   "reactive_sessionrequest"):
-        assert not triggers.get(table, set()) & EVENT_TRIGGERS, table
+        assert not installed.get(table, set()) & EVENT_TRIGGERS, table
 
 
 def test_reactive_triggers_check_lists_every_tracked_table_as_ok() -> None:
