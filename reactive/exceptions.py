@@ -10,6 +10,7 @@
     │   ├── BadRequest            the request itself is malformed (body, JSON, shape, size)
     │   └── AuthenticationError   credentials were sent but are not valid
     ├── FunctionError             raised on purpose by user code; its data reaches the client
+    │   └── StorageError          ctx.storage was given an unknown or malformed storage id
     └── ExecutionError            the function could not complete
         ├── ConflictError         a mutation kept conflicting until the last attempt
         ├── ReadOnlyError         a query (or an action's direct ORM use) tried to write
@@ -119,6 +120,21 @@ class FunctionError(ReactiveError):
     def __init__(self, data: Any = None, message: str | None = None) -> None:
         self.data = data
         super().__init__(message if message is not None else _describe(data))
+
+
+class StorageError(FunctionError):
+    """Raised by ``ctx.storage`` for a storage id that is malformed or names no stored file.
+
+    A ``FunctionError``, so the client gets a ``ConvexError`` whose ``data`` is
+    ``{"code": code, "storageId": storage_id}`` (``StorageIdInvalid`` or ``StorageFileNotFound``).
+    """
+
+    code = "StorageError"
+
+    def __init__(self, storage_id: str, *, code: str, message: str) -> None:
+        super().__init__({"code": code, "storageId": storage_id}, message)
+        self.code = code
+        self.storage_id = storage_id
 
 
 class ExecutionError(ReactiveError):

@@ -36,7 +36,7 @@ EVENTS = (("ins", "INSERT", "NEW TABLE AS reactive_new"),
 UNTRACKED_TABLES = frozenset({
     "django_migrations", "django_session", "django_content_type", "auth_permission",
     "django_admin_log", "reactive_change", "reactive_state", "reactive_sessionrequest",
-    "reactive_jobcommit", "reactive_untrackedread",
+    "reactive_jobcommit", "reactive_untrackedread", "reactive_uploadclaim",
 })
 
 

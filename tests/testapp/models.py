@@ -130,3 +130,13 @@ class ShapeView(models.Model):
 
     def __str__(self) -> str:
         return f"view {self.pk}"
+class Photo(models.Model):
+    """A row that references a stored file: the file-storage tests and the orphan sweep."""
+
+    file = models.ForeignKey(
+        "reactive.StoredFile", null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    caption = models.CharField(max_length=100, blank=True)
+
+    def __str__(self) -> str:
+        return self.caption

@@ -1,5 +1,6 @@
-"""``manage.py reactive_functions``: list every function with its kind, visibility and args;
-``--check``: list the live queries seen reading untracked tables, failing if any is refused."""
+"""``manage.py reactive_functions``: list every function with its kind, visibility and args,
+and every HTTP action; ``--check``: list the live queries seen reading untracked tables,
+failing if any is refused."""
 
 from __future__ import annotations
 
@@ -8,12 +9,17 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from reactive.conf import reactive_settings
 from reactive.functions import untracked
+from reactive.functions.http_actions import routes
 from reactive.functions.registry import registry
 
 
 class Command(BaseCommand):
-    help = "List the registered functions: name, kind, visibility and argument schema."
+    help = (
+        "List the registered functions (name, kind, visibility, argument schema) and the "
+        "HTTP actions (methods and path)."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--json", action="store_true", help="Print one JSON document.")
@@ -35,6 +41,18 @@ class Command(BaseCommand):
             }
             for definition in registry
         ]
+        prefix = "/" + reactive_settings().HTTP_ACTIONS_PREFIX
+        rows += [
+            {
+                "name": f"{'|'.join(sorted(action.methods))} {prefix}{action.path.lstrip('/')}"
+                + ("*" if action.prefix else ""),
+                "kind": "http",
+                "visibility": "public",
+                "handler": action.name,
+                "args": {},
+            }
+            for action in routes
+        ]
         if options["json"]:
             self.stdout.write(json.dumps(rows, indent=2))
             return
@@ -49,7 +67,7 @@ class Command(BaseCommand):
             self.stdout.write(
                 f"{row['name']:<{width}}  {row['kind']:<8}  {row['visibility']:<8}  ({params})"
             )
-        self.stdout.write(f"{len(rows)} functions")
+        self.stdout.write(f"{len(rows)} functions and HTTP actions")
 
 
     def _check(self) -> None:
