@@ -22,9 +22,9 @@ from django.http.request import split_domain_port, validate_host
 from reactive.auth.identity import identity_from_user
 from reactive.conf import reactive_settings
 from reactive.live import protocol
+from reactive.live.inbox import SessionClosed
 from reactive.live.reactor import get_reactor
 from reactive.live.session import AuthRejected, ClientSession, Overloaded
-from reactive.live.subscriptions import SessionClosed
 
 logger = logging.getLogger(__name__)
 

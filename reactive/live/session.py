@@ -23,9 +23,9 @@ from reactive.exceptions import AuthenticationError, ReactiveError
 from reactive.functions.runtime import Outcome, failure, runtime
 from reactive.functions.transaction import in_thread
 from reactive.live import protocol
+from reactive.live.inbox import AddRequest, IdentityChanged, MutationDone, QuerySetChanged
 from reactive.live.protocol import ProtocolError
 from reactive.live.reactor import Reactor
-from reactive.live.subscriptions import AddRequest, IdentityChanged, MutationDone, QuerySetChanged
 from reactive.types import FunctionKind, Identity
 
 logger = logging.getLogger(__name__)
