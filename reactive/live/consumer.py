@@ -1,8 +1,8 @@
 """The websocket edge of the sync protocol: frames in, frames out, in order, with limits.
 
-Translates and delegates: parsing is :mod:`reactive.live.protocol`'s, behaviour is the session's and
-the Reactor's. Client bugs get FatalError and a close; internal errors close with 1011; a
-sender of oversized frames or floods is closed without hurting anyone else.
+It only moves frames: parsing is :mod:`reactive.live.protocol`'s, behaviour is the session's
+(which deals with the Reactor itself). Client bugs get FatalError and a close; internal errors
+close with 1011; a sender of oversized frames or floods is closed without hurting anyone else.
 """
 
 from __future__ import annotations
@@ -22,8 +22,6 @@ from django.http.request import split_domain_port, validate_host
 from reactive.auth.identity import identity_from_user
 from reactive.conf import reactive_settings
 from reactive.live import protocol
-from reactive.live.inbox import SessionClosed
-from reactive.live.reactor import get_reactor
 from reactive.live.session import AuthRejected, ClientSession, Overloaded
 
 logger = logging.getLogger(__name__)
@@ -48,21 +46,19 @@ class SyncConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]  # channels is
         self._outbox: asyncio.Queue[protocol.Outgoing | None] = asyncio.Queue()
         self._last_sent = time.monotonic()
         self._budget = _Budget(conf.WEBSOCKET_MAX_MESSAGES_PER_SECOND)
-        self.reactor = get_reactor()
-        self.session = ClientSession(self.reactor, self.deliver_one,
+        self.session = ClientSession(self.deliver_one,
                                      identity_from_user(self.scope.get("user")),
                                      conf.WEBSOCKET_MAX_PENDING_MUTATIONS)
         loop = asyncio.get_running_loop()
         self._sender = loop.create_task(self._send_loop())
         self._pinger = loop.create_task(self._ping_loop(conf.WEBSOCKET_PING_INTERVAL))
-        self.session.open(self)
+        self.session.open()
 
     async def disconnect(self, code: int) -> None:
         session = getattr(self, "session", None)
         if session is None:
             return
         session.close()
-        self.reactor.post(SessionClosed(self))
         for task in (self._pinger, self._sender):
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -103,11 +99,6 @@ class SyncConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]  # channels is
             await self._drain_and_close(code=CLOSE_INTERNAL, reason="InternalServerError")
 
     # -- outgoing --------------------------------------------------------------------------
-
-    def deliver(self, messages: list[protocol.Outgoing]) -> None:
-        """Queue messages in order (the Reactor's SessionHandle)."""
-        for message in messages:
-            self.deliver_one(message)
 
     def deliver_one(self, message: protocol.Outgoing) -> None:
         if self._outbox.qsize() >= MAX_OUTBOX:
