@@ -15,7 +15,9 @@ import time
 from typing import Any
 from urllib.parse import urlsplit
 
+from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
+from channels.utils import await_many_dispatch
 from django.conf import settings
 from django.http.request import split_domain_port, validate_host
 
@@ -33,7 +35,20 @@ MAX_OUTBOX = 10_000
 
 
 class SyncConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]  # channels is untyped
-    """``/api/<version>/sync`` and ``/api/sync``: one instance per websocket connection."""
+    """``/api/<version>/sync`` and ``/api/sync``: one instance per websocket connection.
+
+    It uses no channel layer, so it opens none: Channels' own ``__call__`` would open a layer
+    receive per connection whenever ``CHANNEL_LAYERS`` is set, and a layer that times out its
+    reads (channels-redis with redis-py's 5 s default) or cannot be reached would then close
+    every idle session with 1011.
+    """
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        self.scope = scope
+        self.channel_layer = None
+        self.base_send = send
+        with contextlib.suppress(StopConsumer):
+            await await_many_dispatch([receive], self.dispatch)
 
     async def connect(self) -> None:
         if not origin_allowed(self.scope):
