@@ -54,9 +54,9 @@ def check_triggers(
     A warning, not an error: ``migrate`` runs database checks before it creates the change log
     and new tables, and installs the triggers itself afterwards.
     """
-    from reactive.capture import triggers
+    from reactive.capture import log, triggers
 
-    if not databases or "default" not in databases or not triggers.log_exists():
+    if not databases or "default" not in databases or not log.log_exists():
         return []
     missing = [s.table for s in triggers.status() if not s.installed]
     if not missing:
