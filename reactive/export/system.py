@@ -1,6 +1,10 @@
 """The ``_system/cli/*`` functions the official Convex CLI calls over the sync protocol with
 the admin key: tables, a table's documents, the latest snapshot export and the imports.
-Internal queries, so only the admin key (or other functions) can call them."""
+Internal queries, so only the admin key (or other functions) can call them.
+
+The job functions read ``reactive_snapshotjob``, which has no capture triggers; they opt in to
+untracked reads because a job's state is final before the CLI subscribes (exports and imports
+run inside the request that starts them), so a subscription never waits on a change."""
 
 from __future__ import annotations
 
@@ -63,7 +67,7 @@ def table_data(ctx: Any, table: str, order: str = "desc",
     return {"page": page, "isDone": len(rows) <= size, "continueCursor": last}
 
 
-@internal_query(name="_system/cli/exports:getLatest")
+@internal_query(name="_system/cli/exports:getLatest", untracked_reads="warn")
 def latest_export(ctx: Any) -> dict[str, Any] | None:
     """The newest snapshot export's state (``requested``/``completed``/``failed``)."""
     job = _latest("export")
@@ -75,7 +79,7 @@ def latest_export(ctx: Any) -> dict[str, Any] | None:
     return state
 
 
-@internal_query(name="_system/cli/queryImport:list")
+@internal_query(name="_system/cli/queryImport:list", untracked_reads="warn")
 def list_imports(ctx: Any) -> list[dict[str, Any]]:
     """Recent imports as ``{_id, state}``."""
     with connection.cursor() as db:
@@ -84,7 +88,7 @@ def list_imports(ctx: Any) -> list[dict[str, Any]]:
         return [{"_id": str(i), "state": json.loads(s)} for i, s in db.fetchall()]
 
 
-@internal_query(name="_system/cli/queryImport:default")
+@internal_query(name="_system/cli/queryImport:default", untracked_reads="warn")
 def query_import(ctx: Any, importId: str) -> dict[str, Any] | None:
     """One import's ``{_id, state}``."""
     if not importId.isdigit():

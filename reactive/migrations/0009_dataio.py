@@ -38,6 +38,6 @@ DROP TABLE IF EXISTS reactive_uploadpart;"""
 
 
 class Migration(migrations.Migration):
-    dependencies = [("reactive", "0005_capture_hardening")]
+    dependencies = [("reactive", "0007_storage")]
 
     operations = [migrations.RunSQL(CREATE, DROP)]
