@@ -2,9 +2,11 @@
 the admin key: tables, a table's documents, the latest snapshot export and the imports.
 Internal queries, so only the admin key (or other functions) can call them.
 
-The job functions read ``reactive_snapshotjob``, which has no capture triggers; they opt in to
-untracked reads because a job's state is final before the CLI subscribes (exports and imports
-run inside the request that starts them), so a subscription never waits on a change."""
+All opt in to untracked reads. ``tables`` and ``tableData`` read the catalog (which tables
+exist is schema, not data: no trigger sees it); ``tableData``'s rows are tracked as usual. The
+job functions read ``reactive_snapshotjob``, which has no capture triggers, but a job's state is
+final before the CLI subscribes (exports and imports run inside the request that starts them),
+so a subscription never waits on a change."""
 
 from __future__ import annotations
 
@@ -31,7 +33,7 @@ def _page_opts(opts: dict[str, Any] | None) -> tuple[str | None, int]:
     return (cursor if isinstance(cursor, str) and cursor else None), min(int(size), PAGE_MAX)
 
 
-@internal_query(name="_system/cli/tables:default")
+@internal_query(name="_system/cli/tables:default", untracked_reads="warn")
 def tables(ctx: Any, paginationOpts: dict[str, Any] | None = None) -> dict[str, Any]:
     """Every exported table as ``{name}``, one page."""
     cursor, size = _page_opts(paginationOpts)
@@ -42,7 +44,7 @@ def tables(ctx: Any, paginationOpts: dict[str, Any] | None = None) -> dict[str, 
             "continueCursor": names[-1] if names else (cursor or "")}
 
 
-@internal_query(name="_system/cli/tableData:default")
+@internal_query(name="_system/cli/tableData:default", untracked_reads="warn")
 def table_data(ctx: Any, table: str, order: str = "desc",
                paginationOpts: dict[str, Any] | None = None) -> dict[str, Any]:
     """A page of a table's documents, newest (highest key) first unless ``order='asc'``."""

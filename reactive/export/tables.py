@@ -11,6 +11,7 @@ from typing import Any
 from django.db import connections, models
 from django.db.models import Model
 
+from reactive.capture.catalog import TRIGGER_KINDS, relkinds_cached
 from reactive.capture.triggers import tracked_models
 from reactive.exceptions import BadRequest
 
@@ -85,15 +86,19 @@ def _field_schema(field: models.Field[Any, Any]) -> dict[str, Any]:
     return {"type": [kind, "null"]} if field.null else {"type": kind}
 
 
-def exported_tables() -> dict[str, Table]:
-    """Tracked tables with a one-column primary key, by name (sorted)."""
-    tables = {}
+def exported_tables(using: str = "default") -> dict[str, Table]:
+    """Tracked tables with a one-column primary key, by name (sorted). Views and relations
+    not created yet are left out: only ordinary tables hold documents to export or import."""
+    candidates = {}
     for model in tracked_models():
         pk = model._meta.pk
         if pk is None or getattr(pk, "column", None) is None:
             continue  # a composite key has no single _id
-        tables[model._meta.db_table] = Table(model._meta.db_table, model)
-    return dict(sorted(tables.items()))
+        candidates[model._meta.db_table] = Table(model._meta.db_table, model)
+    with connections[using].cursor() as cursor:
+        kinds = relkinds_cached(cursor, candidates)
+    return {name: candidates[name] for name in sorted(candidates)
+            if kinds.get(name) in TRIGGER_KINDS}
 
 
 def table_named(name: str) -> Table:

@@ -144,8 +144,22 @@ def test_consumer_killed_and_resumed_ends_with_exactly_the_databases_rows(
         got = {k: {f: v for f, v in d.items() if f != "_ts"} for k, d in state["docs"].items()}
         return got == expected
 
-    wait_for(converged, timeout=60, what="the consumer to match the database")
+    try:
+        wait_for(converged, timeout=120, what="the consumer to match the database")
+    except BaseException:
+        print(difference(consumer_state, expected))
+        raise
     assert consumers[-1].poll() is None, consumer_state.with_suffix(".log").read_text()
+
+
+def difference(state_path: Path, expected: dict[str, dict[str, Any]]) -> str:
+    """What the consumer got wrong, and its log: printed when it does not converge."""
+    state = read_state(state_path) or {"docs": {}}
+    got = {k: {f: v for f, v in d.items() if f != "_ts"} for k, d in state["docs"].items()}
+    differ = [(got[k], expected[k]) for k in set(got) & set(expected) if got[k] != expected[k]]
+    return (f"extra={sorted(set(got) - set(expected))[:5]} "
+            f"missing={sorted(set(expected) - set(got))[:5]} differ={differ[:3]}\n"
+            + state_path.with_suffix(".log").read_text()[-3000:])
 
 
 def test_every_page_of_a_listing_shows_the_table_at_its_snapshot(live_server_url: str) -> None:

@@ -18,11 +18,22 @@ import requests
 
 
 def get(url: str, key: str, path: str, **params: Any) -> dict[str, Any]:
-    response = requests.get(f"{url}{path}", params=params, timeout=10,
-                            headers={"Authorization": f"Convex {key}"})
-    response.raise_for_status()
-    body: dict[str, Any] = response.json()
-    return body
+    """GET a page, retrying what a real loader retries (timeouts, 5xx); a 4xx is final."""
+    for attempt in range(10):
+        try:
+            response = requests.get(f"{url}{path}", params=params, timeout=20,
+                                    headers={"Authorization": f"Convex {key}"})
+        except requests.RequestException as exc:
+            print(f"retrying after {exc!r}", file=sys.stderr, flush=True)
+        else:
+            if response.status_code < 500:
+                response.raise_for_status()
+                body: dict[str, Any] = response.json()
+                return body
+            print(f"retrying after {response.status_code}: {response.text[:500]}",
+                  file=sys.stderr, flush=True)
+        time.sleep(0.2 * (attempt + 1))
+    raise SystemExit("giving up after 10 attempts")
 
 
 def save(path: Path, state: dict[str, Any]) -> None:
