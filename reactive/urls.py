@@ -36,6 +36,7 @@ urlpatterns = [
     path("api/perform_import", cli_views.perform_import, name="perform_import"),
     path("api/stream_function_logs", observability_views.stream_function_logs,
          name="stream_function_logs"),
+    path("api/metrics", observability_views.metrics, name="metrics"),
     re_path(r"^api/run/(?P<path>[A-Za-z0-9_/]+)$", views.run_by_path, name="run"),
     path("api/storage/upload", files.upload, name="storage_upload"),
     path("api/storage/<uuid:file_id>", files.download, name="storage_file"),

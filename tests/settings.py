@@ -75,6 +75,7 @@ REACTIVE = {
     "FUNCTION_LOGS": True,
     "FUNCTION_LOGS_MAX_LINES": 20,
     "EXPORT_PAGE_SIZE": 40,  # small pages, so the export tests page
+    "METRICS_ENABLED": True,
     "CORS_ALLOWED_ORIGINS": ["http://allowed.example"],
     "MUTATION_RETRY_BASE_DELAY": 0.002,
     "MUTATION_RETRY_MAX_DELAY": 0.05,

@@ -1,12 +1,13 @@
 """``GET /api/stream_function_logs?cursor=N`` (admin key): the log stream as ``npx convex
-logs`` polls it, ``{entries, newCursor}``, waiting briefly when there is nothing new."""
+logs`` polls it, ``{entries, newCursor}``, waiting briefly when there is nothing new; and
+``GET /api/metrics`` (``METRICS_ENABLED``; admin key or a staff session): Prometheus text."""
 
 from __future__ import annotations
 
 import asyncio
 import hmac
 
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
 from reactive.conf import reactive_settings
@@ -45,3 +46,18 @@ def _is_admin(header: str) -> bool:
     configured = reactive_settings().ADMIN_KEY
     return (scheme.lower() == "convex" and bool(configured) and ":" not in key
             and hmac.compare_digest(key.strip().encode(), str(configured).encode()))
+
+
+def metrics(request: HttpRequest) -> HttpResponse:
+    """The Prometheus exposition of the default registry (ours and the project's metrics)."""
+    from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
+
+    if not reactive_settings().METRICS_ENABLED:
+        raise Http404("Metrics are off: set REACTIVE['METRICS_ENABLED'] = True.")
+    user = getattr(request, "user", None)
+    header = request.headers.get("Authorization", "")
+    if not (_is_admin(header) or (user is not None and user.is_active and user.is_staff)):
+        return JsonResponse({"code": "Unauthenticated", "message": "Metrics need the admin key "
+                             "('Authorization: Convex <admin key>') or a staff login."},
+                            status=401)
+    return HttpResponse(generate_latest(REGISTRY), content_type=CONTENT_TYPE_LATEST)
