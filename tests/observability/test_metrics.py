@@ -4,12 +4,14 @@ and genuine mutation conflicts; Sentry events from function crashes, through a f
 from __future__ import annotations
 
 import threading
+from io import StringIO
 from typing import Any
 
 import pytest
 import requests
 import sentry_sdk
 from django.contrib.auth.models import User
+from django.core.management import CommandError, call_command
 from django.db import connection
 from django.test import Client, override_settings
 from prometheus_client import REGISTRY
@@ -109,3 +111,30 @@ def test_a_crash_reaches_sentry_tagged_with_the_function() -> None:
     assert crash[0]["tags"]["request_id"] in outcome.error
     frames = crash[0]["exception"]["values"][-1]
     assert frames["type"] == "ValueError" and frames["value"] == "boom"
+
+
+def test_reactive_insights_ranks_slow_and_conflicting_functions(live_server_url: str) -> None:
+    # Given calls while the command watches (and totals since start)
+    done = threading.Event()
+
+    def traffic() -> None:
+        while not done.is_set():
+            requests.post(f"{live_server_url}/api/query", timeout=10,
+                          json={"path": "testapp/dataio:chatty", "args": {"word": "i"}})
+
+    thread = threading.Thread(target=traffic)
+    thread.start()
+    out = StringIO()
+    try:
+        call_command("reactive_insights", "--url", live_server_url, "--window", "1",
+                     stdout=out)
+    finally:
+        done.set()
+        thread.join(timeout=30)
+    # Then the watched function is listed with its calls
+    text = out.getvalue()
+    assert "Slowest functions (the last 1 s)" in text
+    row = next(line for line in text.splitlines() if "testapp/dataio:chatty" in line)
+    assert float(row.split()[-2]) >= 1
+    with pytest.raises(CommandError, match="Could not read"):
+        call_command("reactive_insights", "--url", "http://127.0.0.1:9", "--window", "0")
