@@ -138,3 +138,18 @@ def test_reactive_insights_ranks_slow_and_conflicting_functions(live_server_url:
     assert float(row.split()[-2]) >= 1
     with pytest.raises(CommandError, match="Could not read"):
         call_command("reactive_insights", "--url", "http://127.0.0.1:9", "--window", "0")
+
+
+def test_system_checks_name_a_bad_export_directory_and_metrics_without_a_key(
+    tmp_path: Any,
+) -> None:
+    from django.core import checks
+
+    missing = str(tmp_path / "nope")
+    with override_settings(REACTIVE={"EXPORT_DIRECTORY": missing, "METRICS_ENABLED": True}):
+        ids = {m.id for m in checks.run_checks() if m.id and m.id.startswith("reactive.")}
+    assert {"reactive.E040", "reactive.W040"} <= ids
+    with override_settings(REACTIVE={"EXPORT_DIRECTORY": str(tmp_path), "ADMIN_KEY": KEY,
+                                     "METRICS_ENABLED": True}):
+        ids = {m.id for m in checks.run_checks() if m.id and m.id.startswith("reactive.")}
+    assert not {"reactive.E040", "reactive.W040"} & ids
