@@ -17,7 +17,7 @@ class ReactiveConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from reactive import checks  # noqa: F401 - registers the system checks
+        from reactive import checks, project_checks  # noqa: F401 - registers the checks
         from reactive.conf import reactive_settings
         from reactive.functions.registry import registry
         from reactive.functions.transaction import install_guard

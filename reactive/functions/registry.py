@@ -15,6 +15,7 @@ from django.apps import AppConfig
 
 from reactive.exceptions import DefinitionError, FunctionNotFound
 from reactive.functions.definitions import NAME_RE, FunctionDefinition
+from reactive.suggest import did_you_mean
 
 logger = logging.getLogger(__name__)
 
@@ -83,7 +84,8 @@ class Registry:
             raise FunctionNotFound(str(name)[:512])
         definition = self._functions.get(canonical_name(name))
         if definition is None or not (internal or definition.is_public):
-            raise FunctionNotFound(name)
+            visible = (d.name for d in self._functions.values() if internal or d.is_public)
+            raise FunctionNotFound(name, did_you_mean(canonical_name(name), visible))
         return definition
 
     def discover(self, app_configs: Iterable[AppConfig], module_name: str) -> None:
