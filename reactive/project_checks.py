@@ -6,6 +6,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import os
+import sys
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -120,7 +121,6 @@ def check_urls(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
 def check_celery(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
     """reactive.W054: the project's Celery app does not find ``reactive.tasks``; W057: crons
     are declared but the project has no Celery app to run them."""
-    from reactive.functions.scheduler import RUN_JOB_TASK
     from reactive.scheduling import crons
 
     module = celery_module()
@@ -137,8 +137,7 @@ def check_celery(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
     app = _celery_app(module)
     if app is None:
         return []
-    app.loader.import_default_modules()  # what a worker does: runs autodiscovery
-    if RUN_JOB_TASK in app.tasks:
+    if _discovers_reactive_tasks(app):
         return []
     return [Warning(
         f"The Celery app in {module.__name__} does not register django-reactivity's tasks, so "
@@ -198,6 +197,27 @@ def _celery_app(module: ModuleType) -> Any:
     from celery import Celery
 
     return next((v for v in vars(module).values() if isinstance(v, Celery)), None)
+
+
+def _discovers_reactive_tasks(app: Any) -> bool:
+    """Whether a worker of ``app`` will import ``reactive.tasks``: listed in ``imports`` or
+    ``include``, or found by a pending ``app.autodiscover_tasks()`` (without a package list
+    that leaves ``reactive`` out), or already imported (``autodiscover_tasks(force=True)``).
+
+    Inspects what autodiscovery registered instead of running it: running it here would run
+    Celery's Django fixup, which runs the system checks again.
+    """
+    from celery.signals import import_modules
+
+    listed = {*(app.conf.imports or ()), *(app.conf.include or ())}
+    if listed & {"reactive.tasks", "reactive.scheduling.tasks"}:
+        return True
+    for (_, sender), receiver in import_modules.receivers:
+        fun = getattr(receiver, "fun", None)
+        if sender == id(app) and getattr(fun, "__name__", "") == "_autodiscover_tasks":
+            packages = (getattr(receiver, "args", None) or (None,))[0]
+            return packages is None or callable(packages) or "reactive" in packages
+    return "reactive.scheduling.tasks" in sys.modules
 
 
 def _websocket_app(application: Any) -> Any:

@@ -16,9 +16,12 @@ from reactive.conf import reactive_settings
 from reactive.functions.scheduler import RUN_JOB_TASK
 from reactive.scheduling import runner, sweeper
 from reactive.scheduling.cron_tick import tick
+from reactive.scheduling.quiet import quiet_periodic_ticks
 
 SWEEP_TASK = "reactive.sweep"
 CRON_TICK_TASK = "reactive.cron_tick"
+
+quiet_periodic_ticks((SWEEP_TASK, CRON_TICK_TASK))
 
 
 @shared_task(name=RUN_JOB_TASK, ignore_result=True)  # type: ignore[untyped-decorator]
