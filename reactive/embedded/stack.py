@@ -58,7 +58,8 @@ class DevStack:
         self.output = Prefixer(say, colour=config.colour)
         self._children: list[tuple[str, subprocess.Popen[bytes]]] = []
         self._servers: list[PostgresServer | RedisServer] = []
-        self.env = dict(os.environ)
+        # Unbuffered children: their lines reach the prefixer (a pipe) as they are written.
+        self.env = {**os.environ, "PYTHONUNBUFFERED": "1"}
 
     def say(self, text: str) -> None:
         self.output.line("dev", text)

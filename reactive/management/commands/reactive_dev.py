@@ -54,7 +54,11 @@ class Command(BaseCommand):
             project_dir=base_dir,
             banner=str(getattr(settings, "REACTIVE_DEV_BANNER", "")),
         )
-        raise SystemExit(DevStack(config, say=self.stdout.write).run())
+        raise SystemExit(DevStack(config, say=self._say).run())
+
+    def _say(self, text: str) -> None:
+        self.stdout.write(text)
+        self.stdout.flush()  # a pipe is block-buffered; show each line as it comes
 
 
 def _celery(package: str, *, skip: bool) -> tuple[str | None, str]:
