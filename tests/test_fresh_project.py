@@ -10,7 +10,6 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -84,8 +83,10 @@ def test_missing_asgi_application_and_urls_are_reported_naming_the_files(
     # When the user runs the checks
     done = project.manage("check", DATABASE_URL=database_url)
     # Then W050 asks for ASGI_APPLICATION in settings.py and W052 for the URLs in urls.py
-    assert "(reactive.W050)" in done.stderr and "ASGI_APPLICATION = 'mysite.asgi.application'" in done.stderr
-    assert "(reactive.W052)" in done.stderr and 'mysite/urls.py add path("", include("reactive.urls"))' in done.stderr
+    assert "(reactive.W050)" in done.stderr
+    assert "ASGI_APPLICATION = 'mysite.asgi.application'" in done.stderr
+    assert "(reactive.W052)" in done.stderr
+    assert 'mysite/urls.py add path("", include("reactive.urls"))' in done.stderr
     # And the API mounted under a prefix is W053
     project.write("mysite/urls.py", "from django.urls import include, path\n"
                   "urlpatterns = [path('backend/', include('reactive.urls'))]\n")

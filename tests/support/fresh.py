@@ -113,7 +113,9 @@ class FreshProject:
     def append_settings(self, text: str) -> None:
         self.append("mysite/settings.py", text)
 
-    def manage(self, *args: str, timeout: float = 60, **env: str) -> subprocess.CompletedProcess[str]:
+    def manage(
+        self, *args: str, timeout: float = 60, **env: str
+    ) -> subprocess.CompletedProcess[str]:
         return subprocess.run([sys.executable, "manage.py", *args], cwd=self.root,
                               env=self.env(**env), capture_output=True, text=True,
                               timeout=timeout, check=False)
