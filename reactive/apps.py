@@ -35,6 +35,7 @@ class ReactiveConfig(AppConfig):
 def _install_triggers(*, using: str = "default", **kwargs: Any) -> None:
     """After migrate (which runs this once our app is migrated): track every tracked table,
     including tables that later migrations created."""
+<<<<<<< HEAD
     from django.db import connections
 
     from reactive.capture import triggers
@@ -51,3 +52,9 @@ def _install_triggers(*, using: str = "default", **kwargs: Any) -> None:
               file=kwargs.get("stdout") or sys.stdout)
     tables = triggers.install([m for m in models if m._meta.db_table in existing], using=using)
     triggers.drop_stale(set(tables), using)
+=======
+    from reactive.capture import log, triggers
+
+    if using == "default" and log.log_exists(using):
+        triggers.install(using=using)
+>>>>>>> main

@@ -1,4 +1,8 @@
+<<<<<<< HEAD
 """System checks (``reactive.E001``...): settings, database backend, driver and reachability."""
+=======
+"""System checks (``reactive.E001``...): settings, database backend and driver, file storage."""
+>>>>>>> main
 
 from __future__ import annotations
 
@@ -62,14 +66,18 @@ def check_triggers(
     W001 is a warning, not an error: ``migrate`` runs database checks before it creates the
     change log and new tables, and installs the triggers itself afterwards.
     """
-    from reactive.capture import triggers
+    from reactive.capture import log, triggers
 
+<<<<<<< HEAD
     if not databases or "default" not in databases or _engine() != POSTGRESQL:
         return []  # E002 reports another engine; SQLite has no to_regclass()
     problem = database_problem("default")
     if problem is not None:
         return [Error(problem, hint=DOWN_HINT, id="reactive.E050")]
     if not triggers.log_exists():
+=======
+    if not databases or "default" not in databases or not log.log_exists():
+>>>>>>> main
         return []
     missing = [s.table for s in triggers.status() if not s.installed]
     if not missing:
@@ -84,6 +92,35 @@ def check_triggers(
     ]
 
 
+<<<<<<< HEAD
 def _engine() -> str:
     return str(settings.DATABASES.get("default", {}).get("ENGINE", ""))
 
+=======
+@register(Tags.compatibility)
+def check_storage(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """reactive.E030: ``STORAGE_BACKEND`` names no entry of ``settings.STORAGES``;
+    reactive.W030: cross-origin clients are allowed but storage URLs are path-only."""
+    from reactive.conf import reactive_settings
+
+    if validate(getattr(settings, "REACTIVE", None)):
+        return []  # reactive.E001 reports it
+    conf = reactive_settings()
+    messages: list[CheckMessage] = []
+    if conf.STORAGE_BACKEND not in settings.STORAGES:
+        messages.append(Error(
+            f"REACTIVE['STORAGE_BACKEND'] is {conf.STORAGE_BACKEND!r}, which settings.STORAGES "
+            f"does not define (it has {', '.join(sorted(settings.STORAGES)) or 'nothing'}).",
+            hint="Name an entry of settings.STORAGES or add one (docs/guides/file-storage.md).",
+            id="reactive.E030",
+        ))
+    if conf.CORS_ALLOWED_ORIGINS and conf.STORAGE_URL_BASE is None:
+        messages.append(Warning(
+            "REACTIVE['CORS_ALLOWED_ORIGINS'] lets other origins call the API, but "
+            "REACTIVE['STORAGE_URL_BASE'] is unset, so upload and file URLs are paths that "
+            "those pages would resolve against their own origin.",
+            hint="Set REACTIVE['STORAGE_URL_BASE'] to this server's public origin.",
+            id="reactive.W030",
+        ))
+    return messages
+>>>>>>> main
