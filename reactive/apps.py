@@ -35,12 +35,11 @@ class ReactiveConfig(AppConfig):
 def _install_triggers(*, using: str = "default", **kwargs: Any) -> None:
     """After migrate (which runs this once our app is migrated): track every tracked table,
     including tables that later migrations created."""
-<<<<<<< HEAD
     from django.db import connections
 
-    from reactive.capture import triggers
+    from reactive.capture import log, triggers
 
-    if using != "default" or not triggers.log_exists(using):
+    if using != "default" or not log.log_exists(using):
         return
     existing = set(connections[using].introspection.table_names())
     models = triggers.tracked_models()
@@ -52,9 +51,3 @@ def _install_triggers(*, using: str = "default", **kwargs: Any) -> None:
               file=kwargs.get("stdout") or sys.stdout)
     tables = triggers.install([m for m in models if m._meta.db_table in existing], using=using)
     triggers.drop_stale(set(tables), using)
-=======
-    from reactive.capture import log, triggers
-
-    if using == "default" and log.log_exists(using):
-        triggers.install(using=using)
->>>>>>> main

@@ -1,8 +1,5 @@
-<<<<<<< HEAD
-"""System checks (``reactive.E001``...): settings, database backend, driver and reachability."""
-=======
-"""System checks (``reactive.E001``...): settings, database backend and driver, file storage."""
->>>>>>> main
+"""System checks (``reactive.E001``...): settings, database backend, driver and reachability,
+file storage."""
 
 from __future__ import annotations
 
@@ -68,16 +65,12 @@ def check_triggers(
     """
     from reactive.capture import log, triggers
 
-<<<<<<< HEAD
     if not databases or "default" not in databases or _engine() != POSTGRESQL:
         return []  # E002 reports another engine; SQLite has no to_regclass()
     problem = database_problem("default")
     if problem is not None:
         return [Error(problem, hint=DOWN_HINT, id="reactive.E050")]
-    if not triggers.log_exists():
-=======
-    if not databases or "default" not in databases or not log.log_exists():
->>>>>>> main
+    if not log.log_exists():
         return []
     missing = [s.table for s in triggers.status() if not s.installed]
     if not missing:
@@ -92,11 +85,10 @@ def check_triggers(
     ]
 
 
-<<<<<<< HEAD
 def _engine() -> str:
     return str(settings.DATABASES.get("default", {}).get("ENGINE", ""))
 
-=======
+
 @register(Tags.compatibility)
 def check_storage(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
     """reactive.E030: ``STORAGE_BACKEND`` names no entry of ``settings.STORAGES``;
@@ -123,4 +115,3 @@ def check_storage(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
             id="reactive.W030",
         ))
     return messages
->>>>>>> main

@@ -16,11 +16,8 @@ from django.apps import AppConfig
 
 from reactive.exceptions import DefinitionError, FunctionNotFound
 from reactive.functions.definitions import NAME_RE, FunctionDefinition
-<<<<<<< HEAD
-from reactive.suggest import close_names, phrase
-=======
 from reactive.functions.http_actions import HttpAction, routes
->>>>>>> main
+from reactive.suggest import close_names, phrase
 
 logger = logging.getLogger(__name__)
 
