@@ -201,10 +201,12 @@ def test_function_defined_twice_in_a_module_fails_at_import_naming_both_lines(
 
 
 def test_reactive_dev_says_it_skips_celery_without_celery_py(
-    project: FreshProject, database_url: str, redis_url: str,
+    project: FreshProject, postgres_url: str, redis_url: str,
 ) -> None:
-    # Given a wired project without mysite/celery.py, on running PostgreSQL and Redis
+    # Given a wired project without mysite/celery.py, on running PostgreSQL and Redis (an
+    # empty database of its own: chat has no migrations yet)
     project.wire()
+    database_url = new_database(postgres_url)
     port = free_port()
     proc = subprocess.Popen(
         [sys.executable, "manage.py", "reactive_dev", "--port", str(port)], cwd=project.root,
