@@ -65,6 +65,11 @@ class RetryHandler(logging.Handler):
 class DatabaseCollector(Collector):
     """Gauges read from Postgres when scraped: change-log rows, and jobs due but not started."""
 
+    def describe(self) -> Iterator[Any]:
+        # Without describe(), registering would call collect(): a query (and a connection left
+        # open) at start-up.
+        return iter(())
+
     def collect(self) -> Iterator[Any]:
         try:
             with connections["default"].cursor() as cursor:
@@ -86,6 +91,9 @@ class DatabaseCollector(Collector):
 
 class SourceCollector(Collector):
     """The registered sources' values: names ending in ``_total`` are counters."""
+
+    def describe(self) -> Iterator[Any]:
+        return iter(())
 
     def collect(self) -> Iterator[Any]:
         totals: dict[str, float] = {}
