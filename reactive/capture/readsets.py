@@ -22,6 +22,8 @@ import sqlglot
 from sqlglot import exp
 from sqlglot.optimizer.normalize_identifiers import normalize_identifiers
 
+import reactive.capture.search as search
+
 logger = logging.getLogger(__name__)
 
 OPS = frozenset({"eq", "in", "lt", "le", "gt", "ge", "isnull", "notnull"})
@@ -46,14 +48,29 @@ class TablePredicate:
 
 
 @dataclass(frozen=True, slots=True)
+class SearchPredicate:
+    """Rows of ``base`` (checked in Python first) for which Postgres finds ``sql`` true: a
+    boolean expression over the changed row aliased ``reactive_row``, ``%s`` for ``params``.
+    ``sql`` empty: ``base`` alone. ``nearest``: a top-k bound still to be read (see
+    capture/search.py); until then ``sql`` holds only the filters, which is wider."""
+
+    base: TablePredicate
+    sql: str = ""
+    params: tuple[Any, ...] = ()
+    nearest: search.Nearest | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class ReadSet:
     """Everything one query execution depends on. ``everything``: any change at all."""
 
     predicates: frozenset[TablePredicate] = frozenset()
     everything: bool = False
+    searches: frozenset[SearchPredicate] = frozenset()
 
     def tables(self) -> frozenset[str]:
-        return frozenset(p.table for p in self.predicates)
+        return frozenset(p.table for p in self.predicates) | frozenset(
+            s.base.table for s in self.searches)
 
 
 # -- templates: parsed once per SQL text ---------------------------------------------------
@@ -69,10 +86,14 @@ class _CondTemplate:
     sources: tuple[Source, ...]
 
 
+_Scope = tuple[str, tuple[_CondTemplate, ...]]
+
+
 @dataclass(frozen=True, slots=True)
 class _Template:
-    tables: tuple[tuple[str, tuple[_CondTemplate, ...]], ...]
+    tables: tuple[_Scope, ...]
     everything: bool = False
+    searches: tuple[tuple[_Scope, search.ScopeTemplate], ...] = ()
 
 
 _EVERYTHING = _Template((), everything=True)
@@ -116,7 +137,10 @@ def template(sql: str, interpolated: bool = True) -> _Template | None:
     text, quoted_placeholder = _numbered(sql) if interpolated else (sql, False)
     if quoted_placeholder:
         return _EVERYTHING
-    tables: list[tuple[str, tuple[_CondTemplate, ...]]] = []
+    tables: list[_Scope] = []
+    searches: list[tuple[_Scope, search.ScopeTemplate]] | None = None
+    if interpolated and "!!" not in text:  # sqlglot reads tsquery's "!!" as a double NOT
+        text, searches = search.rewrite_operators(text), []
     try:
         for statement in sqlglot.parse(text, read="postgres"):
             if statement is None or isinstance(statement, _CONTROL):
@@ -124,15 +148,18 @@ def template(sql: str, interpolated: bool = True) -> _Template | None:
             if not isinstance(statement, exp.Query):
                 return _EVERYTHING
             # Postgres folds unquoted names to lower case; the change log has the real names.
-            tables += _analyze(normalize_identifiers(statement, dialect="postgres"))  # type: ignore[arg-type]
+            tables += _analyze(normalize_identifiers(statement, dialect="postgres"), searches)  # type: ignore[arg-type]
     except Exception:  # any parse or analysis failure widens to "everything"
         logger.debug("read set unparsed sql=%.200s", sql)
         return _EVERYTHING
-    return _Template(tuple(tables))
+    return _Template(tuple(tables), searches=tuple(searches or ()))
 
 
-def _analyze(tree: exp.Expression) -> list[tuple[str, tuple[_CondTemplate, ...]]]:
-    out: list[tuple[str, tuple[_CondTemplate, ...]]] = []
+def _analyze(tree: exp.Expression,
+             searches: list[tuple[_Scope, search.ScopeTemplate]] | None) -> list[_Scope]:
+    """The per-table conditions of every SELECT in ``tree``; a table whose conditions include
+    search parts goes to ``searches`` instead (None: do not look for them)."""
+    out: list[_Scope] = []
     covered: set[int] = set()
     for select in tree.find_all(exp.Select):
         sources, nullable = _sources(select)
@@ -141,15 +168,24 @@ def _analyze(tree: exp.Expression) -> list[tuple[str, tuple[_CondTemplate, ...]]
             if not _is_outer(join):
                 conjuncts += _conjuncts(join.args.get("on"))
         by_alias: dict[str, list[_CondTemplate]] = {alias: [] for alias in sources}
+        leftovers: list[exp.Expression] = []
         for conjunct in conjuncts:
             parsed = _condition(conjunct, sources)
             if parsed is not None:
                 alias, cond = parsed
                 by_alias[alias].extend(cond)
+            else:
+                leftovers.append(conjunct)
+        single = len(sources) == 1 and not select.args.get("joins")
         for alias, table in sources.items():
             covered.add(id(table))
             conds = () if alias in nullable else tuple(by_alias[alias])
-            out.append((table.name, conds))
+            scope = (None if searches is None or alias in nullable else
+                     search.analyze_scope(select, alias, table.name, leftovers, single))
+            if scope is None:
+                out.append((table.name, conds))
+            else:
+                searches.append(((table.name, conds), scope))  # type: ignore[union-attr]
     for table in tree.find_all(exp.Table):  # tables outside any SELECT scope we understood
         if id(table) not in covered and table.name:
             out.append((table.name, ()))
@@ -303,7 +339,33 @@ def predicates_for(
     bound: set[TablePredicate] = set()
     for table, conds in tmpl.tables:
         bound.add(TablePredicate(table, _bind(conds, params)))
-    return ReadSet(frozenset(bound))
+    searches: set[SearchPredicate] = set()
+    for (table, conds), scope in tmpl.searches:
+        base = TablePredicate(table, _bind(conds, params))
+        found = _bind_search(base, scope, params)
+        if found is None:
+            bound.add(base)  # the search parts could not be bound: the simple conditions only
+        else:
+            searches.add(found)
+    return ReadSet(frozenset(bound), searches=frozenset(searches))
+
+
+def _bind_search(base: TablePredicate, scope: search.ScopeTemplate,
+                 params: Sequence[Any] | None) -> SearchPredicate | None:
+    checks = search.bind(" AND ".join(f"({c})" for c in scope.checks), params)
+    nearest = None
+    if scope.nearest is not None:
+        distance_sql, statement_sql, limit, offset = scope.nearest
+        distance = search.bind(distance_sql, params)
+        statement = search.bind(statement_sql, params)
+        page = search.bind_count(limit, params)
+        if distance and statement and page and (offset is None or
+                                                search.bind_count(offset, params) is not None):
+            nearest = search.Nearest(distance[0], distance[1], statement[0], statement[1], page)
+    sql, values = checks if checks is not None and scope.checks else ("", ())
+    if not sql and nearest is None:
+        return None
+    return SearchPredicate(base, sql, values, nearest)
 
 
 def _bind(conds: tuple[_CondTemplate, ...], params: Sequence[Any] | None) -> tuple[Condition, ...]:
@@ -333,6 +395,7 @@ class Recorder:
 
     def __init__(self) -> None:
         self.predicates: set[TablePredicate] = set()
+        self.searches: set[SearchPredicate] = set()
         self.everything = False
 
     def __call__(
@@ -341,6 +404,9 @@ class Recorder:
         try:
             # executemany: the driver substitutes each row's parameters; no one value is known.
             result = predicates_for(sql, None if many else params, interpolated=many or None)
+            if result is not None and result.searches:
+                self.searches |= {search.resolve(context["connection"], s) if s.nearest else s
+                                  for s in result.searches}
         except Exception:  # recording must never break the query it watches
             logger.exception("read set not recorded sql=%.200s", sql)
             result = ReadSet(everything=True)
@@ -350,7 +416,7 @@ class Recorder:
         return execute(sql, params, many, context)
 
     def read_set(self) -> ReadSet:
-        return ReadSet(frozenset(self.predicates), self.everything)
+        return ReadSet(frozenset(self.predicates), self.everything, frozenset(self.searches))
 
 
 @contextlib.contextmanager

@@ -5,7 +5,10 @@ from __future__ import annotations
 import uuid
 
 from django.conf import settings
+from django.contrib.postgres.indexes import GinIndex
+from django.contrib.postgres.search import SearchVector
 from django.db import models
+from pgvector.django import HnswIndex, VectorField
 
 
 class Item(models.Model):
@@ -77,3 +80,23 @@ class Sample(models.Model):
 
     def __str__(self) -> str:
         return f"{self.num} {self.label}"
+
+
+class Document(models.Model):
+    """A searchable text with an embedding: the live search and nearest-neighbour tests."""
+
+    title = models.CharField(max_length=200, default="")
+    body = models.TextField()
+    tag = models.CharField(max_length=20, default="")
+    rank = models.IntegerField(default=0)
+    embedding = VectorField(dimensions=3, null=True)
+
+    class Meta:
+        indexes = [
+            GinIndex(SearchVector("body", config="english"), name="document_body_search"),
+            HnswIndex(name="document_embedding_hnsw", fields=["embedding"], m=16,
+                      ef_construction=64, opclasses=["vector_cosine_ops"]),
+        ]
+
+    def __str__(self) -> str:
+        return self.body[:40]
