@@ -100,3 +100,20 @@ class Document(models.Model):
 
     def __str__(self) -> str:
         return self.body[:40]
+
+
+class Passage(models.Model):
+    """The search benchmark's corpus (bench/search.py): text and a 384-dimension embedding."""
+
+    body = models.TextField()
+    embedding = VectorField(dimensions=384, null=True)
+
+    class Meta:
+        indexes = [
+            GinIndex(SearchVector("body", config="english"), name="passage_body_search"),
+            HnswIndex(name="passage_embedding_hnsw", fields=["embedding"],
+                      opclasses=["vector_cosine_ops"]),
+        ]
+
+    def __str__(self) -> str:
+        return self.body[:40]
