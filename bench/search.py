@@ -144,7 +144,7 @@ async def nearest_live(base_url: str, db_url: str, dims: int, writes: int) -> di
             new_id = conn.execute("INSERT INTO testapp_passage (body, embedding) VALUES "
                                   "('near', %s) RETURNING id", (str(vector),)).fetchone()[0]
             committed = time.perf_counter()
-            await until(lambda i=new_id: new_id in latest["value"], 60, "nearest push")
+            await until(lambda i=new_id: i in latest["value"], 60, "nearest push")
             latencies.append(latest["at"] - committed)
     await close_sessions([session])
     return {"far_writes": writes, "far_reruns": far["executions"],

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Sequence
-from typing import Literal, TypeVar
+from typing import Literal, TypeVar, cast
 
 from django.contrib.postgres.indexes import GinIndex
 from django.contrib.postgres.search import SearchQuery, SearchRank, SearchVector
@@ -59,8 +59,9 @@ def search(queryset: QuerySet[M], fields: str | Sequence[str], text: str, *,
         return queryset.none()
     _warn_without_index(queryset.model, names, config)
     vector = SearchVector(*names, config=config)
-    return (queryset.annotate(_reactive_document=vector, search_rank=SearchRank(vector, query))
+    rows = (queryset.annotate(_reactive_document=vector, search_rank=SearchRank(vector, query))
             .filter(_reactive_document=query).order_by("-search_rank", "-pk"))
+    return cast("QuerySet[M]", rows)
 
 
 def nearest(queryset: QuerySet[M], field: str, vector: Sequence[float], *, k: int = 10,
@@ -82,8 +83,9 @@ def nearest(queryset: QuerySet[M], field: str, vector: Sequence[float], *, k: in
     }.get(distance)
     if expression is None:
         raise ValueError(f"Unknown distance {distance!r}; use cosine, l2, inner_product or l1.")
-    return (queryset.annotate(distance=expression(field, list(vector)))
+    rows = (queryset.annotate(distance=expression(field, list(vector)))
             .order_by(F("distance").asc(), "pk")[:k])
+    return cast("QuerySet[M]", rows)
 
 
 def _warn_without_index(model: type[Model], fields: tuple[str, ...], config: str | None) -> None:

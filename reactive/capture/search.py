@@ -106,13 +106,13 @@ def _is_full_text(node: exp.Expression) -> bool:
         isinstance(n, exp.MatchAgainst) or _function(n) in _FULL_TEXT for n in node.walk())
 
 
-def _safe(node: exp.Expression) -> bool:
+def _safe(node: Any) -> bool:
     if _function(node):
         return _function(node) in _FUNCTIONS
     return isinstance(node, _SAFE) and not isinstance(node, exp.Query)
 
 
-def _function(node: exp.Expression) -> str:
+def _function(node: Any) -> str:
     """A function call's name, lower case ("" for anything else); sqlglot has classes of its
     own for some (CosineDistance), the rest are Anonymous."""
     if isinstance(node, exp.Anonymous):
@@ -201,13 +201,15 @@ def _count(node: exp.Expression | None) -> int | str | None:
 def _resolve(term: exp.Expression, select: exp.Select) -> exp.Expression | None:
     """An ORDER BY term as an expression: ``ORDER BY 7`` and output aliases name columns."""
     projections = select.expressions
+    found: Any = term
     if isinstance(term, exp.Literal) and not term.is_string and term.this.isdigit():
         index = int(term.this) - 1
-        term = projections[index] if 0 <= index < len(projections) else None
+        found = projections[index] if 0 <= index < len(projections) else None
     elif isinstance(term, exp.Column) and not term.table:
         aliased = [p for p in projections if isinstance(p, exp.Alias) and p.alias == term.name]
-        term = aliased[0] if aliased else term
-    return term.this if isinstance(term, exp.Alias) else term
+        found = aliased[0] if aliased else term
+    result: exp.Expression | None = found.this if isinstance(found, exp.Alias) else found
+    return result
 
 
 def _distance(term: exp.Expression, alias: str) -> tuple[str, str, str] | None:

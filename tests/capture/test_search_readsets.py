@@ -179,7 +179,7 @@ def evaluate(search: Search) -> Any:
         qs = qs.annotate(v=vector).filter(v=SearchQuery(search.text, search_type="websearch",
                                                         config="english"))
     elif search.kind == "prefix":
-        raw = " & ".join(search.text.split()[:-1] + [search.text.split()[-1][:3] + ":*"])
+        raw = " & ".join([*search.text.split()[:-1], search.text.split()[-1][:3] + ":*"])
         qs = qs.annotate(v=vector).filter(v=SearchQuery(raw, search_type="raw",
                                                         config="english"))
     elif search.kind == "rank":

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from reactive import MutationCtx, QueryCtx, internal_query, mutation, query
 from django.contrib.postgres.search import SearchQuery, SearchVector
 from django.db.models.functions import Upper
 
+from reactive import MutationCtx, QueryCtx, internal_query, mutation, query
 from reactive.search import nearest, search
 from tests.testapp.models import Message, Passage
 
