@@ -22,6 +22,7 @@ import sqlglot
 from sqlglot import exp
 from sqlglot.optimizer.normalize_identifiers import normalize_identifiers
 
+import reactive.capture.bypass as bypass
 import reactive.capture.search as search
 
 logger = logging.getLogger(__name__)
@@ -62,10 +63,13 @@ class SearchPredicate:
 
 @dataclass(frozen=True, slots=True)
 class ReadSet:
-    """Everything one query execution depends on. ``everything``: any change at all."""
+    """Everything one query execution depends on. ``everything``: any change at all.
+    ``functions``: names of functions the SQL called that sqlglot does not know (user functions
+    among them); reactive.capture.resolve turns them, and views, into the tables they read."""
 
     predicates: frozenset[TablePredicate] = frozenset()
     everything: bool = False
+    functions: frozenset[str] = frozenset()
     searches: frozenset[SearchPredicate] = frozenset()
 
     def tables(self) -> frozenset[str]:
@@ -93,6 +97,7 @@ _Scope = tuple[str, tuple[_CondTemplate, ...]]
 class _Template:
     tables: tuple[_Scope, ...]
     everything: bool = False
+    functions: tuple[str, ...] = ()
     searches: tuple[tuple[_Scope, search.ScopeTemplate], ...] = ()
 
 
@@ -138,6 +143,7 @@ def template(sql: str, interpolated: bool = True) -> _Template | None:
     if quoted_placeholder:
         return _EVERYTHING
     tables: list[_Scope] = []
+    functions: set[str] = set()
     searches: list[tuple[_Scope, search.ScopeTemplate]] | None = None
     if interpolated and "!!" not in text:  # sqlglot reads tsquery's "!!" as a double NOT
         text, searches = search.rewrite_operators(text), []
@@ -148,11 +154,27 @@ def template(sql: str, interpolated: bool = True) -> _Template | None:
             if not isinstance(statement, exp.Query):
                 return _EVERYTHING
             # Postgres folds unquoted names to lower case; the change log has the real names.
-            tables += _analyze(normalize_identifiers(statement, dialect="postgres"), searches)  # type: ignore[arg-type]
+            tree: exp.Expression = normalize_identifiers(statement, dialect="postgres")  # type: ignore[assignment]
+            tables += _analyze(tree, searches)
+            functions.update(_function_names(tree))
     except Exception:  # any parse or analysis failure widens to "everything"
         logger.debug("read set unparsed sql=%.200s", sql)
         return _EVERYTHING
-    return _Template(tuple(tables), searches=tuple(searches or ()))
+    return _Template(tuple(tables), functions=tuple(sorted(functions)),
+                     searches=tuple(searches or ()))
+
+
+def _function_names(tree: exp.Expression) -> set[str]:
+    """Calls sqlglot has no class for: user functions, and builtins it does not model. An
+    unquoted name is folded to lower case, as Postgres does."""
+    names = set()
+    for call in tree.find_all(exp.Anonymous):
+        name = call.this
+        if isinstance(name, exp.Identifier):
+            names.add(name.this if name.quoted else name.this.lower())
+        elif isinstance(name, str):
+            names.add(name.lower())
+    return names
 
 
 def _analyze(tree: exp.Expression,
@@ -189,7 +211,9 @@ def _analyze(tree: exp.Expression,
     for table in tree.find_all(exp.Table):  # tables outside any SELECT scope we understood
         if id(table) not in covered and table.name:
             out.append((table.name, ()))
-    return out
+    # A name a WITH clause defines is not a table (the CTE's own body is analysed above).
+    ctes = {cte.alias for cte in tree.find_all(exp.CTE)}
+    return [(name, conds) for name, conds in out if name not in ctes]
 
 
 def _sources(select: exp.Select) -> tuple[dict[str, exp.Table], set[str]]:
@@ -347,7 +371,8 @@ def predicates_for(
             bound.add(base)  # the search parts could not be bound: the simple conditions only
         else:
             searches.add(found)
-    return ReadSet(frozenset(bound), searches=frozenset(searches))
+    return ReadSet(frozenset(bound), functions=frozenset(tmpl.functions),
+                   searches=frozenset(searches))
 
 
 def _bind_search(base: TablePredicate, scope: search.ScopeTemplate,
@@ -395,6 +420,7 @@ class Recorder:
 
     def __init__(self) -> None:
         self.predicates: set[TablePredicate] = set()
+        self.functions: set[str] = set()
         self.searches: set[SearchPredicate] = set()
         self.everything = False
 
@@ -405,23 +431,43 @@ class Recorder:
             # executemany: the driver substitutes each row's parameters; no one value is known.
             result = predicates_for(sql, None if many else params, interpolated=many or None)
             if result is not None and result.searches:
-                self.searches |= {search.resolve(context["connection"], s) if s.nearest else s
-                                  for s in result.searches}
+                with bypass.through_django():  # the bound statement is ours, not the query's
+                    self.searches |= {search.resolve(context["connection"], s) if s.nearest
+                                      else s for s in result.searches}
         except Exception:  # recording must never break the query it watches
             logger.exception("read set not recorded sql=%.200s", sql)
             result = ReadSet(everything=True)
         if result is not None:
-            self.everything = self.everything or result.everything
-            self.predicates |= result.predicates
-        return execute(sql, params, many, context)
+            self.add(result)
+        with bypass.through_django():
+            return execute(sql, params, many, context)
+
+    def raw(self, sql: Any, params: Any, many: bool) -> None:
+        """A statement sent on the raw psycopg connection, around Django's cursor."""
+        logger.info("statement on the raw connection recorded sql=%.200s", sql)
+        try:
+            result = (ReadSet(everything=True) if sql is None or isinstance(sql, bytes)
+                      else predicates_for(sql, None if many else params,
+                                          interpolated=many or params is not None))
+        except Exception:
+            logger.exception("read set not recorded sql=%.200s", sql)
+            result = ReadSet(everything=True)
+        if result is not None:
+            self.add(result)
+
+    def add(self, result: ReadSet) -> None:
+        self.everything = self.everything or result.everything
+        self.predicates |= result.predicates
+        self.functions |= result.functions
 
     def read_set(self) -> ReadSet:
-        return ReadSet(frozenset(self.predicates), self.everything, frozenset(self.searches))
+        return ReadSet(frozenset(self.predicates), self.everything, frozenset(self.functions),
+                       frozenset(self.searches))
 
 
 @contextlib.contextmanager
 def recording(connection: Any) -> Iterator[Recorder]:
     """Record the read set of everything executed on ``connection`` inside the block."""
     recorder = Recorder()
-    with connection.execute_wrapper(recorder):
+    with connection.execute_wrapper(recorder), bypass.watching(connection, recorder.raw):
         yield recorder

@@ -8,7 +8,7 @@ from pgvector.django import VectorExtension
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('testapp', '0003_sample'),
+        ('testapp', '0005_photo'),
     ]
 
     operations = [

@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('testapp', '0004_document'),
+        ('testapp', '0006_document'),
     ]
 
     operations = [
