@@ -298,3 +298,52 @@ def test_every_search_result_change_is_matched(other: psycopg.Connection[Any]) -
     print(f"search read-set tally: {dict(tally)}")
     assert tally["needed"] >= 50
     assert tally["spared"] >= 0.3 * (tally["spared"] + tally["extra"])
+
+
+# -- the conveniences, with bad input -------------------------------------------------------
+
+
+def test_prefix_query_quotes_user_input_and_prefixes_the_last_word() -> None:
+    from reactive.search import prefix_query, search
+
+    Document.objects.create(body="Running late, apologies")
+    Document.objects.create(body="it's a rune")
+    # Operators and quotes in the text are plain text, the last word a prefix
+    for text, expected in (("apolo", ["Running late, apologies"]),
+                           ("late & !! ':* apol", ["Running late, apologies"]),
+                           ("rune's", ["it's a rune"]), ("zzz", [])):
+        hits = search(Document.objects.all(), "body", text)
+        assert [d.body for d in hits] == expected, text
+    assert prefix_query("  !!&| ") is None
+    assert list(search(Document.objects.all(), "body", "   ")) == []
+    with pytest.raises(ValueError, match="at least one field"):
+        search(Document.objects.all(), (), "x")
+
+
+def test_nearest_refuses_bad_k_and_unknown_distances() -> None:
+    from reactive.search import nearest
+
+    with pytest.raises(ValueError, match="k >= 1"):
+        nearest(Document.objects.all(), "embedding", [1, 0, 0], k=0)
+    with pytest.raises(ValueError, match="Unknown distance"):
+        nearest(Document.objects.all(), "embedding", [1, 0, 0],
+                distance="manhattan")  # type: ignore[arg-type]
+
+
+def test_the_reactor_reruns_a_live_search_only_for_writes_with_its_terms() -> None:
+    from reactive.testing import Caller
+
+    # Given a live search through a real Reactor round (the testing kit's subscription)
+    Document.objects.create(body="ripe banana", tag="a")
+    with Caller().subscribe("testapp/search:documents", text="banana") as hits:
+        reactor = hits._reactor
+        runs = reactor.stats["executions"]
+        # When documents without the term are written, a round runs and re-runs nothing
+        Document.objects.create(body="cherry pie", tag="a")
+        Document.objects.bulk_create([Document(body="grape", tag="b")])
+        assert not hits._round([])
+        assert reactor.stats["executions"] == runs
+        # Then a document with the term re-runs it once, and the new hit is pushed
+        Document.objects.create(body="banana bread", tag="b")
+        assert sorted(hits.next()) == ["banana bread", "ripe banana"]
+        assert reactor.stats["executions"] == runs + 1
