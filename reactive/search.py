@@ -8,22 +8,17 @@ in it or closer than its last hit.
 
 from __future__ import annotations
 
-import logging
 import re
 from collections.abc import Sequence
 from typing import Literal, TypeVar, cast
 
-from django.contrib.postgres.indexes import GinIndex
 from django.contrib.postgres.search import SearchQuery, SearchRank, SearchVector
 from django.db.models import F, Model, QuerySet
-
-logger = logging.getLogger(__name__)
 
 M = TypeVar("M", bound=Model)
 Distance = Literal["cosine", "l2", "inner_product", "l1"]
 
 _WORD = re.compile(r"\w+", re.UNICODE)
-_warned: set[tuple[str, tuple[str, ...], str]] = set()
 
 
 def prefix_query(text: str, *, config: str | None = "english") -> SearchQuery | None:
@@ -47,8 +42,7 @@ def search(queryset: QuerySet[M], fields: str | Sequence[str], text: str, *,
     Annotates ``search_rank`` (``ts_rank``) and orders by it, then by primary key descending; the
     last word is a prefix unless ``prefix=False`` (then ``text`` is read like a web search
     box: quotes, ``or``, ``-word``). An empty ``text`` gives no rows. For speed, declare a
-    ``GinIndex(SearchVector(*fields, config=config))`` in the model's ``Meta.indexes``; a
-    missing one is logged once (reactive.W072).
+    ``GinIndex(SearchVector(*fields, config=config))`` in the model's ``Meta.indexes``.
     """
     names = (fields,) if isinstance(fields, str) else tuple(fields)
     if not names:
@@ -57,7 +51,6 @@ def search(queryset: QuerySet[M], fields: str | Sequence[str], text: str, *,
              else SearchQuery(text, search_type="websearch", config=config))
     if query is None or not text.strip():
         return queryset.none()
-    _warn_without_index(queryset.model, names, config)
     vector = SearchVector(*names, config=config)
     rows = (queryset.annotate(_reactive_document=vector, search_rank=SearchRank(vector, query))
             .filter(_reactive_document=query).order_by("-search_rank", "-pk"))
@@ -86,29 +79,3 @@ def nearest(queryset: QuerySet[M], field: str, vector: Sequence[float], *, k: in
     rows = (queryset.annotate(distance=expression(field, list(vector)))
             .order_by(F("distance").asc(), "pk")[:k])
     return cast("QuerySet[M]", rows)
-
-
-def _warn_without_index(model: type[Model], fields: tuple[str, ...], config: str | None) -> None:
-    key = (model._meta.label, fields, config or "")
-    if key in _warned:
-        return
-    _warned.add(key)
-    for index in model._meta.indexes:
-        if isinstance(index, GinIndex) and any(
-            isinstance(e, SearchVector) and _vector_fields(e) == fields
-            for e in index.expressions
-        ):
-            return
-    logger.warning(
-        "reactive.W072 live search without a GIN index model=%s fields=%s config=%s; add "
-        "GinIndex(SearchVector(%s, config=%r), name=...) to Meta.indexes",
-        model._meta.label, ",".join(fields), config, ", ".join(map(repr, fields)), config)
-
-
-def _vector_fields(vector: SearchVector) -> tuple[str, ...]:
-    names = []
-    for source in vector.source_expressions:
-        inner = getattr(source, "source_expressions", [source])
-        name = getattr(inner[0] if inner else source, "name", None)
-        names.append(str(name))
-    return tuple(names)

@@ -35,6 +35,7 @@ class SearchIndex:
         by_table: dict[str, set[SearchPredicate]] = defaultdict(set)
         for predicate in searches:
             by_table[predicate.base.table].add(predicate)
+            _warn_without_index(predicate)
         for table, predicates in by_table.items():
             self._by_table[table][key] = frozenset(predicates)
 
@@ -115,6 +116,33 @@ def _evaluate(cursor: Any, pending: list[tuple[Key, SearchPredicate, Row]]
         cursor.execute("ROLLBACK TO SAVEPOINT reactive_search")
         return {key for key, _, _ in pending}
     return {pending[i][0] for i in matched}
+
+
+_warned: builtins.set[tuple[str, str]] = set()
+_DISTANCE = re.compile(r"<=>|<->|<#>|<\+>")
+
+
+def _warn_without_index(predicate: SearchPredicate) -> None:
+    """reactive.W072/W073, logged once per table: a live search (nearest-neighbour query)
+    over a model whose Meta.indexes declare no GIN (HNSW/IVFFlat) index. Correct, but slow."""
+    if not predicate.sql:
+        return  # a nearest-neighbour page that is not full: no search to judge
+    kind = "vector" if _DISTANCE.search(predicate.sql) else "text"
+    if (predicate.base.table, kind) in _warned:
+        return
+    _warned.add((predicate.base.table, kind))
+    from django.apps import apps
+
+    wanted = {"GinIndex"} if kind == "text" else {"HnswIndex", "IvfflatIndex"}
+    for model in apps.get_models():
+        if model._meta.db_table == predicate.base.table:
+            if not any(type(index).__name__ in wanted for index in model._meta.indexes):
+                logger.warning(
+                    "%s live %s without an index table=%s; declare %s in %s's Meta.indexes "
+                    "(docs/guides/search.md)", "reactive.W072" if kind == "text" else
+                    "reactive.W073", "search" if kind == "text" else "nearest-neighbour query",
+                    predicate.base.table, " or ".join(sorted(wanted)), model._meta.label)
+            return
 
 
 def _on_values(sql: str) -> str:
