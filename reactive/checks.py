@@ -123,8 +123,13 @@ def check_search_indexes(app_configs: Any = None, **kwargs: Any) -> list[CheckMe
     without an HNSW or IVFFlat index. Live searches still work, by scanning every row."""
     from django.apps import apps
 
+    return search_index_warnings(apps.get_models())
+
+
+def search_index_warnings(models: Any) -> list[CheckMessage]:
+    """The W070/W071 warnings for ``models``."""
     messages: list[CheckMessage] = []
-    for model in apps.get_models():
+    for model in models:
         for field in model._meta.concrete_fields:
             kind = _search_kind(field)
             if kind is None or _indexed(model, field.name, kind):
