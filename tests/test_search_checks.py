@@ -20,6 +20,9 @@ def test_unindexed_search_and_vector_columns_warn_and_indexed_ones_do_not() -> N
         class Meta:
             app_label = "testapp"
 
+        def __str__(self) -> str:
+            return "bare"
+
     class Indexed(models.Model):
         document = SearchVectorField(null=True)
         embedding = VectorField(dimensions=3, null=True)
@@ -29,6 +32,9 @@ def test_unindexed_search_and_vector_columns_warn_and_indexed_ones_do_not() -> N
             indexes = [GinIndex(fields=["document"], name="indexed_doc"),
                        HnswIndex(fields=["embedding"], name="indexed_emb",
                                  opclasses=["vector_l2_ops"])]
+
+        def __str__(self) -> str:
+            return "indexed"
 
     warnings = search_index_warnings([Bare, Indexed])
     assert sorted(w.id for w in warnings) == ["reactive.W070", "reactive.W071"]
