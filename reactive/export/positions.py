@@ -4,6 +4,7 @@ change id already sent. Stored in ``reactive_exportposition`` (migration 0009)."
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,6 +21,7 @@ class Position:
     base: str  # pg_snapshot text: every change visible in it has been delivered
     upto: str | None = None  # the end of the range being delivered, when part-way
     after_id: int = 0  # within that range, changes up to this id were delivered
+    limits: dict[str, str | None] | None = None  # a listing's tables: largest key at base
 
 
 def parse(raw: str | None, name: str) -> int:
@@ -42,7 +44,7 @@ def load(cursor: Any, ts: int) -> Position:
     pruned past it, so some changes it has not delivered may be gone.
     """
     cursor.execute(
-        "SELECT p.base, p.upto, p.after_id, coalesce(s.int_value >= "
+        "SELECT p.base, p.upto, p.after_id, p.limits::text, coalesce(s.int_value >= "
         "pg_snapshot_xmin(p.base::pg_snapshot)::text::bigint, false) "
         "FROM reactive_exportposition p LEFT JOIN reactive_state s ON s.name = 'pruned' "
         "WHERE p.ts = %s", [ts],
@@ -55,17 +57,18 @@ def load(cursor: Any, ts: int) -> Position:
             f"({retention:g} s, REACTIVE['CHANGE_LOG_RETENTION']): take a new snapshot with "
             "/api/list_snapshot.", str(ts),
         )
-    base, upto, after_id, pruned = row
+    base, upto, after_id, limits, pruned = row
     if pruned:
         raise CursorExpired(
             f"The change log was pruned past cursor {ts} (retention {retention:g} s, "
             "REACTIVE['CHANGE_LOG_RETENTION']): take a new snapshot with /api/list_snapshot.",
             str(ts),
         )
-    return Position(ts, base, upto, int(after_id))
+    return Position(ts, base, upto, int(after_id), None if limits is None else json.loads(limits))
 
 
-def save(cursor: Any, base: str, upto: str | None = None, after_id: int = 0) -> Position:
+def save(cursor: Any, base: str, upto: str | None = None, after_id: int = 0,
+         limits: dict[str, str | None] | None = None) -> Position:
     """Store a new position and return it; drops positions older than the retention."""
     retention = reactive_settings().CHANGE_LOG_RETENTION
     cursor.execute(
@@ -75,9 +78,9 @@ def save(cursor: Any, base: str, upto: str | None = None, after_id: int = 0) -> 
     while True:
         ts = clock.next()
         cursor.execute(
-            "INSERT INTO reactive_exportposition (ts, base, upto, after_id) "
-            "VALUES (%s, %s, %s, %s) ON CONFLICT (ts) DO NOTHING RETURNING ts",
-            [ts, base, upto, after_id],
+            "INSERT INTO reactive_exportposition (ts, base, upto, after_id, limits) "
+            "VALUES (%s, %s, %s, %s, %s) ON CONFLICT (ts) DO NOTHING RETURNING ts",
+            [ts, base, upto, after_id, None if limits is None else json.dumps(limits)],
         )
         if cursor.fetchone() is not None:  # another process may have taken this ts
-            return Position(ts, base, upto, after_id)
+            return Position(ts, base, upto, after_id, limits)

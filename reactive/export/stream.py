@@ -81,9 +81,15 @@ def list_snapshot(
         names = []  # the cursor of a finished listing: nothing more
     with snapshot_transaction() as cursor:
         if snapshot is None:
-            position = positions.save(cursor, current_snapshot(cursor))
+            # The listing's bounds, read at its own snapshot: rows inserted later never extend
+            # it (else a listing under steady inserts would chase them for ever).
+            limits = {name: _largest_key(cursor, tables[name]) for name in names}
+            position = positions.save(cursor, current_snapshot(cursor), limits=limits)
         else:
             position = positions.load(cursor, snapshot)
+            if position.limits is None or not set(names) <= set(position.limits):
+                raise BadRequest("'snapshot' was not returned by a listing of these tables.",
+                                 code="BadCursor")
         values: list[dict[str, Any]] = []
         for name in names[names.index(start_table):] if start_table else names:
             table = tables[name]
@@ -103,8 +109,13 @@ def _table_page(
     snapshot: (documents, last key covered, whether more may follow)."""
     if limit <= 0:
         return [], after, True
+    assert position.limits is not None
+    largest = position.limits.get(table.name)
+    if largest is None:
+        return [], None, False  # empty at the snapshot
     _refuse_truncate(cursor, table, position)
-    params = {"base": position.base, "tbl": table.name, "after": after, "n": limit}
+    params = {"base": position.base, "tbl": table.name, "after": after, "n": limit,
+              "largest": largest}
     key = f"(coalesce(new_row, old_row) ->> {_literal(table.pk)})::{table.pk_type}"
     cursor.execute(
         f"WITH first AS (SELECT DISTINCT ON (k) k, old_row FROM (SELECT {key} AS k, id, "
@@ -112,8 +123,9 @@ def _table_page(
         "ORDER BY k, id) "
         f"SELECT t.{_ident(table.pk)}, to_jsonb(t)::text, "
         f"EXISTS (SELECT 1 FROM first f WHERE f.k = t.{_ident(table.pk)}) "
-        f"FROM {_ident(table.name)} t WHERE %(after)s::text IS NULL OR t.{_ident(table.pk)} > "
-        f"%(after)s::{table.pk_type} ORDER BY 1 LIMIT %(n)s",
+        f"FROM {_ident(table.name)} t WHERE (%(after)s::text IS NULL OR t.{_ident(table.pk)} > "
+        f"%(after)s::{table.pk_type}) AND t.{_ident(table.pk)} <= %(largest)s::{table.pk_type} "
+        "ORDER BY 1 LIMIT %(n)s",
         params,
     )
     current = cursor.fetchall()
@@ -121,7 +133,8 @@ def _table_page(
         f"SELECT k, old_row::text FROM (SELECT DISTINCT ON (k) k, old_row FROM (SELECT {key} "
         f"AS k, id, old_row FROM reactive_change WHERE tbl = %(tbl)s AND {AFTER_RANGE}) c "
         "ORDER BY k, id) f WHERE (%(after)s::text IS NULL OR k > "
-        f"%(after)s::{table.pk_type}) AND old_row IS NOT NULL ORDER BY k LIMIT %(n)s",
+        f"%(after)s::{table.pk_type}) AND k <= %(largest)s::{table.pk_type} "
+        "AND old_row IS NOT NULL ORDER BY k LIMIT %(n)s",
         params,
     )
     restored = cursor.fetchall()
@@ -134,6 +147,15 @@ def _table_page(
     if len(rows) > limit:
         return docs, rows[limit - 1][0], True
     return docs, bound, bound is not None
+
+
+def _largest_key(cursor: Any, table: Table) -> str | None:
+    # ORDER BY, not max(): uuid has no max(). Qualified (t.), or ORDER BY would name the
+    # text output column and sort "99" after "300".
+    key = f"t.{_ident(table.pk)}"
+    cursor.execute(f"SELECT {key}::text FROM {_ident(table.name)} t ORDER BY {key} DESC LIMIT 1")
+    row = cursor.fetchone()
+    return None if row is None else str(row[0])
 
 
 def _decode_token(token: str | None, names: list[str]) -> tuple[str | None, str | None]:

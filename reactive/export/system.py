@@ -55,7 +55,8 @@ def table_data(ctx: Any, table: str, order: str = "desc",
         raise FunctionError({"message": "order must be 'asc' or 'desc'."})
     exported = known[table]
     cursor, size = _page_opts(paginationOpts)
-    key, name = f'"{exported.pk}"', f'"{exported.name}"'
+    # Qualified: a bare name in ORDER BY would be the text output column, not the key.
+    key, name = f't."{exported.pk}"', f'"{exported.name}"'
     direction, compare = ("DESC", "<") if order == "desc" else ("ASC", ">")
     with connection.cursor() as db:
         db.execute(

@@ -11,6 +11,7 @@ CREATE TABLE reactive_exportposition (
     base text NOT NULL,
     upto text,
     after_id bigint NOT NULL DEFAULT 0,
+    limits jsonb,  -- a listing's snapshot: each listed table's largest key then (text)
     created_at timestamptz NOT NULL DEFAULT now()
 );
 CREATE INDEX reactive_exportposition_created_at ON reactive_exportposition (created_at);

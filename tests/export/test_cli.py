@@ -56,12 +56,11 @@ def cli(node: str, live_server_url: str, tmp_path: Path) -> Cli:
 
 
 def test_cli_data_lists_tables_then_a_tables_documents(cli: Cli) -> None:
-    Note.objects.create(body="first")
-    Note.objects.create(body="second")
+    Note.objects.bulk_create(Note(body=f"n{i}") for i in range(12))  # ids past 9 and 10
     tables = cli("data").stdout.split()
     assert "testapp_note" in tables and "auth_user" in tables
-    rows = cli("data", "testapp_note", "--format", "jsonl").stdout.strip().splitlines()
-    assert [json.loads(r)["body"] for r in rows] == ["second", "first"]
+    rows = cli("data", "testapp_note", "--format", "jsonl", "--limit", "3").stdout.split("\n")
+    assert [json.loads(r)["body"] for r in rows if r.strip()] == ["n11", "n10", "n9"]
     assert cli("data", "no_such_table", check=False).returncode != 0
 
 

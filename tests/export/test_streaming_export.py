@@ -251,3 +251,21 @@ def test_only_get_is_allowed(live_server_url: str) -> None:
     response = requests.post(f"{live_server_url}/api/document_deltas", timeout=10,
                              headers={"Authorization": f"Convex {KEY}"})
     assert response.status_code == 405 and response.headers["Allow"] == "GET"
+
+
+def test_a_listing_ends_even_while_rows_are_inserted_faster_than_it_pages(
+    live_server_url: str,
+) -> None:
+    # Given a listing started on 100 rows
+    Note.objects.bulk_create(Note(body=f"x{i}") for i in range(100))
+    page = get(live_server_url, "/api/list_snapshot", tableName="testapp_note").json()
+    listed = [d["_id"] for d in page["values"]]
+    # When more rows than a page are inserted before each further page
+    while page["hasMore"]:
+        Note.objects.bulk_create(Note(body="later") for _ in range(60))
+        page = get(live_server_url, "/api/list_snapshot", tableName="testapp_note",
+                   snapshot=page["snapshot"], cursor=page["cursor"]).json()
+        listed += [d["_id"] for d in page["values"]]
+        assert len(listed) <= 100, "the listing followed rows inserted after its snapshot"
+    # Then it ends with exactly the rows of its snapshot
+    assert len(listed) == len(set(listed)) == 100
