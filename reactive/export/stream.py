@@ -13,7 +13,9 @@ Why it is exact (docs/guides/export.md has the consumer's view):
   committing. So per document, ``id`` order is commit order.
 - Hence a later page of a listing can show a table as it was at its snapshot: rows nobody
   touched since, plus, for touched keys, the old image of the first change after the
-  snapshot (a key whose first change has no old image did not exist then).
+  snapshot (a key whose first change has no old image did not exist then). A listing stops at
+  each table's largest key at its snapshot (kept with the position), so rows inserted later
+  are left to the deltas instead of being chased.
 """
 
 from __future__ import annotations
