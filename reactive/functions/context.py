@@ -18,9 +18,7 @@ from reactive.types import FunctionKind, Identity
 if TYPE_CHECKING:
     from django.db.models import QuerySet
 
-    from reactive.functions.definitions import FunctionDefinition
-
-    FunctionRef = str | FunctionDefinition[Any, Any]
+    from reactive.functions.definitions import FunctionRef
 
 
 class Runner(Protocol):

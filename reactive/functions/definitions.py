@@ -89,6 +89,11 @@ class FunctionDefinition(Generic[P, R]):
         _ = self.arguments, self.returns_schema
 
 
+AnyDefinition = FunctionDefinition[Any, Any]
+# How callers name a function: its "module:export" name, or the decorated object itself.
+FunctionRef = str | AnyDefinition
+
+
 class FunctionDecorator:
     """What ``@query`` and friends are: usable bare or with keyword-only options.
 

@@ -36,7 +36,7 @@ from reactive.exceptions import (
 )
 from reactive.functions.context import ActionCtx, MutationCtx, QueryCtx, SyncActionCtx
 from reactive.functions.convert import to_value
-from reactive.functions.definitions import FunctionDefinition
+from reactive.functions.definitions import AnyDefinition, FunctionDefinition, FunctionRef
 from reactive.functions.registry import Registry, registry
 from reactive.functions.transaction import (
     Scope,
@@ -49,9 +49,6 @@ from reactive.functions.transaction import (
 from reactive.types import ANONYMOUS, FunctionKind, Identity
 
 logger = logging.getLogger(__name__)
-
-AnyDefinition = FunctionDefinition[Any, Any]
-FunctionRef = str | AnyDefinition
 
 
 @dataclass(frozen=True)

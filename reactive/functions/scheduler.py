@@ -32,7 +32,7 @@ from reactive.exceptions import (
     SchedulingLimitError,
 )
 from reactive.functions.convert import to_value
-from reactive.functions.definitions import FunctionDefinition
+from reactive.functions.definitions import AnyDefinition, FunctionDefinition, FunctionRef
 from reactive.functions.registry import Registry, registry
 from reactive.functions.transaction import Scope, current_scope, in_thread, run_serializable, scope
 from reactive.types import FunctionKind
@@ -43,8 +43,6 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
-AnyDefinition = FunctionDefinition[Any, Any]
-FunctionRef = str | AnyDefinition
 
 RUN_JOB_TASK = "reactive.run_job"
 # A publish that fails (broker down) is retried briefly, then left to the sweeper: the
