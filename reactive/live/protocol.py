@@ -14,13 +14,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from reactive import values
-from reactive.exceptions import ReactiveError
-
-
-class ProtocolError(ReactiveError):
-    """Raised when a client message is malformed or breaks the protocol's version rules."""
-
-    code = "ProtocolError"
+from reactive.exceptions import ProtocolError as ProtocolError  # also named protocol.ProtocolError
 
 
 class _Message(BaseModel):

@@ -19,11 +19,16 @@ from reactive import values
 from reactive.auth.identity import identity_from_admin_key, identity_from_jwt
 from reactive.clock import clock
 from reactive.conf import reactive_settings
-from reactive.exceptions import AuthenticationError, ReactiveError
+from reactive.exceptions import (
+    AuthenticationError,
+    AuthRejected,
+    Overloaded,
+    ProtocolError,
+    ReactiveError,
+)
 from reactive.functions.runtime import Outcome, failure, runtime
 from reactive.functions.transaction import in_thread
 from reactive.live import protocol
-from reactive.live.protocol import ProtocolError
 from reactive.live.reactor import Reactor
 from reactive.live.subscriptions import AddRequest, IdentityChanged, MutationDone, QuerySetChanged
 from reactive.types import FunctionKind, Identity
@@ -31,15 +36,6 @@ from reactive.types import FunctionKind, Identity
 logger = logging.getLogger(__name__)
 
 MAX_CLOCK_SKEW_NS = 60 * 10**9
-
-
-class Overloaded(Exception):
-    """The client sends faster than the server can serve it: close with 1013, so the client
-    backs off and reconnects (a FatalError would stop an npm client for good)."""
-
-
-class AuthRejected(Exception):
-    """The session must send AuthError and close."""
 
 
 class ClientSession:
