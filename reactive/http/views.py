@@ -15,6 +15,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from reactive import values
 from reactive.clock import clock
 from reactive.exceptions import BadRequest, ValueDecodingError
+from reactive.functions.arguments import decode_wire_args
 from reactive.functions.runtime import Outcome, runtime
 from reactive.http.plumbing import api_view, caller_identity, read_json
 from reactive.types import FunctionKind
@@ -78,7 +79,7 @@ def _call(
     request: HttpRequest, body: dict[str, Any], path: str, kind: FunctionKind | None, fmt: str
 ) -> HttpResponse:
     fmt = _format(body, default=fmt)
-    args = _args(body.get("args"), encoded=fmt in ENCODED_FORMATS)
+    args = decode_wire_args(body.get("args"), encoded=fmt in ENCODED_FORMATS)
     outcome = runtime.execute(path, args, caller_identity(request), kind=kind)
     return _response(outcome, clean=fmt in CLEAN_FORMATS)
 
@@ -96,28 +97,6 @@ def _format(body: dict[str, Any], *, default: str) -> str:
             f"Unknown format {fmt!r}: use 'convex_encoded_json' or 'json'.", code="BadFormat"
         )
     return str(fmt)
-
-
-def _args(raw: Any, *, encoded: bool) -> dict[str, Any]:
-    """Accept ``[{...}]`` (npm, positional wrapper), ``{...}`` (Python) or nothing."""
-    if raw is None:
-        return {}
-    if isinstance(raw, list):
-        if len(raw) > 1:
-            raise BadRequest("'args' must be one object (or a list holding one object).")
-        raw = raw[0] if raw else {}
-    if not isinstance(raw, dict):
-        raise BadRequest(f"'args' must be an object, not {type(raw).__name__}.")
-    if not encoded:
-        return raw
-    try:
-        decoded = values.decode(raw)
-    except ValueDecodingError as exc:
-        raise BadRequest(
-            f"'args' is not a valid Convex value: {exc}", code="BadConvexValue"
-        ) from None
-    assert isinstance(decoded, dict)
-    return decoded
 
 
 def _response(outcome: Outcome, *, clean: bool) -> HttpResponse:

@@ -105,18 +105,6 @@ def parse(data: Any) -> Connect | ModifyQuerySet | Mutation | Action | Authentic
         raise ProtocolError(f"Invalid {data['type']} message: {prefix}{problem['msg']}.") from None
 
 
-def function_args(raw: list[Any]) -> dict[str, Any]:
-    """The positional-args wrapper ``[ {..} ]`` → the decoded argument object."""
-    if len(raw) > 1:
-        raise ProtocolError("'args' must hold at most one object.")
-    obj = raw[0] if raw else {}
-    if not isinstance(obj, dict):
-        raise ProtocolError(f"'args' must hold an object, not {type(obj).__name__}.")
-    decoded = values.decode(obj, root="args")
-    assert isinstance(decoded, dict)
-    return decoded
-
-
 # -- server → client --------------------------------------------------------------------------
 
 

@@ -33,6 +33,7 @@ from reactive.capture import triggers
 from reactive.capture.listener import Listener
 from reactive.clock import clock
 from reactive.conf import reactive_settings
+from reactive.functions.arguments import decode_wire_args
 from reactive.functions.registry import canonical_name
 from reactive.functions.runtime import Runtime, runtime
 from reactive.functions.transaction import run_read_only
@@ -261,7 +262,7 @@ class Reactor:
                          f"Too many subscriptions on this connection (limit {limit}).")
             return
         try:
-            decoded = protocol.function_args(args) if isinstance(args, list) else args
+            decoded = decode_wire_args(args) if isinstance(args, list) else args
             journal_in = _journal(journal)
             name = canonical_name(path)
             key = (name, json.dumps(decoded, sort_keys=True, default=repr), state.identity,

@@ -26,6 +26,7 @@ from reactive.exceptions import (
     ProtocolError,
     ReactiveError,
 )
+from reactive.functions.arguments import decode_wire_args
 from reactive.functions.runtime import Outcome, failure, runtime
 from reactive.functions.transaction import in_thread
 from reactive.live import protocol
@@ -159,7 +160,7 @@ class ClientSession:
             message = await self._mutations.get()
             identity, session_id = self.identity, self.session_id or ""
             try:
-                args = protocol.function_args(message.args)
+                args = decode_wire_args(message.args)
             except ReactiveError as exc:
                 outcome = failure(exc, message.udfPath)
             else:
@@ -173,7 +174,7 @@ class ClientSession:
 
     async def _action(self, message: protocol.Action) -> None:
         try:
-            args = protocol.function_args(message.args)
+            args = decode_wire_args(message.args)
         except ReactiveError as exc:
             outcome = failure(exc, message.udfPath)
         else:

@@ -8,8 +8,8 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from reactive import values
-from reactive.exceptions import ValueDecodingError
+from reactive.exceptions import BadRequest
+from reactive.functions.arguments import decode_wire_args
 from reactive.functions.runtime import runtime
 from reactive.types import ADMIN, ANONYMOUS, Identity
 
@@ -49,11 +49,9 @@ def _parse_args(raw: str) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise CommandError(f"Arguments must be a JSON object, not {type(data).__name__}.")
     try:
-        decoded = values.decode(data, root="args")
-    except ValueDecodingError as exc:
+        return decode_wire_args(data)
+    except BadRequest as exc:
         raise CommandError(str(exc)) from None
-    assert isinstance(decoded, dict)
-    return decoded
 
 
 def _user_identity(user: str | None) -> Identity:
