@@ -33,7 +33,7 @@ from reactive import values
 from reactive.capture import triggers
 from reactive.capture.matcher import Matcher
 from reactive.exceptions import FunctionError
-from reactive.functions.runtime import Outcome, Runtime, runtime
+from reactive.functions.runtime import Call, Outcome, Runtime, runtime
 from reactive.functions.transaction import run_read_only
 from reactive.types import ADMIN, ANONYMOUS, FunctionKind, Identity
 
@@ -113,7 +113,7 @@ class Subscription:
     def _run(self) -> Outcome:
         def evaluate() -> Outcome:
             self._snapshot = _snapshot()
-            result = self._runtime.evaluate(self._name, self._args, self._identity)
+            result = self._runtime.evaluate(Call(self._name, self._args, self._identity))
             self._matcher.set(self._name, result.read_set)
             return result.outcome
 

@@ -7,7 +7,7 @@ module below the runtime in the layering.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -52,7 +52,7 @@ class QueryCtx(_BaseCtx):
     """
 
     def __init__(
-        self, identity: Identity, runner: Runner, journal: list[str] | None = None
+        self, identity: Identity, runner: Runner, journal: Sequence[str] | None = None
     ) -> None:
         super().__init__(identity, runner)
         self._journal_in = journal or []

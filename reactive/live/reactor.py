@@ -35,7 +35,7 @@ from reactive.clock import clock
 from reactive.conf import reactive_settings
 from reactive.functions.arguments import decode_wire_args
 from reactive.functions.registry import canonical_name
-from reactive.functions.runtime import Runtime, runtime
+from reactive.functions.runtime import Call, Runtime, runtime
 from reactive.functions.transaction import run_read_only
 from reactive.live import protocol
 from reactive.live.subscriptions import (
@@ -187,7 +187,8 @@ class Reactor:
 
     def _evaluate(self, entry: QueryEntry) -> bool:
         """Re-run one distinct query; True if its result (or error) changed."""
-        result = self.runtime.evaluate(entry.path, entry.args, entry.identity, entry.journal_in)
+        result = self.runtime.evaluate(Call(entry.path, entry.args, entry.identity,
+                                             journal=entry.journal_in))
         self.stats["executions"] += 1
         self._matcher.set(entry.key, result.read_set)
         if logger.isEnabledFor(logging.DEBUG):

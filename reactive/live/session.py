@@ -27,7 +27,7 @@ from reactive.exceptions import (
     ReactiveError,
 )
 from reactive.functions.arguments import decode_wire_args
-from reactive.functions.runtime import Outcome, failure, runtime
+from reactive.functions.runtime import Call, Outcome, failure, runtime
 from reactive.functions.transaction import in_thread
 from reactive.live import protocol
 from reactive.live.reactor import Reactor
@@ -164,10 +164,10 @@ class ClientSession:
             except ReactiveError as exc:
                 outcome = failure(exc, message.udfPath)
             else:
-                outcome = await in_thread(
-                    runtime.execute_once, message.udfPath, args, identity,
-                    session_id=session_id, request_id=message.requestId,
-                )
+                outcome = await runtime.acall(Call(
+                    message.udfPath, args, identity, expect=FunctionKind.MUTATION,
+                    once=(session_id, message.requestId),
+                ))
             # Failures go through the Reactor too: the Rust/Python client completes even a
             # failed mutation only on a Transition after its response (§4.5).
             self.reactor.post(MutationDone(self.peer, message.requestId, outcome))
@@ -178,8 +178,8 @@ class ClientSession:
         except ReactiveError as exc:
             outcome = failure(exc, message.udfPath)
         else:
-            outcome = await runtime.aexecute(message.udfPath, args, self.identity,
-                                             kind=FunctionKind.ACTION)
+            outcome = await runtime.acall(Call(message.udfPath, args, self.identity,
+                                               expect=FunctionKind.ACTION))
         if outcome.ok:
             self.send(protocol.function_response("ActionResponse", message.requestId, ok=True,
                                                  value=outcome.value,

@@ -10,7 +10,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from reactive.exceptions import BadRequest
 from reactive.functions.arguments import decode_wire_args
-from reactive.functions.runtime import runtime
+from reactive.functions.runtime import Call, runtime
 from reactive.types import ADMIN, ANONYMOUS, Identity
 
 
@@ -32,7 +32,7 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         arguments = _parse_args(options["json_args"])
         identity = ADMIN if options["admin"] else _user_identity(options["user"])
-        outcome = runtime.execute(options["name"], arguments, identity, internal=True)
+        outcome = runtime.call(Call(options["name"], arguments, identity, internal=True))
         if not outcome.ok:
             detail = ""
             if outcome.has_error_data:
