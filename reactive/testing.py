@@ -26,7 +26,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from django.db import connections
+from django.db import DEFAULT_DB_ALIAS, connections
 from django.utils import timezone
 
 from reactive import values
@@ -122,7 +122,7 @@ class Subscription:
     def _changed_since_snapshot(self) -> bool:
         def read() -> bool:
             previous, self._snapshot = self._snapshot, _snapshot()
-            with connections["default"].cursor() as cursor:
+            with connections[DEFAULT_DB_ALIAS].cursor() as cursor:
                 changes = triggers.changes_since(cursor, previous)
             return bool(changes and self._matcher.match(changes))
 
@@ -156,7 +156,7 @@ def drain_jobs(*, advance: datetime.timedelta | None = None, max_jobs: int = 100
 
 
 def _snapshot() -> str:
-    with connections["default"].cursor() as cursor:
+    with connections[DEFAULT_DB_ALIAS].cursor() as cursor:
         cursor.execute("SELECT pg_current_snapshot()::text")
         row = cursor.fetchone()
     return str(row[0])

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from asgiref.sync import async_to_sync
-from django.db import connections, transaction
+from django.db import DEFAULT_DB_ALIAS, connections, transaction
 
 from reactive import values
 from reactive.capture.readsets import ReadSet, recording
@@ -82,16 +82,15 @@ class Evaluation:
 
 
 class Runtime:
-    """Runs functions from a registry on a database alias. ``runtime`` is the default one.
+    """Runs functions from a registry. ``runtime`` is the default one.
 
     Every entry point goes through ``_perform``. The only bridges between sync and async code
     are there (an ``async def`` action called from sync code) and in ``_aperform`` (anything
     else called from async code runs in a worker thread).
     """
 
-    def __init__(self, functions: Registry = registry, using: str = "default") -> None:
+    def __init__(self, functions: Registry = registry) -> None:
         self.functions = functions
-        self.using = using
 
     # -- for edges: describe, never raise ---------------------------------------------------
 
@@ -127,10 +126,10 @@ class Runtime:
         function must be a query. Never raises; failures are in ``outcome``.
         """
         journal: list[str] = []
-        with recording(connections[self.using]) as recorder:
+        with recording(connections[DEFAULT_DB_ALIAS]) as recorder:
             try:
                 definition = self._resolve(call, FunctionKind.QUERY)
-                with transaction.atomic(using=self.using):
+                with transaction.atomic(using=DEFAULT_DB_ALIAS):
                     value = self._perform(call, definition, encode=True, journal_out=journal)
                 outcome = Outcome(value=value)
             except Exception as exc:
@@ -213,7 +212,7 @@ class Runtime:
 
         if call.once is not None and definition.kind is FunctionKind.MUTATION:
             body = _at_most_once(body, *call.once)
-        return _in_transaction(definition, body, self.using)
+        return _in_transaction(definition, body)
 
     async def _aperform(self, call: Call, *, encode: bool) -> Any:
         definition = self._resolve(call)
@@ -231,22 +230,22 @@ class Runtime:
         return _finish(definition, result, encode)
 
 
-def _in_transaction(definition: AnyDefinition, body: Callable[[], Any], using: str) -> Any:
+def _in_transaction(definition: AnyDefinition, body: Callable[[], Any]) -> Any:
     """Run ``body`` in the transaction its kind needs, given the scope it is called from
     (the table in docs/internals/transactions.md)."""
     outer, name = current_scope(), definition.name
     if definition.kind is FunctionKind.QUERY:
         if outer in (Scope.QUERY, Scope.MUTATION):
             return body()
-        return run_read_only(body, function=name, using=using)
+        return run_read_only(body, function=name)
     if definition.kind is FunctionKind.MUTATION:
         if outer is Scope.MUTATION:
             # A savepoint: if the caller catches this mutation's error, its writes go.
-            with transaction.atomic(using=using):
+            with transaction.atomic(using=DEFAULT_DB_ALIAS):
                 return body()
         if outer is Scope.QUERY:
             raise ReadOnlyError(f"A query cannot run mutation '{name}'; queries only read.")
-        return run_serializable(lambda attempt: body(), function=name, using=using)
+        return run_serializable(lambda attempt: body(), function=name)
     if outer in (Scope.QUERY, Scope.MUTATION):
         raise ExecutionError(
             f"Action '{name}' cannot run inside a {outer.value}: actions have side effects. "
