@@ -1,4 +1,4 @@
-"""System checks (``reactive.E001``...): settings, database backend and driver."""
+"""System checks (``reactive.E001``...): settings, database backend and driver, file storage."""
 
 from __future__ import annotations
 
@@ -69,3 +69,31 @@ def check_triggers(
             id="reactive.W001",
         )
     ]
+
+
+@register(Tags.compatibility)
+def check_storage(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """reactive.E030: ``STORAGE_BACKEND`` names no entry of ``settings.STORAGES``;
+    reactive.W030: cross-origin clients are allowed but storage URLs are path-only."""
+    from reactive.conf import reactive_settings
+
+    if validate(getattr(settings, "REACTIVE", None)):
+        return []  # reactive.E001 reports it
+    conf = reactive_settings()
+    messages: list[CheckMessage] = []
+    if conf.STORAGE_BACKEND not in settings.STORAGES:
+        messages.append(Error(
+            f"REACTIVE['STORAGE_BACKEND'] is {conf.STORAGE_BACKEND!r}, which settings.STORAGES "
+            f"does not define (it has {', '.join(sorted(settings.STORAGES)) or 'nothing'}).",
+            hint="Name an entry of settings.STORAGES or add one (docs/guides/file-storage.md).",
+            id="reactive.E030",
+        ))
+    if conf.CORS_ALLOWED_ORIGINS and conf.STORAGE_URL_BASE is None:
+        messages.append(Warning(
+            "REACTIVE['CORS_ALLOWED_ORIGINS'] lets other origins call the API, but "
+            "REACTIVE['STORAGE_URL_BASE'] is unset, so upload and file URLs are paths that "
+            "those pages would resolve against their own origin.",
+            hint="Set REACTIVE['STORAGE_URL_BASE'] to this server's public origin.",
+            id="reactive.W030",
+        ))
+    return messages

@@ -20,6 +20,8 @@ from django.apps import apps
 from django.db import connections
 from django.db.models import Model
 
+import reactive.capture.catalog as catalog
+from reactive.capture.catalog import TRIGGER_KINDS, relkinds
 from reactive.capture.matcher import Change
 from reactive.conf import reactive_settings
 
@@ -34,7 +36,7 @@ EVENTS = (("ins", "INSERT", "NEW TABLE AS reactive_new"),
 UNTRACKED_TABLES = frozenset({
     "django_migrations", "django_session", "django_content_type", "auth_permission",
     "django_admin_log", "reactive_change", "reactive_state", "reactive_sessionrequest",
-    "reactive_jobcommit",
+    "reactive_jobcommit", "reactive_untrackedread", "reactive_uploadclaim",
 })
 
 
@@ -45,13 +47,18 @@ class TriggerStatus:
 
 
 def tracked_models() -> list[type[Model]]:
-    """Concrete managed models whose tables are tracked (``TRACKED_APPS``, ``UNTRACKED_MODELS``)."""
+    """Concrete models whose tables are tracked (``TRACKED_APPS``, ``UNTRACKED_MODELS``).
+
+    Unmanaged models count too: their table was made by someone else, but writes to it must
+    still reach live queries. Those whose ``db_table`` is not an ordinary table (a view: read
+    sets resolve it to its base tables) get no triggers; see :func:`trackable`.
+    """
     conf = reactive_settings()
     untracked = {label.lower() for label in conf.UNTRACKED_MODELS}
     models = []
     for model in apps.get_models(include_auto_created=True):
         meta = model._meta
-        if meta.proxy or not meta.managed or meta.db_table in UNTRACKED_TABLES:
+        if meta.proxy or meta.db_table in UNTRACKED_TABLES:
             continue
         if conf.TRACKED_APPS != "__all__" and meta.app_label not in conf.TRACKED_APPS:
             continue
@@ -64,10 +71,14 @@ def tracked_models() -> list[type[Model]]:
 def install(models: Iterable[type[Model]] | None = None, using: str = "default") -> list[str]:
     """Create (or replace) the capture triggers on each model's table; return the tables."""
     tables = []
+    chosen = list(models if models is not None else tracked_models())
     with connections[using].cursor() as cursor:
-        for model in models if models is not None else tracked_models():
+        kinds = relkinds(cursor, (m._meta.db_table for m in chosen))
+        for model in chosen:
             # A composite key has no single column: the function then logs images unpaired.
             table, pk = model._meta.db_table, model._meta.pk.column or ""
+            if kinds.get(table) not in TRIGGER_KINDS:
+                continue  # not created yet, or a view (resolved to its tables when read)
             for suffix, event, referencing in EVENTS:
                 refs = f"REFERENCING {referencing} " if referencing else ""
                 cursor.execute(
@@ -75,9 +86,15 @@ def install(models: Iterable[type[Model]] | None = None, using: str = "default")
                     f"{_quote(table)} {refs}FOR EACH STATEMENT "
                     f"EXECUTE FUNCTION reactive_capture({_literal(pk)})"
                 )
+                # ALWAYS: also under session_replication_role = replica (logical replication
+                # apply workers, pg_restore); only ALTER TABLE ... DISABLE TRIGGER stops it.
+                cursor.execute(
+                    f"ALTER TABLE {_quote(table)} ENABLE ALWAYS TRIGGER reactive_{suffix}"
+                )
             tables.append(table)
     if models is None:
         drop_stale(set(tables), using)
+    catalog.forget()
     logger.info("capture triggers installed tables=%d", len(tables))
     return tables
 
@@ -102,12 +119,17 @@ def drop_stale(tracked: set[str], using: str = "default") -> list[str]:
 def remove(models: Iterable[type[Model]] | None = None, using: str = "default") -> list[str]:
     """Drop the capture triggers from each model's table; return the tables."""
     tables = []
+    chosen = list(models if models is not None else tracked_models())
     with connections[using].cursor() as cursor:
-        for model in models if models is not None else tracked_models():
+        kinds = relkinds(cursor, (m._meta.db_table for m in chosen))
+        for model in chosen:
             table = model._meta.db_table
+            if kinds.get(table) not in TRIGGER_KINDS:
+                continue
             for suffix, _, _ in EVENTS:
                 cursor.execute(f"DROP TRIGGER IF EXISTS reactive_{suffix} ON {_quote(table)}")
             tables.append(table)
+    catalog.forget()
     return tables
 
 
@@ -117,14 +139,17 @@ def status(using: str = "default") -> list[TriggerStatus]:
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT c.relname, count(*) FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid "
-            "WHERE t.tgname LIKE 'reactive\\_%%' AND NOT t.tgisinternal GROUP BY c.relname"
+            "WHERE t.tgname LIKE 'reactive\\_%%' AND NOT t.tgisinternal AND t.tgenabled = 'A' "
+            "GROUP BY c.relname"
         )
         counts = dict(cursor.fetchall())
-        existing = set(connection.introspection.table_names(cursor))
+        models = tracked_models()
+        kinds = relkinds(cursor, (m._meta.db_table for m in models))
     return [
         TriggerStatus(m._meta.db_table, counts.get(m._meta.db_table, 0) == len(EVENTS))
-        for m in tracked_models()
-        if m._meta.db_table in existing  # tables not migrated yet get triggers at migrate
+        for m in models
+        # tables not migrated yet get triggers at migrate; views need none
+        if kinds.get(m._meta.db_table) in TRIGGER_KINDS
     ]
 
 

@@ -22,6 +22,7 @@ from django.db import DEFAULT_DB_ALIAS, connections, transaction
 
 from reactive import values
 from reactive.capture.readsets import ReadSet, recording
+from reactive.capture.resolve import resolve
 from reactive.clock import clock
 from reactive.exceptions import (
     ArgumentError,
@@ -29,7 +30,9 @@ from reactive.exceptions import (
     ReadOnlyError,
     RequestError,
     ReturnValueError,
+    UntrackedReadError,
 )
+from reactive.functions import untracked
 from reactive.functions.context import ActionCtx, MutationCtx, QueryCtx, SyncActionCtx
 from reactive.functions.convert import to_value
 from reactive.functions.definitions import AnyDefinition, FunctionDefinition, FunctionRef
@@ -126,6 +129,7 @@ class Runtime:
         function must be a query. Never raises; failures are in ``outcome``.
         """
         journal: list[str] = []
+        definition: AnyDefinition | None = None
         with recording(connections[DEFAULT_DB_ALIAS]) as recorder:
             try:
                 definition = self._resolve(call, FunctionKind.QUERY)
@@ -134,7 +138,8 @@ class Runtime:
                 outcome = Outcome(value=value)
             except Exception as exc:
                 outcome = failure(exc, call.function)
-        return Evaluation(outcome, recorder.read_set(), journal)
+        outcome, read_set = _base_reads(call, definition, recorder.read_set(), outcome)
+        return Evaluation(outcome, read_set, journal)
 
     # -- for code: return Python values, raise ---------------------------------------------
 
@@ -255,6 +260,25 @@ def _in_transaction(definition: AnyDefinition, body: Callable[[], Any]) -> Any:
         return body()  # its coroutine enters the action scope on the loop it runs on
     with action_scope(name):
         return body()
+
+
+def _base_reads(
+    call: Call, definition: AnyDefinition | None, recorded: ReadSet, outcome: Outcome
+) -> tuple[Outcome, ReadSet]:
+    """The read set on base tables (views and SQL functions resolved from the catalog), with
+    reads of untracked tables refused or warned; one that cannot be resolved widens to all."""
+    try:
+        with connections[DEFAULT_DB_ALIAS].cursor() as cursor:
+            resolution = resolve(recorded, cursor)
+        if definition is not None:
+            untracked.enforce(definition.name, definition, resolution, DEFAULT_DB_ALIAS)
+        return outcome, resolution.read_set
+    except UntrackedReadError as exc:
+        return failure(exc, call.function), resolution.read_set
+    except Exception:
+        logger.warning("read set not resolved; widening function=%s", ref_name(call.function),
+                       exc_info=True)
+        return outcome, ReadSet(everything=True)
 
 
 def _at_most_once(body: Callable[[], Any], session_id: str, request_id: int) -> Callable[[], Any]:

@@ -5,5 +5,9 @@ from __future__ import annotations
 from .crons import Cron, CronRun, CronRunStatus
 from .jobs import Job, JobCommit, JobState
 from .sessions import SessionRequest
+from .storage import StoredFile, UploadClaim
 
-__all__ = ["Cron", "CronRun", "CronRunStatus", "Job", "JobCommit", "JobState", "SessionRequest"]
+__all__ = [
+    "Cron", "CronRun", "CronRunStatus", "Job", "JobCommit", "JobState", "SessionRequest",
+    "StoredFile", "UploadClaim",
+]
