@@ -271,7 +271,7 @@ def _base_reads(
         with connections[DEFAULT_DB_ALIAS].cursor() as cursor:
             resolution = resolve(recorded, cursor)
         if definition is not None:
-            untracked.enforce(definition.name, definition, resolution, DEFAULT_DB_ALIAS)
+            untracked.enforce(definition.name, definition, resolution)
         return outcome, resolution.read_set
     except UntrackedReadError as exc:
         return failure(exc, call.function), resolution.read_set
