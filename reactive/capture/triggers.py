@@ -1,20 +1,18 @@
-"""Change capture: which tables are tracked, their triggers, and reading and pruning the log.
+"""Change capture: which tables are tracked, and installing, removing and checking their triggers.
 
 Every tracked table gets four statement-level triggers (insert, update, delete, truncate)
 calling ``reactive_capture()`` (created by migration 0002), which appends the changed rows to
 ``reactive_change`` in the writer's own transaction and NOTIFYs channel ``reactive``. So writes
 from mutations, the admin, ``QuerySet.update()``, ``bulk_create``, raw SQL and other programs
-are all seen, in commit order, by any reader's snapshot.
+are all seen, in commit order, by any reader's snapshot. Reading the log is
+:mod:`reactive.capture.log`'s.
 """
 
 from __future__ import annotations
 
-import decimal
-import json
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
 
 from django.apps import apps
 from django.db import connections
@@ -22,7 +20,6 @@ from django.db.models import Model
 
 import reactive.capture.catalog as catalog
 from reactive.capture.catalog import TRIGGER_KINDS, relkinds
-from reactive.capture.matcher import Change
 from reactive.conf import reactive_settings
 
 logger = logging.getLogger(__name__)
@@ -151,59 +148,6 @@ def status(using: str = "default") -> list[TriggerStatus]:
         # tables not migrated yet get triggers at migrate; views need none
         if kinds.get(m._meta.db_table) in TRIGGER_KINDS
     ]
-
-
-def log_exists(using: str = "default") -> bool:
-    with connections[using].cursor() as cursor:
-        cursor.execute("SELECT to_regclass('reactive_change') IS NOT NULL")
-        row = cursor.fetchone()
-    return bool(row and row[0])
-
-
-def changes_since(cursor: Any, previous_snapshot: str) -> list[Change]:
-    """Rows committed after ``previous_snapshot`` and visible to the current transaction.
-
-    Call inside the REPEATABLE READ transaction whose snapshot is the new one: visibility of
-    ``txid`` in the old snapshot, not commit time, decides (docs/internals/reactor.md).
-    """
-    cursor.execute(
-        "SELECT tbl, op, old_row::text, new_row::text FROM reactive_change "
-        "WHERE txid >= pg_snapshot_xmin(%s::pg_snapshot) "
-        "AND NOT pg_visible_in_snapshot(txid, %s::pg_snapshot) ORDER BY id",
-        [previous_snapshot, previous_snapshot],
-    )
-    return [Change(t, op, _row(old), _row(new)) for t, op, old, new in cursor.fetchall()]
-
-
-def prune(cursor: Any) -> int:
-    """Delete log rows older than ``CHANGE_LOG_RETENTION`` and record the horizon.
-
-    ``reactive_state('pruned')`` keeps the newest pruned row's ``created_at`` (``time_value``)
-    and its ``txid`` (``int_value``); both only move forward. Reactors that started before the
-    horizon re-run everything instead of reading a log with holes. The txid is the exact test:
-    a Reactor whose previous snapshot has ``xmin`` above it saw every pruned row, while the time
-    can miss a transaction that stayed open longer than the retention (``created_at`` is its
-    start, not its commit). One pruner at a time: the advisory lock is taken inside the same
-    statement, so it also holds when ``cursor`` is in autocommit.
-    """
-    retention = reactive_settings().CHANGE_LOG_RETENTION
-    cursor.execute(
-        "WITH held AS MATERIALIZED (SELECT pg_try_advisory_xact_lock(hashtext('reactive_prune')) "
-        "AS ok), gone AS (DELETE FROM reactive_change WHERE (SELECT ok FROM held) "
-        "AND created_at < now() - %s * interval '1 second' RETURNING created_at, txid) "
-        "UPDATE reactive_state SET time_value = GREATEST(time_value, "
-        "(SELECT max(created_at) FROM gone)), int_value = GREATEST(int_value, "
-        "(SELECT max(txid::text::bigint) FROM gone)) WHERE name = 'pruned' "
-        "AND EXISTS (SELECT 1 FROM gone) RETURNING (SELECT count(*) FROM gone)",
-        [retention],
-    )
-    row = cursor.fetchone()
-    return int(row[0]) if row else 0
-
-
-def _row(text: str | None) -> dict[str, Any] | None:
-    # Decimal keeps numeric columns exact for equality with ORM parameters.
-    return None if text is None else json.loads(text, parse_float=decimal.Decimal)
 
 
 def _quote(name: str) -> str:

@@ -16,7 +16,7 @@ from django.contrib.auth.models import Group, User
 from django.core.management import CommandError, call_command
 from django.db import connection, transaction
 
-from reactive.capture import triggers
+from reactive.capture import log, triggers
 from reactive.capture.matcher import Change
 from reactive.checks import check_triggers
 from tests.support.changelog import changes_after, dsn, last_change_id
@@ -335,7 +335,7 @@ def _snapshot_read(reader: psycopg.Connection[Any], previous: str | None) -> tup
         with reader.cursor() as cursor:
             cursor.execute("SELECT pg_current_snapshot()::text")
             snapshot = cursor.fetchone()[0]  # type: ignore[index]
-            changes = [] if previous is None else triggers.changes_since(cursor, previous)
+            changes = [] if previous is None else log.changes_since(cursor, previous)
     bodies = [c.new["body"] for c in changes if c.table == "testapp_note" and c.new]
     return snapshot, bodies
 
@@ -412,7 +412,7 @@ def test_changes_since_works_on_a_django_cursor_in_repeatable_read() -> None:
     # When the next round reads the log
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
-        changes = triggers.changes_since(cursor, s1)
+        changes = log.changes_since(cursor, s1)
 
     # Then the change is parsed: op, table, JSON values with exact decimals
     items = [c for c in changes if c.table == "testapp_item"]
@@ -491,7 +491,7 @@ def _ids_after(mark: int) -> list[int]:
 
 def _prune() -> int:
     with transaction.atomic(), connection.cursor() as cursor:
-        return triggers.prune(cursor)
+        return log.prune(cursor)
 
 
 def _pruned_state() -> tuple[int | None, datetime.datetime | None]:
@@ -555,12 +555,12 @@ def test_prune_skips_while_another_pruner_holds_the_lock(
     try:
         assert _prune() == 0
         with connection.cursor() as cursor:  # autocommit, as the Reactor calls it
-            assert triggers.prune(cursor) == 0
+            assert log.prune(cursor) == 0
         assert len(_ids_after(mark)) == 1
     finally:
         other.execute("SELECT pg_advisory_unlock(hashtext('reactive_prune'))")
     with connection.cursor() as cursor:
-        assert triggers.prune(cursor) == 1
+        assert log.prune(cursor) == 1
 
 
 def test_pruned_txid_detects_a_long_transaction_that_the_time_horizon_misses(

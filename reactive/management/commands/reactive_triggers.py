@@ -6,7 +6,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from reactive.capture import triggers
+from reactive.capture import log, triggers
 
 
 class Command(BaseCommand):
@@ -16,7 +16,7 @@ class Command(BaseCommand):
         parser.add_argument("action", choices=["install", "check", "remove"])
 
     def handle(self, *args: Any, **options: Any) -> None:
-        if not triggers.log_exists():
+        if not log.log_exists():
             raise CommandError("The change log does not exist yet: run manage.py migrate first.")
         action = options["action"]
         if action == "install":
