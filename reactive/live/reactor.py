@@ -31,7 +31,7 @@ from reactive.capture import log, triggers
 from reactive.capture.listener import Listener
 from reactive.capture.matcher import Matcher
 from reactive.clock import clock
-from reactive.functions.runtime import Runtime, runtime
+from reactive.functions.runtime import Call, Runtime, runtime
 from reactive.functions.transaction import run_read_only
 from reactive.live.inbox import InboxEvent
 from reactive.live.subscriptions import Delivery, QueryEntry, Subscriptions
@@ -168,7 +168,8 @@ class Reactor:
 
     def _evaluate(self, entry: QueryEntry) -> bool:
         """Re-run one distinct query; True if its result (or error) changed."""
-        result = self.runtime.evaluate(entry.path, entry.args, entry.identity, entry.journal_in)
+        result = self.runtime.evaluate(Call(entry.path, entry.args, entry.identity,
+                                             journal=entry.journal_in))
         self.stats["executions"] += 1
         self._matcher.set(entry.key, result.read_set)
         if logger.isEnabledFor(logging.DEBUG):

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from reactive.conf import reactive_settings
+from reactive.functions.arguments import decode_wire_args
 from reactive.functions.registry import canonical_name
 from reactive.functions.runtime import Outcome
 from reactive.live import protocol
@@ -227,7 +228,7 @@ class Subscriptions:
             return
         try:
             args = sub.args
-            decoded = protocol.function_args(args) if isinstance(args, list) else args
+            decoded = decode_wire_args(args) if isinstance(args, list) else args
             journal_in = _journal(sub.journal)
             name = canonical_name(sub.path)
             key = (name, json.dumps(decoded, sort_keys=True, default=repr), state.identity,
