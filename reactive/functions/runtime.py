@@ -48,6 +48,7 @@ from reactive.functions.transaction import (
     in_thread,
     run_read_only,
     run_serializable,
+    transient,
 )
 from reactive.types import ANONYMOUS, FunctionKind, Identity
 
@@ -205,8 +206,9 @@ class Runtime:
         """Run a query inside the caller's open read-only snapshot, recording its read set.
 
         For the Reactor's rounds: every query of a round sees the same snapshot. The query
-        runs in a savepoint, so a failing one leaves the round's transaction usable. Never
-        raises; failures are in ``outcome``.
+        runs in a savepoint, so a failing one leaves the round's transaction usable. Failures
+        are in ``outcome``, except a connection's or server's (``transient``): that one is
+        raised, since it says nothing about the query and the whole round must be retried.
         """
         ctx_journal: list[str] = []
         definition = None
@@ -220,6 +222,8 @@ class Runtime:
                                          journal=journal, journal_out=ctx_journal)
                 outcome = Outcome(value=value)
             except Exception as exc:
+                if transient(exc):
+                    raise
                 outcome = failure(exc, ref)
         try:  # views and functions to base tables; reads of untracked tables refused or warned
             with connection.cursor() as cursor:

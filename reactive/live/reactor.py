@@ -43,6 +43,19 @@ PRUNE_EVERY_SECONDS = 60.0
 CLOCK_RESERVATION_NS = 10_000_000_000  # persist the clock's high-water mark 10 s ahead
 
 
+class RoundAborted(Exception):
+    """The round's connection or transaction broke; the round is retried as a whole."""
+
+
+def _spoiled() -> bool:
+    """Whether the round's transaction can no longer commit (a savepoint could not be rolled
+    back, or the connection is gone): then per-query errors are the connection's, not the
+    queries'."""
+    wrapper = connections["default"]
+    raw = wrapper.connection
+    return bool(wrapper.needs_rollback or raw is None or raw.closed)
+
+
 class Reactor:
     """Owns the live queries of this process and the sessions that hold them.
 
@@ -137,9 +150,11 @@ class Reactor:
             self._maintain(ts)
         except Exception:
             connections["default"].close()  # a broken connection is reopened next round
-            # Results this round computed were never sent; forget them so that the re-run of
-            # everything that follows sends each query's result again.
+            # Results this round computed were never sent; forget them, and re-run every
+            # query, so that the next round sends each query's result again: a connection or
+            # server error never reaches a client as a query's result.
             self.subscriptions.forget_results()
+            self._rerun_all = True
             raise
         self.stats["rounds"] += 1
         return self.subscriptions.news(changed, ts, time.time_ns())
@@ -170,6 +185,10 @@ class Reactor:
         """Re-run one distinct query; True if its result (or error) changed."""
         result = self.runtime.evaluate(entry.path, entry.args, entry.identity, entry.journal_in)
         self.stats["executions"] += 1
+        if _spoiled():
+            # The connection broke under this query (its error may have been caught and
+            # re-raised as something else): no result of this round can be trusted.
+            raise RoundAborted(f"the round's connection failed during {entry.path}")
         self._matcher.set(entry.key, result.read_set)
         if logger.isEnabledFor(logging.DEBUG):
             self._report_untracked(entry, result.read_set.tables())
