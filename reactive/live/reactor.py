@@ -33,7 +33,8 @@ from reactive.capture.matcher import Matcher
 from reactive.clock import clock
 from reactive.functions.runtime import Runtime, runtime
 from reactive.functions.transaction import run_read_only
-from reactive.live.inbox import InboxEvent
+from reactive.live.inbox import InboxEvent, SessionHandle
+from reactive.live.inflight import InFlight
 from reactive.live.subscriptions import Delivery, QueryEntry, Subscriptions
 
 logger = logging.getLogger(__name__)
@@ -68,6 +69,7 @@ class Reactor:
         self.runtime = functions
         self._prune = prune
         self._inbox: list[InboxEvent] = []
+        self.mutations = InFlight()  # the sessions' running mutations (see ``news``)
         self._wake = asyncio.Event()
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="reactive-reactor")
         self._task: asyncio.Task[None] | None = None
@@ -79,6 +81,7 @@ class Reactor:
         self._snapshot: str | None = None
         self._snapshot_time: Any = None
         self._rerun_all = False
+        self._held: set[SessionHandle] = set()
         self._clock_reserved = 0
         self._last_prune = 0.0
         self.stats = {"rounds": 0, "executions": 0, "changes": 0}
@@ -142,6 +145,7 @@ class Reactor:
         for event in inbox:
             for key in self.subscriptions.apply(event):
                 self._matcher.remove(key)
+            self.mutations.taken(event)
         try:
             if self._clock_reserved == 0:
                 self._load_clock()
@@ -157,11 +161,14 @@ class Reactor:
             self._rerun_all = True
             raise
         self.stats["rounds"] += 1
-        return self.subscriptions.news(changed, ts, time.time_ns())
+        # A session whose mutation committed in S but whose MutationDone is not taken in yet
+        # gets nothing now: its response must go before any Transition including the write.
+        return self.subscriptions.news(changed, ts, time.time_ns(), held=self._held)
 
     def _compute(self) -> set[Hashable]:
         with connections["default"].cursor() as cursor:
             snapshot, now, pruned = log.begin(cursor, self._snapshot)
+            self._held = self.mutations.committed(cursor)  # after S is taken, in S
             dirty = self._dirty(cursor, pruned)
         self._snapshot, self._snapshot_time = snapshot, now
         pending = self.subscriptions.pending(dirty)

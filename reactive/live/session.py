@@ -191,6 +191,9 @@ class ClientSession:
             except ReactiveError as exc:
                 outcome = failure(exc, message.udfPath)
             else:
+                # Before it can commit: a round that includes the commit then holds this
+                # session's Transitions until it has taken in the MutationDone (G4).
+                self.reactor.mutations.started(self, session_id, message.requestId)
                 outcome = await in_thread(
                     runtime.execute_once, message.udfPath, args, identity,
                     session_id=session_id, request_id=message.requestId,
