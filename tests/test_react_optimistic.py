@@ -18,8 +18,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pytest
 import psycopg
+import pytest
 
 from tests.conftest import JS_DIR
 from tests.support.servers import scratch_dir
