@@ -359,13 +359,21 @@ async def test_message_flood_closes_with_1013(limited_url: str) -> None:
     ("http://evil.example", False),
     ("https://127.0.0.1.evil.example", False),
     ("null", False),
-    ("http://localhost", True),
+    ("http://localhost", False),  # an ALLOWED_HOSTS host, but another port
+    ("OTHER-PORT", False),  # the server's host and scheme, another port
+    ("OTHER-SCHEME", False),  # the server's host and port over https
     ("SELF", True),  # the server's own origin, port included: a page it served
+    ("SELF-UPPER", True),  # the same origin, differently cased
     ("http://allowed.example", True),  # WEBSOCKET_ALLOWED_ORIGINS
+    ("http://ALLOWED.example:80", True),  # the same origin, spelled out
+    ("http://allowed.example:8080", False),  # an allowed host on another port
 ])
 async def test_websocket_origin_is_checked(limited_url: str, origin: str,
                                            allowed: bool) -> None:
-    origin = limited_url if origin == "SELF" else origin
+    port = int(limited_url.rsplit(":", 1)[1])
+    origin = {"SELF": limited_url, "SELF-UPPER": limited_url.upper(),
+              "OTHER-PORT": f"http://127.0.0.1:{port + 1}",
+              "OTHER-SCHEME": f"https://127.0.0.1:{port}"}.get(origin, origin)
     async with Bystander(limited_url) as bystander:
         client = SyncClient(limited_url, headers={"Origin": origin})
         if not allowed:
