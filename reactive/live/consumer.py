@@ -62,9 +62,12 @@ class SyncConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]  # channels is
         self._outbox: asyncio.Queue[protocol.Outgoing | None] = asyncio.Queue()
         self._last_sent = time.monotonic()
         self._budget = _Budget(conf.WEBSOCKET_MAX_MESSAGES_PER_SECOND)
-        self.session = ClientSession(self.deliver_one,
-                                     identity_from_user(self.scope.get("user")),
-                                     conf.WEBSOCKET_MAX_PENDING_MUTATIONS)
+        self.session = ClientSession(
+            self.deliver_one, identity_from_user(self.scope.get("user")),
+            conf.WEBSOCKET_MAX_PENDING_MUTATIONS,
+            cookie_session=getattr(self.scope.get("session"), "session_key", None),
+            reject=self._reject,
+        )
         loop = asyncio.get_running_loop()
         self._sender = loop.create_task(self._send_loop())
         self._pinger = loop.create_task(self._ping_loop(conf.WEBSOCKET_PING_INTERVAL))
@@ -113,6 +116,13 @@ class SyncConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]  # channels is
         except Exception:
             logger.exception("websocket message failed session=%s", self.session.session_id)
             await self._drain_and_close(code=CLOSE_INTERNAL, reason="InternalServerError")
+
+    def _reject(self) -> None:
+        """The session's identity ended on its own (a token expired): close after the
+        AuthError, as the reference server does."""
+        self._closing = True
+        task = asyncio.get_running_loop().create_task(self._drain_and_close())
+        self._background = task  # keep a reference until it is done
 
     # -- outgoing --------------------------------------------------------------------------
 
