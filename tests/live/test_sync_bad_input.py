@@ -15,6 +15,7 @@ import requests
 import websockets
 
 from reactive import values
+from reactive.live.consumer import origin_key
 from tests.support.servers import AsgiServer
 from tests.support.syncclient import Bystander, SyncClient
 
@@ -385,6 +386,26 @@ async def test_websocket_origin_is_checked(limited_url: str, origin: str,
                 query = await client.subscribe("testapp:echo", {"value": origin})
                 assert await client.result(query) == origin
         await bystander.sees_a_new_write()
+
+
+@pytest.mark.parametrize(("origin", "key"), [
+    ("http://Example.COM", ("http", "example.com", 80)),
+    ("https://example.com:443/", ("https", "example.com", 443)),
+    ("http://[::1]:8000", ("http", "::1", 8000)),
+    ("null", None),
+    ("", None),
+    ("example.com", None),
+    ("ftp://example.com", None),
+    ("http://example.com:notaport", None),
+    ("http://example.com:99999", None),
+    ("http://example.com/path", None),
+    ("http://user@example.com", None),
+    ("http://", None),
+])
+def test_origins_are_compared_by_scheme_host_and_port(
+    origin: str, key: tuple[str, str, int] | None
+) -> None:
+    assert origin_key(origin) == key
 
 
 def reactor_counts(url: str) -> dict[str, int]:
