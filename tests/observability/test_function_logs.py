@@ -13,7 +13,7 @@ from django.db import connection
 from django.test import override_settings
 
 from reactive.functions import logs
-from reactive.functions.runtime import runtime
+from reactive.functions.runtime import Call, runtime
 from tests.conftest import NodeClient
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(120)]
@@ -70,7 +70,7 @@ def test_concurrent_calls_never_see_each_others_lines() -> None:
         lines: list[str] = []
         try:
             for _ in range(20):
-                outcome = runtime.execute("testapp/dataio:chatty", {"word": word, "times": 3})
+                outcome = runtime.call(Call("testapp/dataio:chatty", {"word": word, "times": 3}))
                 lines.extend(outcome.log_lines)
             results[word] = lines
         finally:
@@ -92,7 +92,7 @@ def test_capture_is_off_when_disabled_and_listeners_still_hear_calls() -> None:
     logs.add_listener(heard.append)
     try:
         with override_settings(REACTIVE={"FUNCTION_LOGS": False}):
-            outcome = runtime.execute("testapp/dataio:chatty", {"word": "quiet"})
+            outcome = runtime.call(Call("testapp/dataio:chatty", {"word": "quiet"}))
     finally:
         logs.remove_listener(heard.append)
     assert outcome.ok and outcome.log_lines == []

@@ -16,7 +16,7 @@ from django.db import connection
 from django.test import Client, override_settings
 from prometheus_client import REGISTRY
 
-from reactive.functions.runtime import runtime
+from reactive.functions.runtime import Call, runtime
 from reactive.observability.sentry import before_send
 from tests.testapp.models import Account
 
@@ -70,7 +70,7 @@ def test_mutation_conflicts_are_counted_as_retries_by_sqlstate() -> None:
                 args: dict[str, Any] = {"source": "a", "target": "b", "amount": 1}
                 if n % 2:
                     args.update(source="b", target="a")
-                runtime.execute("testapp:transfer", args)
+                runtime.call(Call("testapp:transfer", args))
         finally:
             connection.close()
 
@@ -100,7 +100,7 @@ def test_a_crash_reaches_sentry_tagged_with_the_function() -> None:
                     before_send=before_send, default_integrations=True)
     try:
         # When a function crashes
-        outcome = runtime.execute("testapp:crash", {})
+        outcome = runtime.call(Call("testapp:crash", {}))
         sentry_sdk.flush(timeout=5)
     finally:
         sentry_sdk.init()  # no DSN: disabled again
