@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from reactive import compat
 from reactive.auth.identity import UserIdentity
+from reactive.datamigrations.definitions import migration
 from reactive.exceptions import FunctionError
 from reactive.functions.arguments import Id
 from reactive.functions.context import ActionCtx, MutationCtx, QueryCtx, SyncActionCtx
@@ -20,6 +21,7 @@ from reactive.functions.definitions import (
     mutation,
     query,
 )
+from reactive.reactions.definitions import Change, on_change
 from reactive.scheduling import crons
 from reactive.scheduling.retry import retry
 
@@ -27,6 +29,7 @@ compat.install()
 
 __all__ = [
     "ActionCtx",
+    "Change",
     "FunctionDefinition",
     "FunctionError",
     "Id",
@@ -39,7 +42,9 @@ __all__ = [
     "internal_action",
     "internal_mutation",
     "internal_query",
+    "migration",
     "mutation",
+    "on_change",
     "query",
     "retry",
 ]

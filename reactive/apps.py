@@ -38,3 +38,6 @@ def _install_triggers(*, using: str = "default", **kwargs: Any) -> None:
 
     if using == "default" and triggers.log_exists(using):
         triggers.install(using=using)
+        from reactive.reactions.runner import ensure_rows
+
+        ensure_rows()  # new reactions start at the present
