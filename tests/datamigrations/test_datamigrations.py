@@ -195,7 +195,7 @@ def test_list_and_status_describe_the_migrations() -> None:
 
 
 def test_bad_input_gets_clear_errors() -> None:
-    with pytest.raises(CommandError, match="No data migration is named 'nope'. Known: "):
+    with pytest.raises(CommandError, match=r"No data migration is named 'nope'\. Known: "):
         call_command("reactive_migrations", "run", "nope")
     with pytest.raises(CommandError, match="No data migration is named"):
         call_command("reactive_migrations", "status", "nope")
@@ -212,7 +212,7 @@ def test_bad_input_gets_clear_errors() -> None:
 
 
 def test_a_queryset_over_an_unmanaged_or_untracked_model_is_refused() -> None:
-    class Remote(models.Model):
+    class Remote(models.Model):  # noqa: DJ008
         name = models.CharField(max_length=10)
 
         class Meta:
@@ -243,9 +243,12 @@ def test_run_data_migration_operation_schedules_it_when_migrate_applies_it(
         operation.database_forwards("testapp", editor, None, None)
     wait_for(lambda: state().state == DataMigrationState.DONE, what="the handed-off run")
     assert labels() == ["x+"] * 12
-    with pytest.raises(DataMigrationError, match="No data migration is named 'testapp:nope'"):
-        with connection.schema_editor(atomic=True) as editor:
-            RunDataMigration("testapp", "nope").database_forwards("testapp", editor, None, None)
+    unknown = RunDataMigration("testapp", "nope")
+    with (
+        pytest.raises(DataMigrationError, match="No data migration is named 'testapp:nope'"),
+        connection.schema_editor(atomic=True) as editor,
+    ):
+        unknown.database_forwards("testapp", editor, None, None)
 
 
 def test_progress_is_a_tracked_table_a_query_can_read() -> None:

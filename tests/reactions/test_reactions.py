@@ -40,7 +40,9 @@ def reaction(name: str) -> Reaction:
     return Reaction.objects.get(name=name)
 
 
-def test_every_writer_fires_the_reaction_once_in_commit_order(reacting_worker: CeleryProcess) -> None:
+def test_every_writer_fires_the_reaction_once_in_commit_order(
+    reacting_worker: CeleryProcess,
+) -> None:
     # Given an account written by the ORM, QuerySet.update(), raw SQL and a delete
     account = Account.objects.create(name="rx-orm", balance=1)
     Account.objects.filter(pk=account.pk).update(balance=2)
@@ -76,7 +78,9 @@ def test_mutation_writes_fire_the_reaction(reacting_worker: CeleryProcess) -> No
     wait_for(lambda: notes("rx-fail-ok:fine"), what="reaction to an ORM insert")
 
 
-def test_batched_handler_gets_at_most_batch_changes_per_call(reacting_worker: CeleryProcess) -> None:
+def test_batched_handler_gets_at_most_batch_changes_per_call(
+    reacting_worker: CeleryProcess,
+) -> None:
     # When 120 matching messages (and some that do not match) are inserted at once
     Message.objects.bulk_create(
         [Message(channel="rx-batch", body=f"m{i}") for i in range(120)]
@@ -89,7 +93,9 @@ def test_batched_handler_gets_at_most_batch_changes_per_call(reacting_worker: Ce
     assert sum(calls) == 120 and max(calls) <= 50
 
 
-def test_a_handler_writing_its_own_table_does_not_fire_itself(reacting_worker: CeleryProcess) -> None:
+def test_a_handler_writing_its_own_table_does_not_fire_itself(
+    reacting_worker: CeleryProcess,
+) -> None:
     # Given a handler that updates the very row it watches
     message = Message.objects.create(channel="rx-self", body="hi")
     wait_for(lambda: notes(f"rx-self:{message.pk}"), what="self-writing reaction")
@@ -103,7 +109,9 @@ def test_a_handler_writing_its_own_table_does_not_fire_itself(reacting_worker: C
     assert barrier.pk
 
 
-def test_a_failing_handler_is_retried_then_parked_then_skipped(reacting_worker: CeleryProcess) -> None:
+def test_a_failing_handler_is_retried_then_parked_then_skipped(
+    reacting_worker: CeleryProcess,
+) -> None:
     # Given a change the handler always fails on
     Message.objects.create(channel="rx-fail", body="boom")
     parked = wait_for(lambda: Reaction.objects.filter(
@@ -130,7 +138,9 @@ def test_a_failing_handler_is_retried_then_parked_then_skipped(reacting_worker: 
     assert notes("rx-fail-ok:boom") == []
 
 
-def test_kill_9_mid_handler_runs_the_change_again_exactly_once(reacting_worker: CeleryProcess) -> None:
+def test_kill_9_mid_handler_runs_the_change_again_exactly_once(
+    reacting_worker: CeleryProcess,
+) -> None:
     # Given a handler that hangs, the first time, after writing its note
     marker = os.path.join(tempfile.gettempdir(), f"rx-marker-{uuid.uuid4().hex}")
     message = Message.objects.create(channel="rx-slow", body=marker)
