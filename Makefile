@@ -9,7 +9,7 @@ JS_STAMP := tests/js/node_modules/.installed
 FRONTEND_STAMP := example_project/frontend/node_modules/.installed
 PYTEST_ARGS ?=
 
-.PHONY: run test lint pytest bench js venv system-deps clean
+.PHONY: run test lint pytest bench js venv system-deps clean soundness
 
 run: $(STAMP) $(FRONTEND_STAMP)
 	$(BIN)/python example_project/manage.py reactive_dev
@@ -62,6 +62,12 @@ pytest: system-deps $(STAMP) $(JS_STAMP) $(FRONTEND_STAMP)
 	$(BIN)/pytest $(PYTEST_ARGS)
 	@echo "==> pytest (the example project's own tests)"
 	$(BIN)/pytest example_project --ds=example_project.settings $(PYTEST_ARGS)
+
+# The read-set soundness properties with many more examples than `make test` (500 each).
+SOUNDNESS_EXAMPLES ?= 5000
+soundness: $(STAMP)
+	REACTIVE_SOUNDNESS_EXAMPLES=$(SOUNDNESS_EXAMPLES) $(BIN)/pytest -q -s \
+	  tests/capture/test_readset_soundness.py tests/capture/test_readset_soundness_shapes.py
 
 bench: $(STAMP) $(JS_STAMP)
 	$(BIN)/python bench/run_all.py

@@ -21,24 +21,38 @@ from reactive.functions.definitions import (
     mutation,
     query,
 )
+from reactive.functions.http_actions import HttpAction, http_action
 from reactive.reactions.definitions import Change, on_change
 from reactive.scheduling import crons
 from reactive.scheduling.retry import retry
 
 compat.install()
 
+
+def __getattr__(name: str) -> object:
+    """``reactive.StoredFile``, imported on first use: models need the app registry ready."""
+    if name == "StoredFile":
+        from reactive.models import StoredFile
+
+        return StoredFile
+    raise AttributeError(f"module 'reactive' has no attribute {name!r}")
+
+
 __all__ = [
     "ActionCtx",
     "Change",
     "FunctionDefinition",
     "FunctionError",
+    "HttpAction",
     "Id",
     "MutationCtx",
     "QueryCtx",
+    "StoredFile",
     "SyncActionCtx",
     "UserIdentity",
     "action",
     "crons",
+    "http_action",
     "internal_action",
     "internal_mutation",
     "internal_query",

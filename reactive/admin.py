@@ -1,19 +1,22 @@
-"""The Django admin for scheduled jobs, crons, cron runs, reactions and data migrations:
-read-only lists with filters and search, and actions that cancel pending jobs and retry or skip
-parked reactions."""
+"""The Django admin for scheduled jobs, crons and cron runs (read-only lists with filters and
+search, and an action that cancels pending jobs), for stored files (with image previews), and
+for reactions (retry or skip a parked one) and data migrations."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from django.contrib import admin, messages
+from django.db import transaction
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.utils.html import format_html
 
 from reactive.exceptions import ReactionError
 from reactive.functions.scheduler import cancel_pending
-from reactive.models import Cron, CronRun, DataMigration, Job, JobState, Reaction
+from reactive.models import Cron, CronRun, DataMigration, Job, JobState, Reaction, StoredFile
 from reactive.reactions import control
+from reactive.storage import files
 
 
 class _ReadOnly(admin.ModelAdmin):  # type: ignore[type-arg]
@@ -126,3 +129,38 @@ class DataMigrationAdmin(_ReadOnly):
                     "failed_pk", "heartbeat_at")
     list_filter = ("state", "dry_run")
     search_fields = ("name", "error", "failed_pk")
+
+
+@admin.register(StoredFile)
+class StoredFileAdmin(_ReadOnly):
+    """Files are added through upload URLs and ``ctx.storage``; deleting one here deletes its
+    bytes once the delete commits."""
+
+    list_display = ("id", "content_type", "size", "created_at", "preview")
+    list_filter = ("content_type", "created_at")
+    search_fields = ("=id", "sha256", "content_type")
+    date_hierarchy = "created_at"
+    readonly_fields = ("id", "name", "sha256", "size", "content_type", "created_at", "preview")
+
+    @admin.display(description="preview")
+    def preview(self, stored: StoredFile) -> str:
+        url = files.url(stored)
+        if stored.content_type.startswith("image/"):
+            return format_html('<a href="{}"><img src="{}" alt="" style="max-height: 80px; '
+                               'max-width: 160px"></a>', url, url)
+        return format_html('<a href="{}">open</a>', url)
+
+    def delete_model(self, request: HttpRequest, obj: StoredFile) -> None:
+        name = obj.name
+        super().delete_model(request, obj)
+        transaction.on_commit(lambda: files.discard(name))
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[StoredFile]) -> None:
+        names = list(queryset.values_list("name", flat=True))
+        super().delete_queryset(request, queryset)
+        transaction.on_commit(lambda: _discard_all(names))
+
+
+def _discard_all(names: list[str]) -> None:
+    for name in names:
+        files.discard(name)

@@ -34,9 +34,9 @@ class ReactiveConfig(AppConfig):
 def _install_triggers(*, using: str = "default", **kwargs: Any) -> None:
     """After migrate (which runs this once our app is migrated): track every tracked table,
     including tables that later migrations created."""
-    from reactive.capture import triggers
+    from reactive.capture import log, triggers
 
-    if using == "default" and triggers.log_exists(using):
+    if using == "default" and log.log_exists(using):
         triggers.install(using=using)
         from reactive.reactions.runner import ensure_rows
 

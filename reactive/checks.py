@@ -1,4 +1,4 @@
-"""System checks (``reactive.E001``...): settings, database backend and driver."""
+"""System checks (``reactive.E001``...): settings, database backend and driver, file storage."""
 
 from __future__ import annotations
 
@@ -54,9 +54,9 @@ def check_triggers(
     A warning, not an error: ``migrate`` runs database checks before it creates the change log
     and new tables, and installs the triggers itself afterwards.
     """
-    from reactive.capture import triggers
+    from reactive.capture import log, triggers
 
-    if not databases or "default" not in databases or not triggers.log_exists():
+    if not databases or "default" not in databases or not log.log_exists():
         return []
     missing = [s.table for s in triggers.status() if not s.installed]
     if not missing:
@@ -110,10 +110,10 @@ def check_reaction_health(
 ) -> list[CheckMessage]:
     """reactive.W020: a reaction is parked (failed); reactive.W021: a reaction fell behind the
     change log (``--database default``)."""
-    from reactive.capture import triggers
+    from reactive.capture import log
     from reactive.models import Reaction, ReactionState
 
-    if not databases or "default" not in databases or not triggers.log_exists():
+    if not databases or "default" not in databases or not log.log_exists():
         return []
     messages: list[CheckMessage] = []
     for name, state in Reaction.objects.exclude(state=ReactionState.ACTIVE).values_list(
@@ -131,4 +131,32 @@ def check_reaction_health(
                 "(REACTION_MAX_LAG), so it stopped.",
                 hint=f"manage.py reactive_triggers skip {name} resumes it from the present.",
                 id="reactive.W021"))
+    return messages
+
+
+@register(Tags.compatibility)
+def check_storage(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """reactive.E030: ``STORAGE_BACKEND`` names no entry of ``settings.STORAGES``;
+    reactive.W030: cross-origin clients are allowed but storage URLs are path-only."""
+    from reactive.conf import reactive_settings
+
+    if validate(getattr(settings, "REACTIVE", None)):
+        return []  # reactive.E001 reports it
+    conf = reactive_settings()
+    messages: list[CheckMessage] = []
+    if conf.STORAGE_BACKEND not in settings.STORAGES:
+        messages.append(Error(
+            f"REACTIVE['STORAGE_BACKEND'] is {conf.STORAGE_BACKEND!r}, which settings.STORAGES "
+            f"does not define (it has {', '.join(sorted(settings.STORAGES)) or 'nothing'}).",
+            hint="Name an entry of settings.STORAGES or add one (docs/guides/file-storage.md).",
+            id="reactive.E030",
+        ))
+    if conf.CORS_ALLOWED_ORIGINS and conf.STORAGE_URL_BASE is None:
+        messages.append(Warning(
+            "REACTIVE['CORS_ALLOWED_ORIGINS'] lets other origins call the API, but "
+            "REACTIVE['STORAGE_URL_BASE'] is unset, so upload and file URLs are paths that "
+            "those pages would resolve against their own origin.",
+            hint="Set REACTIVE['STORAGE_URL_BASE'] to this server's public origin.",
+            id="reactive.W030",
+        ))
     return messages

@@ -40,10 +40,11 @@ MOVED = {
     "reactive.transaction": "reactive.functions.transaction",
     "reactive.views": "reactive.http.views",
 }
-# Old modules whose name is now a package: their public names, forwarded by the package.
+# Old modules whose name is now a package: their public names, forwarded by the package from
+# the modules that hold them now (the first that has the name).
 FORWARDED = {
-    "reactive.auth": "reactive.auth.identity",
-    "reactive.capture": "reactive.capture.triggers",
+    "reactive.auth": ("reactive.auth.identity",),
+    "reactive.capture": ("reactive.capture.triggers", "reactive.capture.log"),
 }
 
 
@@ -92,9 +93,10 @@ def install() -> None:
 
 def forwarded(package: str, name: str) -> Any:
     """A package's module ``__getattr__``: a public name the old flat module had, with a warning."""
-    new = FORWARDED[package]
-    module = importlib.import_module(new)
-    if name.startswith("_") or not hasattr(module, name):
-        raise AttributeError(f"module {package!r} has no attribute {name!r}")
-    _warn(f"{package}.{name}", f"{new}.{name}")
-    return getattr(module, name)
+    if not name.startswith("_"):
+        for new in FORWARDED[package]:
+            module = importlib.import_module(new)
+            if hasattr(module, name):
+                _warn(f"{package}.{name}", f"{new}.{name}")
+                return getattr(module, name)
+    raise AttributeError(f"module {package!r} has no attribute {name!r}")

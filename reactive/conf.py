@@ -43,6 +43,16 @@ def _http_url(value: str) -> str:
 HttpUrl = Annotated[str, AfterValidator(_http_url)]
 
 
+def _content_type_pattern(value: str) -> str:
+    kind, slash, sub = value.partition("/")
+    if not slash or not kind or not sub or (kind == "*" and sub != "*") or " " in value:
+        raise ValueError("expected a media type such as 'image/png', 'image/*' or '*/*'")
+    return value.lower()
+
+
+ContentTypePattern = Annotated[str, AfterValidator(_content_type_pattern)]
+
+
 class OidcProvider(BaseModel):
     """An OpenID Connect issuer, as in Convex's ``auth.config``: ``{"domain", "applicationID"}``.
 
@@ -161,6 +171,9 @@ class ReactiveSettings(BaseModel):
     # Change capture and the Reactor
     TRACKED_APPS: tuple[str, ...] | Literal["__all__"] = "__all__"
     UNTRACKED_MODELS: tuple[str, ...] = ()
+    # A live query reading a table without capture triggers: "refuse" (an UntrackedRead error)
+    # or "warn" (run it; log a WARNING naming the tables once per function).
+    UNTRACKED_READS: Literal["refuse", "warn"] = "refuse"
     CHANGE_LOG_RETENTION: float = Field(3600.0, gt=0)
 
     # Scheduler and crons (Celery). Seconds unless noted; see docs/guides/scheduling.md.
@@ -196,6 +209,20 @@ class ReactiveSettings(BaseModel):
     AUTH_FETCH_TIMEOUT: float = Field(5.0, gt=0, le=60)  # discovery and JWKS requests
     AUTH_JWKS_CACHE_TTL: float = Field(300.0, gt=0)  # discovery documents and key sets
     AUTH_JWKS_REFRESH_COOLDOWN: float = Field(10.0, ge=0)  # min gap between refetches
+
+    # File storage: docs/guides/file-storage.md. Bytes go to settings.STORAGES[STORAGE_BACKEND].
+    STORAGE_BACKEND: str = Field("default", min_length=1)
+    STORAGE_URL_BASE: HttpUrl | None = None  # origin for upload/serve URLs; None: path-only URLs
+    STORAGE_MAX_UPLOAD_BYTES: int = Field(64 * 1024 * 1024, ge=1)
+    STORAGE_ALLOWED_CONTENT_TYPES: tuple[ContentTypePattern, ...] = ("*/*",)
+    STORAGE_UPLOAD_URL_TTL: float = Field(3600.0, gt=0)  # upload URLs expire after this
+    STORAGE_URL_TTL: float = Field(86400.0, gt=0)  # get_url URLs live between 1x and 2x this
+    STORAGE_SERVE: Literal["auto", "django", "backend"] = "auto"
+    STORAGE_ORPHAN_AGE: float | None = Field(86400.0, gt=0)  # None: never delete orphans
+    STORAGE_ORPHAN_SWEEP_INTERVAL: float = Field(3600.0, gt=0)
+
+    # HTTP actions (@http_action): served under this path prefix by reactive.urls.
+    HTTP_ACTIONS_PREFIX: str = Field("http/", pattern=r"^([A-Za-z0-9_.~-]+/)*$")
 
 
 @functools.cache

@@ -10,10 +10,12 @@
     │   ├── BadRequest            the request itself is malformed (body, JSON, shape, size)
     │   └── AuthenticationError   credentials were sent but are not valid
     ├── FunctionError             raised on purpose by user code; its data reaches the client
+    │   └── StorageError          ctx.storage was given an unknown or malformed storage id
     └── ExecutionError            the function could not complete
         ├── ConflictError         a mutation kept conflicting until the last attempt
         ├── ReadOnlyError         a query (or an action's direct ORM use) tried to write
         ├── ReturnValueError      the result does not match the declared `returns=` type
+        ├── UntrackedReadError    a live query read a relation no capture trigger watches
         ├── SchedulingError       a job cannot be scheduled or canceled as asked
         │   ├── ScheduledArgumentError   arguments do not match the target's signature
         │   └── SchedulingLimitError     too many jobs in one transaction, or arguments too large
@@ -122,6 +124,21 @@ class FunctionError(ReactiveError):
         super().__init__(message if message is not None else _describe(data))
 
 
+class StorageError(FunctionError):
+    """Raised by ``ctx.storage`` for a storage id that is malformed or names no stored file.
+
+    A ``FunctionError``, so the client gets a ``ConvexError`` whose ``data`` is
+    ``{"code": code, "storageId": storage_id}`` (``StorageIdInvalid`` or ``StorageFileNotFound``).
+    """
+
+    code = "StorageError"
+
+    def __init__(self, storage_id: str, *, code: str, message: str) -> None:
+        super().__init__({"code": code, "storageId": storage_id}, message)
+        self.code = code
+        self.storage_id = storage_id
+
+
 class ExecutionError(ReactiveError):
     """Raised when a function could not complete for a reason other than user code."""
 
@@ -147,6 +164,23 @@ class ReadOnlyError(ExecutionError):
     """Raised when a query writes to the database, or an action uses the ORM to write."""
 
     code = "ReadOnlyError"
+
+
+class UntrackedReadError(ExecutionError):
+    """Raised when a query read tables whose writes are never captured, so its live result
+    could go stale without anyone knowing (``REACTIVE['UNTRACKED_READS']``)."""
+
+    code = "UntrackedRead"
+
+    def __init__(self, function: str, tables: list[str]) -> None:
+        super().__init__(
+            f"Query '{function}' reads {', '.join(tables)}, which no change-capture trigger "
+            "watches: its live result would go stale. Track the table (TRACKED_APPS, "
+            "UNTRACKED_MODELS, reactive_triggers install), stop reading it, or accept stale "
+            "results with @query(untracked_reads='warn') or REACTIVE['UNTRACKED_READS']='warn'."
+        )
+        self.function = function
+        self.tables = tables
 
 
 class ReturnValueError(ExecutionError):

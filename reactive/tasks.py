@@ -11,9 +11,12 @@ from celery.signals import worker_ready, worker_shutdown
 
 from reactive.datamigrations.tasks import data_migration, resend_stale
 from reactive.reactions.tasks import reaction_drain, send_drain
-from reactive.scheduling.tasks import beat_entries, cron_tick, run_job, sweep
+from reactive.scheduling.tasks import beat_entries, cron_tick, run_job, storage_sweep, sweep
 
-__all__ = ["beat_entries", "cron_tick", "data_migration", "reaction_drain", "run_job", "sweep"]
+__all__ = [
+    "beat_entries", "cron_tick", "data_migration", "reaction_drain", "run_job", "storage_sweep",
+    "sweep",
+]
 
 _dispatchers: list[Any] = []
 

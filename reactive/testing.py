@@ -13,28 +13,34 @@
             assert [m["body"] for m in messages.next()] == ["hi"]
         drain_jobs()  # run every scheduled job that is due, in this process
 
-Subscriptions use the same machinery as the server: change capture, read sets and a
-re-run at a fresh snapshot, so a test sees exactly what a client would. Tests need
-``django_db(transaction=True)``: functions open their own transactions.
+Subscriptions run the server's own Reactor round (change capture, read sets, a re-run at a
+fresh snapshot, the Transition it would send), so a test sees exactly what a client would.
+Tests need ``django_db(transaction=True)``: functions open their own transactions.
 """
 
 from __future__ import annotations
 
 import datetime
+import json
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from django.db import connections
 from django.utils import timezone
 
 from reactive import values
-from reactive.capture import triggers
-from reactive.capture.matcher import Matcher
 from reactive.exceptions import FunctionError
-from reactive.functions.runtime import Outcome, Runtime, runtime
-from reactive.functions.transaction import run_read_only
+from reactive.functions.runtime import Runtime, runtime
+from reactive.live.inbox import (
+    AddRequest,
+    IdentityChanged,
+    InboxEvent,
+    QuerySetChanged,
+    SessionClosed,
+)
+from reactive.live.protocol import Outgoing
+from reactive.live.reactor import Reactor
 from reactive.types import ADMIN, ANONYMOUS, FunctionKind, Identity
 
 
@@ -78,19 +84,29 @@ class Caller:
 
 
 class Subscription:
-    """One live query, re-run when a committed change matches its read set."""
+    """One live query, driven by the server's own round: re-run when a committed change
+    matches its read set, and changed only when the result a client would get changes."""
+
+    QUERY_ID = 0
 
     def __init__(self, functions: Runtime, name: str, args: dict[str, Any],
                  identity: Identity) -> None:
-        self._runtime, self._name, self._args, self._identity = functions, name, args, identity
-        self._matcher = Matcher()
-        self._snapshot = ""
-        self._outcome = self._run()
+        self._name = name
+        # This subscription is the round's only session; it prunes nothing.
+        self._reactor = Reactor(functions, prune=False)
+        self._modification: dict[str, Any] | None = None
+        events: list[InboxEvent] = []
+        if not identity.is_anonymous:
+            events.append(IdentityChanged(self, 0, identity))
+        events.append(QuerySetChanged(self, 1, (AddRequest(self.QUERY_ID, name, args, None),), ()))
+        if not self._round(events):
+            raise AssertionError(f"The first round sent no result for {name}.")
 
     @property
     def value(self) -> Any:
         """The current result (decoded); raises FunctionError if the query failed."""
-        return _value(self._outcome)
+        assert self._modification is not None
+        return _value(self._modification)
 
     def next(self, timeout: float = 5.0, poll: float = 0.02) -> Any:
         """Wait until a commit changes the result and return the new one.
@@ -99,34 +115,28 @@ class Subscription:
         """
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            previous = self._outcome
-            if self._changed_since_snapshot():
-                self._outcome = self._run()
-                if self._outcome != previous:
-                    return _value(self._outcome)
+            if self._round([]):
+                return self.value
             time.sleep(poll)
         raise TimeoutError(f"No new result for {self._name} within {timeout} s.")
 
     def close(self) -> None:
-        self._matcher.remove(self._name)
+        self._reactor.subscriptions.apply(SessionClosed(self))
 
-    def _run(self) -> Outcome:
-        def evaluate() -> Outcome:
-            self._snapshot = _snapshot()
-            result = self._runtime.evaluate(self._name, self._args, self._identity)
-            self._matcher.set(self._name, result.read_set)
-            return result.outcome
+    def deliver(self, messages: list[Outgoing]) -> None:
+        """The session handle the round answers: keep this query's latest modification."""
+        for message in messages:
+            data = json.loads(message) if isinstance(message, str) else message
+            for change in data.get("modifications", []):
+                if change.get("queryId") == self.QUERY_ID and change["type"] != "QueryRemoved":
+                    self._modification = change
 
-        return run_read_only(evaluate, function=self._name)
-
-    def _changed_since_snapshot(self) -> bool:
-        def read() -> bool:
-            previous, self._snapshot = self._snapshot, _snapshot()
-            with connections["default"].cursor() as cursor:
-                changes = triggers.changes_since(cursor, previous)
-            return bool(changes and self._matcher.match(changes))
-
-        return run_read_only(read, function=f"{self._name} (changes)")
+    def _round(self, events: list[InboxEvent]) -> bool:
+        """Run one round; True if it sent this query a new result."""
+        before = self._modification
+        for handle, messages in self._reactor.run_round(events):
+            handle.deliver(messages)
+        return self._modification is not before
 
 
 def drain_jobs(*, advance: datetime.timedelta | None = None, max_jobs: int = 1000) -> list[str]:
@@ -155,16 +165,10 @@ def drain_jobs(*, advance: datetime.timedelta | None = None, max_jobs: int = 100
             states.append(run_job(pk) or "skipped")
 
 
-def _snapshot() -> str:
-    with connections["default"].cursor() as cursor:
-        cursor.execute("SELECT pg_current_snapshot()::text")
-        row = cursor.fetchone()
-    return str(row[0])
-
-
-def _value(outcome: Outcome) -> Any:
-    if outcome.ok:
-        return values.decode(outcome.value)
-    if outcome.has_error_data:
-        raise FunctionError(outcome.error_data, message=outcome.error)
-    raise AssertionError(f"The query failed: {outcome.error}")
+def _value(modification: dict[str, Any]) -> Any:
+    """A QueryUpdated's value, decoded; a QueryFailed raises as the client would."""
+    if modification["type"] == "QueryUpdated":
+        return values.decode(modification["value"])
+    if "errorData" in modification:
+        raise FunctionError(modification["errorData"], message=modification["errorMessage"])
+    raise AssertionError(f"The query failed: {modification['errorMessage']}")

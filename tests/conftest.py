@@ -63,6 +63,30 @@ def live_server_url(test_database_url: str, redis_url: str) -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
+def storage_server(test_database_url: str, redis_url: str) -> Iterator[servers.AsgiServer]:
+    """A live ASGI server with tests.settings_storage: absolute storage URLs pointing at
+    itself, the test process's MEDIA_ROOT, no error details."""
+    server = servers.AsgiServer({
+        "DATABASE_URL": test_database_url, "REDIS_URL": redis_url,
+        "DJANGO_SETTINGS_MODULE": "tests.settings_storage",
+        "REACTIVE_TEST_MEDIA_ROOT": str(settings.MEDIA_ROOT),
+    })
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def storage_server_url(storage_server: servers.AsgiServer) -> str:
+    return storage_server.url
+
+
+@pytest.fixture
+def storage_server_pid(storage_server: servers.AsgiServer) -> int:
+    return storage_server.pid
+
+
+@pytest.fixture(scope="session")
 def node() -> str:
     path = shutil.which("node")
     if path is None:

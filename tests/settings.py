@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import tempfile
 from pathlib import Path
 
 import dj_database_url
@@ -60,7 +61,13 @@ DATABASES = {
 if "TEST_DATABASE_NAME" not in os.environ:
     DATABASES["default"]["TEST"] = {"NAME": "test_reactive"}
 
+# Path-only storage URLs in this process, with CORS origins set: what reactive.W030 warns about.
+SILENCED_SYSTEM_CHECKS = ["reactive.W030"]
+
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:1/0")
+
+# Stored files (FileSystemStorage): a server process started by a test shares the test's root.
+MEDIA_ROOT = os.environ.get("REACTIVE_TEST_MEDIA_ROOT") or tempfile.mkdtemp(prefix="reactive-mf-")
 
 REACTIVE = {
     "ADMIN_KEY": "tests-admin-key-0123456789",

@@ -83,3 +83,12 @@ def test_reactive_run_exits_non_zero_in_a_real_process(test_database_url: str) -
     )
     assert ok.returncode == 0, ok.stderr
     assert json.loads(ok.stdout) == "hello sh"
+
+
+def test_reactive_functions_lists_http_actions() -> None:
+    rows = json.loads(run("reactive_functions", "--json"))
+    hook = next(r for r in rows if r["kind"] == "http" and "hooks/payment" in r["name"])
+    assert hook["name"] == "POST /http/hooks/payment"
+    assert hook["handler"] == "testapp/http:payment_webhook"
+    assert any(r["name"] == "GET|POST /http/files/*" for r in rows)
+    assert "GET|POST /http/whoami" in run("reactive_functions")

@@ -60,13 +60,7 @@ REDIS_URL = service_url.redis(BASE_DIR / ".reactive")
 CELERY_BROKER_URL = REDIS_URL
 CELERY_TASK_ACKS_LATE = True
 
-CHANNEL_LAYERS = {
-    "default": {
-        "BACKEND": "channels_redis.core.RedisChannelLayer",
-        # socket_timeout=None: see DESIGN.md §8 (redis-py's timeout vs channels-redis reads).
-        "CONFIG": {"hosts": [{"address": REDIS_URL, "socket_timeout": None}]},
-    }
-}
+# No CHANNEL_LAYERS: live queries do not use one (docs/guides/deployment.md, "Channel layers").
 
 REACTIVE = {
     "CORS_ALLOWED_ORIGINS": ["http://localhost:5173"],

@@ -4,8 +4,10 @@ Per table, predicates with an equality (``=``/``IN``) are hashed on their first 
 column's value; the rest (ranges only) sit in a per-table list; whole-table reads in a
 catch-all set. A changed row (old or new image) is looked up in each, then the candidate's
 full predicate is checked. Values are compared after the model field's ``to_python`` so that
-JSON from the change log and ORM parameters agree; anything that cannot be compared counts as
-a match (never narrow).
+JSON from the change log and ORM parameters agree, and only where the column's real type (from
+the catalog) compares like the Python value: not citext, non-deterministic collations, float4,
+char(n), json. Aware datetimes compare as UTC instants. Anything that cannot be compared counts
+as a match (never narrow); so does a JSON null, which the log cannot tell from SQL NULL.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from __future__ import annotations
 import builtins
 import datetime
 import decimal
+import logging
 import math
 import uuid
 from collections import defaultdict
@@ -22,8 +25,12 @@ from typing import Any
 
 from django.apps import apps
 from django.conf import settings
+from django.db import connections
 
+import reactive.capture.catalog as catalog
 from reactive.capture.readsets import Condition, ReadSet, TablePredicate
+
+logger = logging.getLogger(__name__)
 
 Key = Hashable
 
@@ -46,7 +53,10 @@ class Change:
 class Matcher:
     """Maps subscription keys to their read sets and finds the keys a change invalidates."""
 
-    def __init__(self) -> None:
+    def __init__(self, column_types: Mapping[tuple[str, str], catalog.ColumnType] | None = None
+                 ) -> None:
+        """``column_types``: the catalog's column types; loaded from the default database on
+        first use when not given."""
         self._read_sets: dict[Key, ReadSet] = {}
         self._everything: builtins.set[Key] = set()
         self._catch_all: dict[str, builtins.set[Key]] = defaultdict(set)
@@ -55,7 +65,7 @@ class Matcher:
         self._eq: dict[str, dict[str, dict[Any, dict[Key, list[TablePredicate]]]]] = (
             defaultdict(lambda: defaultdict(lambda: defaultdict(dict)))
         )
-        self._columns = _Columns()
+        self._columns = _Columns(column_types)
 
     def __len__(self) -> int:
         return len(self._read_sets)
@@ -148,6 +158,8 @@ class Matcher:
         if cond.column not in row:
             return True  # a column we cannot see: maybe
         raw = row[cond.column]
+        if raw is None and self._columns.null_is_ambiguous(table, cond.column):
+            return True  # JSON null and SQL NULL are both null in the logged image
         if cond.op == "isnull":
             return raw is None
         if cond.op == "notnull":
@@ -219,21 +231,35 @@ def _kind(value: Any) -> str | None:
     return None
 
 
+# The Postgres types whose values compare like the Python values of each kind. Others (float4
+# promoted to float8, char(n) padding, citext, money, timestamp for an aware kind...) never
+# compare in Python.
+_TYPES_OF_KIND = {
+    "number": {"int2", "int4", "int8", "float8", "numeric"},
+    "text": {"text", "varchar"}, "bool": {"bool"}, "aware": {"timestamptz"},
+    "naive": {"timestamp"}, "date": {"date"}, "time": {"time"}, "duration": {"interval"},
+    "uuid": {"uuid"},
+}
+_JSON_TYPES = {"json", "jsonb"}
+
+
 class _Columns:
     """Normalises values per (table, column) through the owning model field, cached.
 
     A value is only trusted when it has the kind of Python value the column's type compares
-    like (a timestamptz column: aware datetimes); a parameter also must survive ``to_python``
-    unchanged, unless it is a string, which Postgres converts as an untyped literal. Anything
-    else, NaN included, is ``_UNKNOWN``, which compares as "maybe".
+    like (a timestamptz column: aware datetimes) and the catalog's type for the column is one
+    that compares that way; a parameter also must survive ``to_python`` unchanged, unless it is
+    a string, which Postgres converts as an untyped literal. Anything else, NaN and infinities
+    included, is ``_UNKNOWN``, which compares as "maybe".
     """
 
-    def __init__(self) -> None:
+    def __init__(self, types: Mapping[tuple[str, str], catalog.ColumnType] | None) -> None:
         self._fields: dict[str, dict[str, tuple[Any, str]]] | None = None
+        self._types = types
 
     def normalise(self, table: str, column: str, value: Any, *, param: bool = False) -> Any:
         if value is None:
-            return None
+            return _UNKNOWN if self.null_is_ambiguous(table, column) else None
         field, kind = self._field(table, column)
         if kind == "datetime":
             kind = "aware" if settings.USE_TZ else "naive"
@@ -243,13 +269,37 @@ class _Columns:
             normal = field.to_python(value)
         except Exception:
             return _UNKNOWN
-        if _kind(normal) != kind or (isinstance(normal, float) and math.isnan(normal)):
+        if _kind(normal) != kind or not _finite(normal):
             return _UNKNOWN
         if param and not isinstance(value, str) and normal != value:
             return _UNKNOWN  # e.g. 1.5 for an integer column: Postgres compares 1 < 1.5
+        if kind == "aware":
+            # One instant, one value: Python's == between zones is False for a local time
+            # that a DST fall-back makes ambiguous, even when both name the same instant.
+            return normal.astimezone(datetime.UTC)
         return normal
 
+    def null_is_ambiguous(self, table: str, column: str) -> bool:
+        """A null in a logged image may be JSON null: json columns, and columns of unknown type."""
+        ctype = self._catalog().get((table, column))
+        if ctype is not None:
+            return ctype.type in _JSON_TYPES
+        field = self._model_fields().get(table, {}).get(column)
+        return field is None or field[1] == "json"
+
     def _field(self, table: str, column: str) -> tuple[Any, str]:
+        field, kind = self._model_fields().get(table, {}).get(column, (None, ""))
+        if field is None:
+            return None, ""
+        ctype = self._catalog().get((table, column))
+        if ctype is not None:
+            wanted = "aware" if kind == "datetime" and settings.USE_TZ else (
+                "naive" if kind == "datetime" else kind)
+            if ctype.type not in _TYPES_OF_KIND.get(wanted, ()) or not ctype.deterministic:
+                return None, ""
+        return field, kind
+
+    def _model_fields(self) -> dict[str, dict[str, tuple[Any, str]]]:
         if self._fields is None:
             self._fields = {}
             for model in apps.get_models(include_auto_created=True):
@@ -257,14 +307,37 @@ class _Columns:
                 for field in model._meta.concrete_fields:
                     if field.column:
                         columns[field.column] = _comparable(field)
-        return self._fields.get(table, {}).get(column, (None, ""))
+        return self._fields
+
+    def _catalog(self) -> Mapping[tuple[str, str], catalog.ColumnType]:
+        if self._types is None:
+            try:
+                with connections["default"].cursor() as cursor:
+                    self._types = catalog.column_types(cursor)
+            except Exception as exc:  # no database here: model fields alone decide
+                logger.warning("column types not loaded; comparing by model fields error=%s",
+                               exc)
+                self._types = {}
+        return self._types
+
+
+def _finite(value: Any) -> bool:
+    if isinstance(value, float):
+        return not math.isnan(value)
+    if isinstance(value, decimal.Decimal):
+        return value.is_finite()  # Postgres orders NaN above every number; Python raises
+    return True
 
 
 def _comparable(field: Any) -> tuple[Any, str]:
-    """The field whose ``to_python`` gives the column's values, and their kind ("": none)."""
+    """The field whose ``to_python`` gives the column's values, and their kind ("": none,
+    "json": a JSON column)."""
     while field.is_relation and getattr(field, "target_field", None) is not None:
         field = field.target_field
-    kind = _FIELD_KINDS.get(field.get_internal_type(), "")
+    internal = field.get_internal_type()
+    if internal == "JSONField":
+        return None, "json"
+    kind = _FIELD_KINDS.get(internal, "")
     if kind == "text" and getattr(field, "db_collation", None):
         kind = ""  # a non-deterministic collation makes unequal strings equal
     return (field, kind) if kind else (None, "")

@@ -22,6 +22,8 @@ import sqlglot
 from sqlglot import exp
 from sqlglot.optimizer.normalize_identifiers import normalize_identifiers
 
+import reactive.capture.bypass as bypass
+
 logger = logging.getLogger(__name__)
 
 OPS = frozenset({"eq", "in", "lt", "le", "gt", "ge", "isnull", "notnull"})
@@ -47,10 +49,13 @@ class TablePredicate:
 
 @dataclass(frozen=True, slots=True)
 class ReadSet:
-    """Everything one query execution depends on. ``everything``: any change at all."""
+    """Everything one query execution depends on. ``everything``: any change at all.
+    ``functions``: names of functions the SQL called that sqlglot does not know (user functions
+    among them); reactive.capture.resolve turns them, and views, into the tables they read."""
 
     predicates: frozenset[TablePredicate] = frozenset()
     everything: bool = False
+    functions: frozenset[str] = frozenset()
 
     def tables(self) -> frozenset[str]:
         return frozenset(p.table for p in self.predicates)
@@ -73,6 +78,7 @@ class _CondTemplate:
 class _Template:
     tables: tuple[tuple[str, tuple[_CondTemplate, ...]], ...]
     everything: bool = False
+    functions: tuple[str, ...] = ()
 
 
 _EVERYTHING = _Template((), everything=True)
@@ -117,6 +123,7 @@ def template(sql: str, interpolated: bool = True) -> _Template | None:
     if quoted_placeholder:
         return _EVERYTHING
     tables: list[tuple[str, tuple[_CondTemplate, ...]]] = []
+    functions: set[str] = set()
     try:
         for statement in sqlglot.parse(text, read="postgres"):
             if statement is None or isinstance(statement, _CONTROL):
@@ -124,11 +131,26 @@ def template(sql: str, interpolated: bool = True) -> _Template | None:
             if not isinstance(statement, exp.Query):
                 return _EVERYTHING
             # Postgres folds unquoted names to lower case; the change log has the real names.
-            tables += _analyze(normalize_identifiers(statement, dialect="postgres"))  # type: ignore[arg-type]
+            tree: exp.Expression = normalize_identifiers(statement, dialect="postgres")  # type: ignore[assignment]
+            tables += _analyze(tree)
+            functions.update(_function_names(tree))
     except Exception:  # any parse or analysis failure widens to "everything"
         logger.debug("read set unparsed sql=%.200s", sql)
         return _EVERYTHING
-    return _Template(tuple(tables))
+    return _Template(tuple(tables), functions=tuple(sorted(functions)))
+
+
+def _function_names(tree: exp.Expression) -> set[str]:
+    """Calls sqlglot has no class for: user functions, and builtins it does not model. An
+    unquoted name is folded to lower case, as Postgres does."""
+    names = set()
+    for call in tree.find_all(exp.Anonymous):
+        name = call.this
+        if isinstance(name, exp.Identifier):
+            names.add(name.this if name.quoted else name.this.lower())
+        elif isinstance(name, str):
+            names.add(name.lower())
+    return names
 
 
 def _analyze(tree: exp.Expression) -> list[tuple[str, tuple[_CondTemplate, ...]]]:
@@ -153,7 +175,9 @@ def _analyze(tree: exp.Expression) -> list[tuple[str, tuple[_CondTemplate, ...]]
     for table in tree.find_all(exp.Table):  # tables outside any SELECT scope we understood
         if id(table) not in covered and table.name:
             out.append((table.name, ()))
-    return out
+    # A name a WITH clause defines is not a table (the CTE's own body is analysed above).
+    ctes = {cte.alias for cte in tree.find_all(exp.CTE)}
+    return [(name, conds) for name, conds in out if name not in ctes]
 
 
 def _sources(select: exp.Select) -> tuple[dict[str, exp.Table], set[str]]:
@@ -303,7 +327,7 @@ def predicates_for(
     bound: set[TablePredicate] = set()
     for table, conds in tmpl.tables:
         bound.add(TablePredicate(table, _bind(conds, params)))
-    return ReadSet(frozenset(bound))
+    return ReadSet(frozenset(bound), functions=frozenset(tmpl.functions))
 
 
 def _bind(conds: tuple[_CondTemplate, ...], params: Sequence[Any] | None) -> tuple[Condition, ...]:
@@ -333,6 +357,7 @@ class Recorder:
 
     def __init__(self) -> None:
         self.predicates: set[TablePredicate] = set()
+        self.functions: set[str] = set()
         self.everything = False
 
     def __call__(
@@ -345,17 +370,35 @@ class Recorder:
             logger.exception("read set not recorded sql=%.200s", sql)
             result = ReadSet(everything=True)
         if result is not None:
-            self.everything = self.everything or result.everything
-            self.predicates |= result.predicates
-        return execute(sql, params, many, context)
+            self.add(result)
+        with bypass.through_django():
+            return execute(sql, params, many, context)
+
+    def raw(self, sql: Any, params: Any, many: bool) -> None:
+        """A statement sent on the raw psycopg connection, around Django's cursor."""
+        logger.info("statement on the raw connection recorded sql=%.200s", sql)
+        try:
+            result = (ReadSet(everything=True) if sql is None or isinstance(sql, bytes)
+                      else predicates_for(sql, None if many else params,
+                                          interpolated=many or params is not None))
+        except Exception:
+            logger.exception("read set not recorded sql=%.200s", sql)
+            result = ReadSet(everything=True)
+        if result is not None:
+            self.add(result)
+
+    def add(self, result: ReadSet) -> None:
+        self.everything = self.everything or result.everything
+        self.predicates |= result.predicates
+        self.functions |= result.functions
 
     def read_set(self) -> ReadSet:
-        return ReadSet(frozenset(self.predicates), self.everything)
+        return ReadSet(frozenset(self.predicates), self.everything, frozenset(self.functions))
 
 
 @contextlib.contextmanager
 def recording(connection: Any) -> Iterator[Recorder]:
     """Record the read set of everything executed on ``connection`` inside the block."""
     recorder = Recorder()
-    with connection.execute_wrapper(recorder):
+    with connection.execute_wrapper(recorder), bypass.watching(connection, recorder.raw):
         yield recorder

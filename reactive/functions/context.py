@@ -19,6 +19,12 @@ if TYPE_CHECKING:
     from django.db.models import QuerySet
 
     from reactive.functions.definitions import FunctionDefinition
+    from reactive.functions.storage import (
+        AsyncActionStorage,
+        MutationStorage,
+        QueryStorage,
+        SyncActionStorage,
+    )
 
     FunctionRef = str | FunctionDefinition[Any, Any]
 
@@ -60,6 +66,13 @@ class QueryCtx(_BaseCtx):
         self._journal_in = journal or []
         self.journal_out: list[str] = []
 
+    @cached_property
+    def storage(self) -> QueryStorage:
+        """File storage: ``get_url`` and ``get_metadata`` (reads, part of the read set)."""
+        from reactive.functions.storage import QueryStorage
+
+        return QueryStorage()
+
     def paginate(self, queryset: QuerySet[Any], pagination_opts: Mapping[str, Any]) -> Any:
         """A page ``{page, isDone, continueCursor, splitCursor?, pageStatus?}`` of ``queryset``.
 
@@ -94,6 +107,13 @@ class MutationCtx(QueryCtx):
     def run_mutation(self, ref: FunctionRef, /, **args: Any) -> Any:
         return self._runner.run(ref, args, self.identity, expect=FunctionKind.MUTATION)
 
+    @cached_property
+    def storage(self) -> MutationStorage:
+        """File storage: also ``generate_upload_url`` and ``delete`` (in this transaction)."""
+        from reactive.functions.storage import MutationStorage
+
+        return MutationStorage()
+
 
 class ActionCtx(_BaseCtx):
     """Context of an ``async def`` action: no transaction; call queries, mutations and actions.
@@ -105,6 +125,13 @@ class ActionCtx(_BaseCtx):
     @cached_property
     def scheduler(self) -> AsyncScheduler:
         return AsyncScheduler()
+
+    @cached_property
+    def storage(self) -> AsyncActionStorage:
+        """File storage with awaitable methods, including ``store`` and ``get``."""
+        from reactive.functions.storage import AsyncActionStorage
+
+        return AsyncActionStorage()
 
     async def run_query(self, ref: FunctionRef, /, **args: Any) -> Any:
         return await self._runner.arun(ref, args, self.identity, expect=FunctionKind.QUERY)
@@ -122,6 +149,13 @@ class SyncActionCtx(_BaseCtx):
     @cached_property
     def scheduler(self) -> Scheduler:
         return Scheduler()
+
+    @cached_property
+    def storage(self) -> SyncActionStorage:
+        """File storage, including ``store`` and ``get``."""
+        from reactive.functions.storage import SyncActionStorage
+
+        return SyncActionStorage()
 
     def run_query(self, ref: FunctionRef, /, **args: Any) -> Any:
         return self._runner.run(ref, args, self.identity, expect=FunctionKind.QUERY)

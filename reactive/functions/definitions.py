@@ -17,6 +17,7 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 # "module/path:export", the Convex udfPath form; the module part may be nested with "/".
+UNTRACKED_READS_CHOICES = (None, "refuse", "warn")
 NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(/[A-Za-z_][A-Za-z0-9_]*)*:[A-Za-z_][A-Za-z0-9_]*$")
 
 
@@ -36,6 +37,7 @@ class FunctionDefinition(Generic[P, R]):
         visibility: Visibility,
         name: str | None = None,
         returns: Any = None,
+        untracked_reads: str | None = None,
     ) -> None:
         if not callable(func):
             raise DefinitionError(f"@{kind} must decorate a function, not {func!r}.")
@@ -43,6 +45,15 @@ class FunctionDefinition(Generic[P, R]):
             raise DefinitionError(
                 f"name={name!r} for {func.__qualname__} is not a function path such as "
                 "'chat:send' or 'chat/rooms:create'."
+            )
+        if untracked_reads not in UNTRACKED_READS_CHOICES:
+            raise DefinitionError(
+                f"untracked_reads={untracked_reads!r} for {func.__qualname__}: expected "
+                "'refuse', 'warn' or None (REACTIVE['UNTRACKED_READS'] decides)."
+            )
+        if untracked_reads is not None and kind is not FunctionKind.QUERY:
+            raise DefinitionError(
+                f"untracked_reads= applies to queries only, not to {kind} {func.__qualname__}."
             )
         is_async = inspect.iscoroutinefunction(func)
         if is_async and kind is not FunctionKind.ACTION:
@@ -57,6 +68,7 @@ class FunctionDefinition(Generic[P, R]):
         self.explicit_name = name
         self.name: str = name or f"{func.__module__}:{func.__name__}"
         self.returns = returns
+        self.untracked_reads = untracked_reads
         self.is_async = is_async
         self._arguments: ArgumentsSchema | None = None
         self._returns: ReturnsSchema | None = None
@@ -93,7 +105,8 @@ class FunctionDecorator:
     """What ``@query`` and friends are: usable bare or with keyword-only options.
 
     ``name=`` overrides the path derived from the module ('app:function'); ``returns=``
-    validates the result against a type before it is sent.
+    validates the result against a type before it is sent; ``untracked_reads=`` ("refuse" or
+    "warn", queries only) overrides ``REACTIVE['UNTRACKED_READS']`` for this function.
     """
 
     def __init__(self, kind: FunctionKind, visibility: Visibility) -> None:
@@ -110,15 +123,17 @@ class FunctionDecorator:
 
     @overload
     def __call__(
-        self, *, name: str | None = None, returns: Any = None
+        self, *, name: str | None = None, returns: Any = None, untracked_reads: str | None = None
     ) -> Callable[[Callable[P, R]], FunctionDefinition[P, R]]: ...
 
     def __call__(  # type: ignore[misc]  # mypy cannot match ParamSpec overloads here
-        self, func: Callable[P, R] | None = None, /, *, name: str | None = None, returns: Any = None
+        self, func: Callable[P, R] | None = None, /, *, name: str | None = None,
+        returns: Any = None, untracked_reads: str | None = None,
     ) -> FunctionDefinition[P, R] | Callable[[Callable[P, R]], FunctionDefinition[P, R]]:
         def wrap(f: Callable[P, R]) -> FunctionDefinition[P, R]:
             return FunctionDefinition(
-                f, kind=self.kind, visibility=self.visibility, name=name, returns=returns
+                f, kind=self.kind, visibility=self.visibility, name=name, returns=returns,
+                untracked_reads=untracked_reads,
             )
 
         return wrap if func is None else wrap(func)

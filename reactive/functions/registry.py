@@ -1,5 +1,6 @@
-"""The function registry: discovery of ``<app>/functions.py`` and ``<app>/functions/*.py``,
-Convex path naming, and lookup by name with the public/internal rule."""
+"""The function registry: discovery of ``<app>/functions.py`` and ``<app>/functions/*.py``
+(HTTP actions found there go to the route table), Convex path naming, and lookup by name with
+the public/internal rule."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from django.apps import AppConfig
 
 from reactive.exceptions import DefinitionError, FunctionNotFound
 from reactive.functions.definitions import NAME_RE, FunctionDefinition
+from reactive.functions.http_actions import HttpAction, routes
 
 logger = logging.getLogger(__name__)
 
@@ -105,6 +107,8 @@ class Registry:
         for attr, value in vars(module).items():
             if isinstance(value, FunctionDefinition) and value.func.__module__ == module.__name__:
                 self.register(value, value.explicit_name or f"{module_path}:{attr}")
+            elif isinstance(value, HttpAction) and value.func.__module__ == module.__name__:
+                routes.add(value, f"{module_path}:{attr}")
 
 
 def _has_module(dotted: str) -> bool:

@@ -21,6 +21,7 @@ from django.db import connections, transaction
 
 from reactive import values
 from reactive.capture.readsets import ReadSet, recording
+from reactive.capture.resolve import resolve
 from reactive.clock import clock
 from reactive.conf import reactive_settings
 from reactive.exceptions import (
@@ -31,9 +32,11 @@ from reactive.exceptions import (
     ReadOnlyError,
     RequestError,
     ReturnValueError,
+    UntrackedReadError,
     ValueDecodingError,
     ValueEncodingError,
 )
+from reactive.functions import untracked
 from reactive.functions.context import ActionCtx, MutationCtx, QueryCtx, SyncActionCtx
 from reactive.functions.convert import to_value
 from reactive.functions.definitions import FunctionDefinition
@@ -206,7 +209,9 @@ class Runtime:
         raises; failures are in ``outcome``.
         """
         ctx_journal: list[str] = []
-        with recording(connections[self.using]) as recorder:
+        definition = None
+        connection = connections[self.using]
+        with recording(connection) as recorder:
             try:
                 definition = self.resolve(ref, internal=identity.is_admin)
                 _check_kind(definition, FunctionKind.QUERY)
@@ -216,7 +221,19 @@ class Runtime:
                 outcome = Outcome(value=value)
             except Exception as exc:
                 outcome = failure(exc, ref)
-        return Evaluation(outcome, recorder.read_set(), ctx_journal)
+        try:  # views and functions to base tables; reads of untracked tables refused or warned
+            with connection.cursor() as cursor:
+                resolution = resolve(recorder.read_set(), cursor)
+            if definition is not None:
+                untracked.enforce(definition.name, definition, resolution, self.using)
+            read_set = resolution.read_set
+        except UntrackedReadError as exc:
+            outcome, read_set = failure(exc, ref), resolution.read_set
+        except Exception:
+            logger.warning("read set not resolved; widening function=%s", _ref_name(ref),
+                           exc_info=True)
+            read_set = ReadSet(everything=True)
+        return Evaluation(outcome, read_set, ctx_journal)
 
     def execute_once(
         self, ref: FunctionRef, args: Mapping[str, Any], identity: Identity, *,

@@ -7,10 +7,10 @@ import functools
 import json
 import logging
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from django.conf import settings
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseBase, JsonResponse
 from django.middleware.csrf import CsrfViewMiddleware
 from django.views.decorators.csrf import csrf_exempt
 
@@ -22,6 +22,7 @@ from reactive.types import Identity
 logger = logging.getLogger(__name__)
 
 View = Callable[..., HttpResponse]
+R = TypeVar("R", bound=HttpResponseBase)
 ALLOWED_HEADERS = "Authorization, Content-Type, Convex-Client"
 
 
@@ -44,7 +45,7 @@ def api_view(view: View) -> View:
                     f"{request.method} is not allowed here; use POST.",
                     code="MethodNotAllowed", http_status=405,
                 )
-            _check_csrf(request)
+            check_csrf(request)
             response = view(request, *args, **kwargs)
         except RequestError as exc:
             response = error_response(exc)
@@ -93,9 +94,7 @@ def caller_identity(request: HttpRequest) -> Identity:
     return identity_from_user(getattr(request, "user", None))
 
 
-def with_cors(
-    request: HttpRequest, response: HttpResponse, *, preflight: bool = False
-) -> HttpResponse:
+def with_cors(request: HttpRequest, response: R, *, preflight: bool = False) -> R:
     origin = request.headers.get("Origin")
     allowed = reactive_settings().CORS_ALLOWED_ORIGINS
     if origin and origin in allowed:
@@ -112,7 +111,8 @@ def with_cors(
     return response
 
 
-def _check_csrf(request: HttpRequest) -> None:
+def check_csrf(request: HttpRequest) -> None:
+    """Django's CSRF check for a request authenticated only by the session cookie."""
     if "Authorization" in request.headers or "Convex-Client" in request.headers:
         return
     if settings.SESSION_COOKIE_NAME not in request.COOKIES:

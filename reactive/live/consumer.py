@@ -1,8 +1,8 @@
 """The websocket edge of the sync protocol: frames in, frames out, in order, with limits.
 
-Translates and delegates: parsing is :mod:`reactive.live.protocol`'s, behaviour is the session's and
-the Reactor's. Client bugs get FatalError and a close; internal errors close with 1011; a
-sender of oversized frames or floods is closed without hurting anyone else.
+It only moves frames: parsing is :mod:`reactive.live.protocol`'s, behaviour is the session's
+(which deals with the Reactor itself). Client bugs get FatalError and a close; internal errors
+close with 1011; a sender of oversized frames or floods is closed without hurting anyone else.
 """
 
 from __future__ import annotations
@@ -15,16 +15,16 @@ import time
 from typing import Any
 from urllib.parse import urlsplit
 
+from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
+from channels.utils import await_many_dispatch
 from django.conf import settings
 from django.http.request import split_domain_port, validate_host
 
 from reactive.auth.identity import identity_from_user
 from reactive.conf import reactive_settings
 from reactive.live import protocol
-from reactive.live.reactor import get_reactor
 from reactive.live.session import AuthRejected, ClientSession, Overloaded
-from reactive.live.subscriptions import SessionClosed
 
 logger = logging.getLogger(__name__)
 
@@ -35,7 +35,20 @@ MAX_OUTBOX = 10_000
 
 
 class SyncConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]  # channels is untyped
-    """``/api/<version>/sync`` and ``/api/sync``: one instance per websocket connection."""
+    """``/api/<version>/sync`` and ``/api/sync``: one instance per websocket connection.
+
+    It uses no channel layer, so it opens none: Channels' own ``__call__`` would open a layer
+    receive per connection whenever ``CHANNEL_LAYERS`` is set, and a layer that times out its
+    reads (channels-redis with redis-py's 5 s default) or cannot be reached would then close
+    every idle session with 1011.
+    """
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        self.scope = scope
+        self.channel_layer = None
+        self.base_send = send
+        with contextlib.suppress(StopConsumer):
+            await await_many_dispatch([receive], self.dispatch)
 
     async def connect(self) -> None:
         if not origin_allowed(self.scope):
@@ -48,21 +61,19 @@ class SyncConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]  # channels is
         self._outbox: asyncio.Queue[protocol.Outgoing | None] = asyncio.Queue()
         self._last_sent = time.monotonic()
         self._budget = _Budget(conf.WEBSOCKET_MAX_MESSAGES_PER_SECOND)
-        self.reactor = get_reactor()
-        self.session = ClientSession(self.reactor, self.deliver_one,
+        self.session = ClientSession(self.deliver_one,
                                      identity_from_user(self.scope.get("user")),
                                      conf.WEBSOCKET_MAX_PENDING_MUTATIONS)
         loop = asyncio.get_running_loop()
         self._sender = loop.create_task(self._send_loop())
         self._pinger = loop.create_task(self._ping_loop(conf.WEBSOCKET_PING_INTERVAL))
-        self.session.open(self)
+        self.session.open()
 
     async def disconnect(self, code: int) -> None:
         session = getattr(self, "session", None)
         if session is None:
             return
         session.close()
-        self.reactor.post(SessionClosed(self))
         for task in (self._pinger, self._sender):
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -103,11 +114,6 @@ class SyncConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]  # channels is
             await self._drain_and_close(code=CLOSE_INTERNAL, reason="InternalServerError")
 
     # -- outgoing --------------------------------------------------------------------------
-
-    def deliver(self, messages: list[protocol.Outgoing]) -> None:
-        """Queue messages in order (the Reactor's SessionHandle)."""
-        for message in messages:
-            self.deliver_one(message)
 
     def deliver_one(self, message: protocol.Outgoing) -> None:
         if self._outbox.qsize() >= MAX_OUTBOX:

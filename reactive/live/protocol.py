@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from reactive import values
 from reactive.exceptions import ReactiveError
+
+if TYPE_CHECKING:
+    from reactive.functions.runtime import Outcome
 
 
 class ProtocolError(ReactiveError):
@@ -190,6 +193,17 @@ def function_response(kind: Literal["MutationResponse", "ActionResponse"], reque
     if has_error_data:
         out["errorData"] = error_data
     return out
+
+
+def outcome_response(kind: Literal["MutationResponse", "ActionResponse"], request_id: int,
+                     outcome: Outcome, ts: int | None = None) -> dict[str, Any]:
+    """The response to a finished mutation or action; ``ts`` only when a mutation committed."""
+    if not outcome.ok:
+        return function_response(kind, request_id, ok=False, value=outcome.error,
+                                 log_lines=outcome.log_lines, error_data=outcome.error_data,
+                                 has_error_data=outcome.has_error_data)
+    return function_response(kind, request_id, ok=True, value=outcome.value,
+                             log_lines=outcome.log_lines, ts=ts)
 
 
 def auth_error(message: str, base_version: int, attempted: bool) -> dict[str, Any]:

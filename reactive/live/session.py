@@ -1,5 +1,6 @@
 """One sync-protocol session: the client's versions, identity and requests, in arrival order.
 
+The session registers itself with the Reactor and is the handle the Reactor delivers to.
 Query-set and identity changes go to the Reactor, which answers with Transitions. Mutations
 run one at a time in arrival order, de-duplicated on (sessionId, requestId); the Reactor answers
 each in its next round, followed by a Transition: for a committed one, the first round whose
@@ -20,12 +21,18 @@ from reactive.auth.identity import identity_from_admin_key, identity_from_jwt
 from reactive.clock import clock
 from reactive.conf import reactive_settings
 from reactive.exceptions import AuthenticationError, ReactiveError
-from reactive.functions.runtime import Outcome, failure, runtime
+from reactive.functions.runtime import failure, runtime
 from reactive.functions.transaction import in_thread
 from reactive.live import protocol
+from reactive.live.inbox import (
+    AddRequest,
+    IdentityChanged,
+    MutationDone,
+    QuerySetChanged,
+    SessionClosed,
+)
 from reactive.live.protocol import ProtocolError
-from reactive.live.reactor import Reactor
-from reactive.live.subscriptions import AddRequest, IdentityChanged, MutationDone, QuerySetChanged
+from reactive.live.reactor import Reactor, get_reactor
 from reactive.types import FunctionKind, Identity
 
 logger = logging.getLogger(__name__)
@@ -43,11 +50,15 @@ class AuthRejected(Exception):
 
 
 class ClientSession:
-    """Protocol state of one connection; ``send`` queues a message to the client in order."""
+    """Protocol state of one connection; ``send`` queues a message to the client in order.
 
-    def __init__(self, reactor: Reactor, send: Callable[[dict[str, Any]], None],
-                 cookie_identity: Identity, max_pending: int) -> None:
-        self.reactor = reactor
+    It is the Reactor's ``SessionHandle`` for this connection: ``open`` registers it, ``close``
+    unregisters it, and the Reactor's messages go out through ``deliver``.
+    """
+
+    def __init__(self, send: Callable[[protocol.Outgoing], None], cookie_identity: Identity,
+                 max_pending: int, reactor: Reactor | None = None) -> None:
+        self._reactor = reactor
         self.send = send
         self.cookie_identity = cookie_identity
         self.identity = cookie_identity
@@ -59,17 +70,30 @@ class ClientSession:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._worker: asyncio.Task[None] | None = None
 
-    # Called by the consumer with the handle the Reactor delivers to.
-    def open(self, handle: Any) -> None:
-        self.peer = handle
+    @property
+    def reactor(self) -> Reactor:
+        if self._reactor is None:
+            self._reactor = get_reactor()
+        return self._reactor
+
+    def open(self) -> None:
+        """Start serving (on the event loop): register with the Reactor, run mutations."""
         self._worker = asyncio.get_running_loop().create_task(self._run_mutations())
         if not self.identity.is_anonymous:
-            self.reactor.post(IdentityChanged(handle, 0, self.identity))
+            self.reactor.post(IdentityChanged(self, 0, self.identity))
 
     def close(self) -> None:
+        """Stop: cancel running work and unregister from the Reactor."""
         for task in [self._worker, *self._tasks]:
             if task is not None:
                 task.cancel()
+        if self._worker is not None:
+            self.reactor.post(SessionClosed(self))
+
+    def deliver(self, messages: list[protocol.Outgoing]) -> None:
+        """The Reactor's messages for this session, queued to the client in order."""
+        for message in messages:
+            self.send(message)
 
     async def handle(self, message: Any) -> None:
         """Dispatch one parsed message; ProtocolError and AuthRejected end the session."""
@@ -140,7 +164,7 @@ class ClientSession:
                 self.query_ids.discard(change.queryId)
                 removes.append(change.queryId)
         self.query_set_version = message.newVersion
-        self.reactor.post(QuerySetChanged(self.peer, message.newVersion, tuple(adds),
+        self.reactor.post(QuerySetChanged(self, message.newVersion, tuple(adds),
                                           tuple(removes)))
 
     async def _authenticate(self, message: protocol.Authenticate) -> None:
@@ -156,7 +180,7 @@ class ClientSession:
             raise AuthRejected(str(exc)) from None
         self.identity_version += 1
         self.identity = identity
-        self.reactor.post(IdentityChanged(self.peer, self.identity_version, identity))
+        self.reactor.post(IdentityChanged(self, self.identity_version, identity))
 
     async def _run_mutations(self) -> None:
         while True:
@@ -173,7 +197,7 @@ class ClientSession:
                 )
             # Failures go through the Reactor too: the Rust/Python client completes even a
             # failed mutation only on a Transition after its response (§4.5).
-            self.reactor.post(MutationDone(self.peer, message.requestId, outcome))
+            self.reactor.post(MutationDone(self, message.requestId, outcome))
 
     async def _action(self, message: protocol.Action) -> None:
         try:
@@ -183,19 +207,7 @@ class ClientSession:
         else:
             outcome = await runtime.aexecute(message.udfPath, args, self.identity,
                                              kind=FunctionKind.ACTION)
-        if outcome.ok:
-            self.send(protocol.function_response("ActionResponse", message.requestId, ok=True,
-                                                 value=outcome.value,
-                                                 log_lines=outcome.log_lines))
-        else:
-            self.send(_failed("ActionResponse", message.requestId, outcome))
-
-
-def _failed(kind: Any, request_id: int, outcome: Outcome) -> dict[str, Any]:
-    return protocol.function_response(
-        kind, request_id, ok=False, value=outcome.error, log_lines=outcome.log_lines,
-        error_data=outcome.error_data, has_error_data=outcome.has_error_data,
-    )
+        self.send(protocol.outcome_response("ActionResponse", message.requestId, outcome))
 
 
 def _identity_for(message: protocol.Authenticate, cookie_identity: Identity) -> Identity:

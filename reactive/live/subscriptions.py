@@ -1,77 +1,30 @@
-"""The Reactor's bookkeeping: distinct live queries, per-session views, and inbox events."""
+"""The Reactor's bookkeeping, without a database: the distinct live queries, each session's view
+of them, and the messages each session is owed after a round."""
 
 from __future__ import annotations
 
-from collections.abc import Hashable
+import dataclasses
+import hashlib
+import json
+from collections.abc import Hashable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
+from reactive.conf import reactive_settings
+from reactive.functions.registry import canonical_name
 from reactive.functions.runtime import Outcome
 from reactive.live import protocol
+from reactive.live.inbox import (
+    IdentityChanged,
+    InboxEvent,
+    MutationDone,
+    QuerySetChanged,
+    SessionClosed,
+    SessionHandle,
+)
 from reactive.types import ANONYMOUS, Identity
 
-
-class SessionHandle(Protocol):
-    """What the Reactor needs of a connection: a non-blocking, ordered ``deliver``."""
-
-    def deliver(self, messages: list[protocol.Outgoing]) -> None: ...
-
-
-@dataclass(frozen=True)
-class AddRequest:
-    query_id: int
-    path: str
-    args: Any
-    journal: str | None
-
-
-@dataclass(frozen=True)
-class QuerySetChanged:
-    session: SessionHandle
-    version: int
-    adds: tuple[AddRequest, ...]
-    removes: tuple[int, ...]
-
-
-@dataclass(frozen=True)
-class IdentityChanged:
-    session: SessionHandle
-    version: int
-    identity: Identity
-
-
-@dataclass(frozen=True)
-class MutationDone:
-    """A finished mutation, answered by the next round and then a Transition.
-
-    A committed one waits for a snapshot that includes it (G4). A failed one needs the
-    Transition too: the Rust/Python client completes failed mutations only on the next one.
-    """
-
-    session: SessionHandle
-    request_id: int
-    outcome: Outcome
-
-    def response(self, ts: int) -> dict[str, Any]:
-        outcome = self.outcome
-        if not outcome.ok:
-            return protocol.function_response(
-                "MutationResponse", self.request_id, ok=False, value=outcome.error,
-                log_lines=outcome.log_lines, error_data=outcome.error_data,
-                has_error_data=outcome.has_error_data,
-            )
-        return protocol.function_response(
-            "MutationResponse", self.request_id, ok=True, value=outcome.value,
-            log_lines=outcome.log_lines, ts=ts,
-        )
-
-
-@dataclass(frozen=True)
-class SessionClosed:
-    session: SessionHandle
-
-
-InboxEvent = QuerySetChanged | IdentityChanged | MutationDone | SessionClosed
+Delivery = tuple[SessionHandle, list[protocol.Outgoing]]
 
 
 @dataclass(eq=False, slots=True)
@@ -89,6 +42,38 @@ class QueryEntry:
     digest: bytes | None = None
     journal_out: str | None = None
 
+    def record(self, outcome: Outcome, journal: list[str]) -> bool:
+        """Keep a re-run's result; True if it (or its error) differs from the previous one."""
+        journal_text = json.dumps(journal) if journal else None
+        if outcome.ok and journal:
+            # Re-runs keep the page ends this run chose (docs/internals/reactor.md): without the
+            # pin a page re-read as "numItems rows" after an insert drops its last row into a gap.
+            self.journal_in = journal
+        # Kept as encoded text: smaller than the objects, and encoded once however many
+        # sessions receive it.
+        value_text = protocol.dumps(outcome.value) if outcome.ok else None
+        hasher = hashlib.blake2b(digest_size=16)  # the value is hashed as the text we send
+        hasher.update((value_text or "").encode())
+        hasher.update(protocol.dumps([outcome.error, outcome.error_data, journal_text]).encode())
+        digest = hasher.digest()
+        self.outcome = dataclasses.replace(outcome, value=None)
+        self.value_text, self.journal_out = value_text, journal_text
+        if digest == self.digest:
+            return False
+        self.digest = digest
+        return True
+
+    def modification(self, query_id: int) -> protocol.Outgoing:
+        outcome = self.outcome
+        assert outcome is not None
+        if outcome.ok:
+            assert self.value_text is not None
+            return protocol.query_updated_text(query_id, self.value_text, self.journal_out,
+                                               outcome.log_lines)
+        return protocol.query_failed(query_id, outcome.error or "", self.journal_out,
+                                     outcome.log_lines, outcome.error_data,
+                                     outcome.has_error_data)
+
 
 @dataclass(frozen=True, slots=True)
 class Subscription:
@@ -99,7 +84,7 @@ class Subscription:
 
 @dataclass(eq=False)
 class SessionState:
-    """The Reactor's view of one connection: its queries and what it has been sent."""
+    """The Reactor's view of one session: its queries and what it has been sent."""
 
     handle: SessionHandle
     identity: Identity = ANONYMOUS
@@ -113,14 +98,12 @@ class SessionState:
     removed: set[int] = field(default_factory=set)
     responses: list[MutationDone] = field(default_factory=list)
 
-    def attach(self, query_id: int, path: str, args: Any, journal: str | None,
-               key: Hashable) -> None:
-        self.subscriptions[query_id] = Subscription(path, args, journal)
+    def attach(self, query_id: int, sub: Subscription, key: Hashable) -> None:
+        self.subscriptions[query_id] = sub
         self.keys[query_id] = key
 
-    def refuse(self, query_id: int, path: str, args: Any, journal: str | None,
-               message: str) -> None:
-        self.subscriptions[query_id] = Subscription(path, args, journal)
+    def refuse(self, query_id: int, sub: Subscription, message: str) -> None:
+        self.subscriptions[query_id] = sub
         self.refused[query_id] = message
 
     def detach(self, query_id: int) -> Hashable | None:
@@ -139,3 +122,142 @@ class SessionState:
         self.fresh.clear()
         self.removed.clear()
         self.responses.clear()
+
+
+class Subscriptions:
+    """Every live query of one process, the sessions holding them, and what each is owed.
+
+    ``apply`` takes in a session's event; ``pending`` names the queries a round must run;
+    ``news`` builds each touched session's messages. Queries no session holds any more are
+    returned by ``apply`` so that the caller can forget their read sets.
+    """
+
+    def __init__(self) -> None:
+        self.queries: dict[Hashable, QueryEntry] = {}
+        self.sessions: dict[SessionHandle, SessionState] = {}
+        self._touched: set[SessionState] = set()  # sessions that may have news
+        self._unevaluated: set[Hashable] = set()  # new queries, not yet run
+
+    def apply(self, event: InboxEvent) -> list[Hashable]:
+        """Take in one event; return the keys of queries that lost their last subscriber."""
+        dropped: list[Hashable] = []
+        state = self.sessions.get(event.session)
+        if state is None:
+            if isinstance(event, SessionClosed):
+                return dropped
+            state = self.sessions[event.session] = SessionState(event.session)
+        self._touched.add(state)
+        if isinstance(event, QuerySetChanged):
+            for query_id in event.removes:
+                self._unsubscribe(state, query_id, dropped)
+                state.removed.add(query_id)
+                state.fresh.discard(query_id)
+            for add in event.adds:
+                self._subscribe(state, add.query_id, Subscription(add.path, add.args, add.journal))
+            state.target_query_set = event.version
+        elif isinstance(event, IdentityChanged):
+            state.identity = event.identity
+            state.target_identity = event.version
+            # Detach all before re-attaching, in arrival order: one by one, a session over
+            # WEBSOCKET_MAX_QUERIES would have its accepted queries refused.
+            subscriptions = list(state.subscriptions.items())
+            for query_id, _ in subscriptions:
+                self._unsubscribe(state, query_id, dropped)
+            for query_id, sub in subscriptions:
+                self._subscribe(state, query_id, sub)
+        elif isinstance(event, MutationDone):
+            state.responses.append(event)
+        elif isinstance(event, SessionClosed):
+            for query_id in list(state.subscriptions):
+                self._unsubscribe(state, query_id, dropped)
+            del self.sessions[event.session]
+            self._touched.discard(state)
+        return dropped
+
+    def pending(self, dirty: Iterable[Hashable]) -> list[QueryEntry]:
+        """The queries a round runs: the invalidated ones still held, and every new one."""
+        keys = (set(dirty) | self._unevaluated) & self.queries.keys()
+        return [self.queries[key] for key in keys]
+
+    def evaluated(self) -> None:
+        """The round that ran ``pending`` committed: new queries have results now."""
+        self._unevaluated.clear()
+
+    def forget_results(self) -> None:
+        """A round failed after computing results it never sent: send each one again."""
+        for entry in self.queries.values():
+            entry.digest = None
+
+    def news(self, changed: Iterable[Hashable], ts: int, server_ts: int) -> list[Delivery]:
+        """Each session with news: its mutation responses, then one Transition to ``ts``."""
+        for key in changed:
+            entry = self.queries.get(key)
+            if entry is not None:
+                for state, query_id in entry.subscribers:
+                    state.fresh.add(query_id)
+                    self._touched.add(state)
+        out = []
+        touched, self._touched = self._touched, set()
+        for state in touched:
+            if not state.has_news():
+                continue
+            modifications = [self._modification(state, qid) for qid in sorted(state.fresh)]
+            modifications += [protocol.query_removed(qid) for qid in sorted(state.removed)]
+            end = protocol.StateVersion(state.target_query_set, state.target_identity, ts)
+            messages: list[protocol.Outgoing] = [r.response(ts) for r in state.responses]
+            messages.append(protocol.transition(state.version, end, modifications, server_ts))
+            state.version = end
+            state.clear_news()
+            out.append((state.handle, messages))
+        return out
+
+    def _modification(self, state: SessionState, query_id: int) -> protocol.Outgoing:
+        refused = state.refused.get(query_id)
+        if refused is not None:
+            return protocol.query_failed(query_id, refused, None, [])
+        return self.queries[state.keys[query_id]].modification(query_id)
+
+    def _subscribe(self, state: SessionState, query_id: int, sub: Subscription) -> None:
+        state.fresh.add(query_id)
+        state.removed.discard(query_id)
+        limit = reactive_settings().WEBSOCKET_MAX_QUERIES
+        if len(state.subscriptions) >= limit:
+            state.refuse(query_id, sub,
+                         f"Too many subscriptions on this connection (limit {limit}).")
+            return
+        try:
+            args = sub.args
+            decoded = protocol.function_args(args) if isinstance(args, list) else args
+            journal_in = _journal(sub.journal)
+            name = canonical_name(sub.path)
+            key = (name, json.dumps(decoded, sort_keys=True, default=repr), state.identity,
+                   json.dumps(journal_in) if journal_in else None)
+        except Exception as exc:  # bad args or journal: fail this query only
+            state.refuse(query_id, sub, str(exc))
+            return
+        entry = self.queries.get(key)
+        if entry is None:
+            entry = self.queries[key] = QueryEntry(key, name, decoded, state.identity,
+                                                   journal_in)
+            self._unevaluated.add(key)
+        entry.subscribers.add((state, query_id))
+        state.attach(query_id, sub, key)
+
+    def _unsubscribe(self, state: SessionState, query_id: int, dropped: list[Hashable]) -> None:
+        key = state.detach(query_id)
+        entry = self.queries.get(key) if key is not None else None
+        if entry is None:
+            return
+        entry.subscribers.discard((state, query_id))
+        if not entry.subscribers:
+            del self.queries[entry.key]
+            dropped.append(entry.key)
+
+
+def _journal(text: str | None) -> list[str] | None:
+    if not text:
+        return None
+    data = json.loads(text)
+    if not isinstance(data, list) or not all(isinstance(c, str) for c in data):
+        raise protocol.ProtocolError("The journal is not one this server wrote.")
+    return data

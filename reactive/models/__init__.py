@@ -7,6 +7,7 @@ from .datamigrations import DataMigration, DataMigrationBatch, DataMigrationStat
 from .jobs import Job, JobCommit, JobState
 from .reactions import Reaction, ReactionState
 from .sessions import SessionRequest
+from .storage import StoredFile, UploadClaim
 
 __all__ = [
     "Cron",
@@ -21,4 +22,6 @@ __all__ = [
     "Reaction",
     "ReactionState",
     "SessionRequest",
+    "StoredFile",
+    "UploadClaim",
 ]

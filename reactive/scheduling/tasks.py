@@ -1,8 +1,8 @@
 """The Celery tasks the scheduler and crons run on, and their Celery beat entries.
 
-Found by the standard ``app.autodiscover_tasks()``; the beat entries (the sweeper and the cron
-tick) are added to whichever beat scheduler starts, so a project writes no Celery code beyond
-its ``celery.py``. Tasks only translate and delegate.
+Found by the standard ``app.autodiscover_tasks()``; the beat entries (the sweeper, the cron
+tick and the stored-file orphan sweep) are added to whichever beat scheduler starts, so a
+project writes no Celery code beyond its ``celery.py``. Tasks only translate and delegate.
 """
 
 from __future__ import annotations
@@ -16,9 +16,11 @@ from reactive.conf import reactive_settings
 from reactive.functions.scheduler import RUN_JOB_TASK
 from reactive.scheduling import runner, sweeper
 from reactive.scheduling.cron_tick import tick
+from reactive.storage import orphans
 
 SWEEP_TASK = "reactive.sweep"
 CRON_TICK_TASK = "reactive.cron_tick"
+STORAGE_SWEEP_TASK = "reactive.storage_sweep"
 
 
 @shared_task(name=RUN_JOB_TASK, ignore_result=True)  # type: ignore[untyped-decorator]
@@ -39,6 +41,12 @@ def cron_tick() -> None:
     tick()
 
 
+@shared_task(name=STORAGE_SWEEP_TASK, ignore_result=True)  # type: ignore[untyped-decorator]
+def storage_sweep() -> None:
+    """Delete stored files no row references once older than ``STORAGE_ORPHAN_AGE``."""
+    orphans.sweep()
+
+
 def beat_entries() -> dict[str, dict[str, Any]]:
     """The periodic tasks this app needs, as ``beat_schedule`` entries.
 
@@ -55,6 +63,11 @@ def beat_entries() -> dict[str, dict[str, Any]]:
             "task": CRON_TICK_TASK,
             "schedule": conf.SCHEDULER_CRON_TICK_INTERVAL,
             "options": {"expires": max(conf.SCHEDULER_CRON_TICK_INTERVAL, 1.0)},
+        },
+        STORAGE_SWEEP_TASK: {
+            "task": STORAGE_SWEEP_TASK,
+            "schedule": conf.STORAGE_ORPHAN_SWEEP_INTERVAL,
+            "options": {"expires": conf.STORAGE_ORPHAN_SWEEP_INTERVAL},
         },
     }
 

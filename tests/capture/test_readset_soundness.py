@@ -9,6 +9,7 @@ Precision is measured on the way, so the property cannot hold by matching everyt
 from __future__ import annotations
 
 import datetime
+import os
 from collections import Counter
 from collections.abc import Iterator
 from decimal import Decimal
@@ -26,7 +27,9 @@ from reactive.capture.readsets import ReadSet, recording
 from tests.support.changelog import changes_after, dsn, last_change_id
 from tests.testapp.models import Note, Sample
 
-pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(240)]
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(1800)]
+# `make test` draws 500 per property; `make soundness` many more (REACTIVE_SOUNDNESS_EXAMPLES).
+EXAMPLES = int(os.environ.get("REACTIVE_SOUNDNESS_EXAMPLES", "500"))
 
 SAMPLE, NOTE = Sample._meta.db_table, Note._meta.db_table
 UTC = datetime.UTC
@@ -363,7 +366,7 @@ def world() -> Iterator[World]:
 def test_every_result_change_is_matched_by_the_writes_change_rows(world: World) -> None:
     tally = Tally()
 
-    @settings(max_examples=300, deadline=None, database=None,
+    @settings(max_examples=EXAMPLES, deadline=None, database=None,
               suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
     @given(initial=st.lists(ROWS, max_size=6),
            bodies=st.lists(BODIES, min_size=3, max_size=3),

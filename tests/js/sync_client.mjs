@@ -80,10 +80,31 @@ const scenarios = {
     await Promise.all([client.close(), slashed.close()]);
     return out;
   },
+
+  // payload.clients sessions subscribe, stay idle for payload.idleMs (nothing sent by the
+  // clients; the server may Ping), then one of them writes: every session must see the write
+  // on the connection it opened first (connectionCount stays 1: none was closed meanwhile).
+  async idleThenUpdate() {
+    const clients = Array.from({ length: payload.clients }, () => new ConvexClient(url));
+    const latest = clients.map(() => undefined);
+    clients.forEach((client, i) => client.onUpdate("testapp:list_notes", { limit: 1000 },
+      (v) => { latest[i] = v; }));
+    await waitFor(() => latest.every((v) => v !== undefined), "first results");
+    await new Promise((resolve) => setTimeout(resolve, payload.idleMs));
+    const afterIdle = clients.map((c) => c.connectionState());
+    await clients[0].mutation("testapp:add_note", { body: payload.body });
+    const seen = (i) => latest[i].some((n) => n.body === payload.body);
+    await waitFor(() => latest.every((_, i) => seen(i)), "the write on every session", 30000);
+    const final = clients.map((c) => c.connectionState());
+    await Promise.all(clients.map((c) => c.close()));
+    const counts = (states) => states.map((s) => ({ count: s.connectionCount,
+                                                    retries: s.connectionRetries }));
+    return { afterIdle: counts(afterIdle), final: counts(final) };
+  },
 };
 
 run(async () => {
   const scenario = scenarios[payload.scenario];
   if (!scenario) throw new Error(`unknown scenario ${payload.scenario}`);
   return await scenario();
-});
+}, (payload.idleMs ?? 0) + 50000);

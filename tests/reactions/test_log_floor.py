@@ -12,7 +12,7 @@ from django.core.management import call_command
 from django.db import connection, transaction
 from django.utils import timezone
 
-from reactive.capture import triggers
+from reactive.capture import log
 from reactive.checks import check_reaction_health
 from reactive.models import Reaction, ReactionState
 from reactive.reactions import runner
@@ -34,7 +34,7 @@ def _age_log(seconds: float) -> None:
 
 def _prune() -> int:
     with transaction.atomic(), connection.cursor() as cursor:
-        return triggers.prune(cursor)
+        return log.prune(cursor)
 
 
 def _account_changes() -> int:

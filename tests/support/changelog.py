@@ -7,7 +7,7 @@ from collections.abc import Iterable
 
 from django.db import connection
 
-from reactive.capture import triggers
+from reactive.capture import log
 from reactive.capture.matcher import Change
 
 
@@ -31,7 +31,7 @@ def changes_after(change_id: int, tables: Iterable[str] | None = None) -> list[C
     with connection.cursor() as cursor:
         cursor.execute(sql + " ORDER BY id", params)
         rows = cursor.fetchall()
-    return [Change(t, op, triggers._row(old), triggers._row(new)) for t, op, old, new in rows]
+    return [Change(t, op, log._row(old), log._row(new)) for t, op, old, new in rows]
 
 
 def dsn() -> str:

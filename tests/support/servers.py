@@ -67,7 +67,10 @@ class AsgiServer:
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = scratch_dir("reactive-asgi-") / "server.log"
         # env may name another settings module (one that imports tests.settings).
-        self._env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.settings", **env}
+        self._env = {
+            **os.environ, "DJANGO_SETTINGS_MODULE": "tests.settings",
+            "REACTIVE_TEST_PUBLIC_URL": self.url, **env,
+        }
         self._server = server
         self._proc: subprocess.Popen[bytes] | None = None
 

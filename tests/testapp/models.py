@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 
 from django.conf import settings
+from django.contrib.postgres.fields import ArrayField
 from django.db import models
 
 
@@ -77,3 +78,65 @@ class Sample(models.Model):
 
     def __str__(self) -> str:
         return f"{self.num} {self.label}"
+
+
+class CIText(models.CharField):  # type: ignore[type-arg]
+    """A case-insensitive text column (the citext extension): equal in Postgres, not in Python."""
+
+    def db_type(self, connection: object) -> str:
+        return "citext"
+
+
+class Shape(models.Model):
+    """Values whose comparison differs between Python and Postgres: JSON null, float text,
+    numeric, time zones, UUIDs, arrays, case-insensitive text (tests/capture/test_soundness.py)."""
+
+    payload = models.JSONField(null=True)
+    weight = models.FloatField(default=0.0)
+    price = models.DecimalField(max_digits=12, decimal_places=4, default=0)
+    at = models.DateTimeField(null=True)
+    uid = models.UUIDField(null=True)
+    tags = ArrayField(models.IntegerField(), default=list)
+    handle = CIText(max_length=40, default="")
+
+    def __str__(self) -> str:
+        return f"shape {self.pk}"
+
+
+class Legacy(models.Model):
+    """A table another system created (migration 0004 makes it with SQL): still tracked."""
+
+    name = models.CharField(max_length=40)
+    size = models.IntegerField()
+
+    class Meta:
+        managed = False
+        db_table = "testapp_legacy"
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ShapeView(models.Model):
+    """An unmanaged model over a database view joining shapes and legacy rows."""
+
+    weight = models.FloatField()
+    handle = models.CharField(max_length=40)
+    name = models.CharField(max_length=40, null=True)  # noqa: DJ001  # the view's LEFT JOIN
+
+    class Meta:
+        managed = False
+        db_table = "testapp_shape_view"
+
+    def __str__(self) -> str:
+        return f"view {self.pk}"
+class Photo(models.Model):
+    """A row that references a stored file: the file-storage tests and the orphan sweep."""
+
+    file = models.ForeignKey(
+        "reactive.StoredFile", null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    caption = models.CharField(max_length=100, blank=True)
+
+    def __str__(self) -> str:
+        return self.caption

@@ -7,7 +7,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from reactive.capture import triggers
+from reactive.capture import log, triggers
 from reactive.exceptions import ReactionError
 from reactive.reactions import control
 
@@ -22,7 +22,7 @@ class Command(BaseCommand):
         parser.add_argument("name", nargs="?", help="the reaction (retry, skip)")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        if not triggers.log_exists():
+        if not log.log_exists():
             raise CommandError("The change log does not exist yet: run manage.py migrate first.")
         action, name = options["action"], options["name"]
         if action in ("retry", "skip"):

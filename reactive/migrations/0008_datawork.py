@@ -9,7 +9,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('reactive', '0005_capture_hardening'),
+        ('reactive', '0007_storage'),
     ]
 
     operations = [

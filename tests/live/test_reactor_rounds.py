@@ -1,0 +1,169 @@
+"""The Reactor's round, phase by phase, in this process: a real database, no server, sessions
+played by a handle that records what the round would send."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import psycopg
+import pytest
+from django.db import connection
+
+from reactive.capture import log
+from reactive.functions.runtime import Outcome
+from reactive.live import protocol
+from reactive.live.inbox import (
+    AddRequest,
+    InboxEvent,
+    MutationDone,
+    QuerySetChanged,
+    SessionClosed,
+)
+from reactive.live.reactor import Reactor
+from tests.support.changelog import dsn
+from tests.testapp.models import Item, Note
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(60)]
+
+
+class Session:
+    """A fake session handle: keeps every message the round delivers, decoded."""
+
+    def __init__(self) -> None:
+        self.messages: list[dict[str, Any]] = []
+
+    def deliver(self, messages: list[protocol.Outgoing]) -> None:
+        self.messages += [json.loads(m) if isinstance(m, str) else m for m in messages]
+
+    def updates(self) -> dict[int, Any]:
+        """The latest QueryUpdated value per query id."""
+        out: dict[int, Any] = {}
+        for message in self.messages:
+            for change in message.get("modifications", []):
+                if change["type"] == "QueryUpdated":
+                    out[change["queryId"]] = change["value"]
+        return out
+
+
+@pytest.fixture
+def reactor() -> Reactor:
+    return Reactor(prune=False)
+
+
+def step(reactor: Reactor, *events: InboxEvent) -> None:
+    for handle, messages in reactor.run_round(list(events)):
+        handle.deliver(messages)
+
+
+def subscribe(session: Session, version: int, *queries: tuple[int, str]) -> QuerySetChanged:
+    adds = tuple(AddRequest(qid, path, {}, None) for qid, path in queries)
+    return QuerySetChanged(session, version, adds, ())
+
+
+def bodies(value: Any) -> list[str]:
+    return [note["body"] for note in value]
+
+
+def test_begin_the_first_round_takes_a_snapshot_and_runs_new_queries(reactor: Reactor) -> None:
+    session = Session()
+    step(reactor, subscribe(session, 1, (1, "testapp:list_notes")))
+    assert reactor.counts()["executions"] == 1
+    assert bodies(session.updates()[1]) == []
+    # A round with nothing new runs nothing and sends nothing
+    sent = len(session.messages)
+    step(reactor)
+    assert reactor.counts()["executions"] == 1 and len(session.messages) == sent
+
+
+def test_begin_a_log_pruned_past_the_snapshot_re_runs_every_query(reactor: Reactor) -> None:
+    session = Session()
+    step(reactor, subscribe(session, 1, (1, "testapp:list_notes"), (2, "testapp:echo")))
+    Note.objects.create(body="pruned before it was read")
+    with connection.cursor() as cursor:  # the row ages past the retention, then goes
+        cursor.execute("UPDATE reactive_change SET created_at = now() - interval '30 days'")
+        assert log.prune(cursor) >= 1
+    step(reactor)
+    # Both queries re-ran, the unaffected one too: the round could not know what it missed
+    assert reactor.counts()["executions"] == 4
+    assert bodies(session.updates()[1]) == ["pruned before it was read"]
+
+
+def test_log_read_counts_every_row_committed_since_the_last_snapshot(reactor: Reactor) -> None:
+    step(reactor, subscribe(Session(), 1, (1, "testapp:list_notes")))
+    Note.objects.bulk_create([Note(body="a"), Note(body="b")])
+    Item.objects.create(name="i", price=1)
+    step(reactor)
+    assert reactor.counts()["changes"] == 3
+    step(reactor)
+    assert reactor.counts()["changes"] == 3  # read once
+
+
+def test_match_re_runs_only_queries_whose_read_set_a_change_touches(reactor: Reactor) -> None:
+    session = Session()
+    step(reactor, subscribe(session, 1, (1, "testapp:list_notes"), (2, "testapp:echo")))
+    assert reactor.counts()["executions"] == 2
+    Item.objects.create(name="not read by either", price=1)
+    step(reactor)
+    assert reactor.counts()["executions"] == 2
+    Note.objects.create(body="n")
+    step(reactor)
+    assert reactor.counts()["executions"] == 3
+    assert bodies(session.updates()[1]) == ["n"]
+
+
+def test_rerun_once_per_distinct_query_and_only_changes_are_sent(reactor: Reactor) -> None:
+    a, b = Session(), Session()
+    step(reactor, subscribe(a, 1, (1, "testapp:list_notes")),
+         subscribe(b, 1, (5, "testapp:list_notes")))
+    assert reactor.counts()["executions"] == 1
+    note = Note.objects.create(body="x")
+    step(reactor)
+    assert reactor.counts()["executions"] == 2
+    assert bodies(a.updates()[1]) == bodies(b.updates()[5]) == ["x"]
+    # A write that leaves the result as it was re-runs the query but sends nothing
+    sent = len(a.messages), len(b.messages)
+    Note.objects.filter(pk=note.pk).update(body="x")
+    step(reactor)
+    assert reactor.counts()["executions"] == 3
+    assert (len(a.messages), len(b.messages)) == sent
+
+
+def test_send_mutation_responses_then_one_transition_and_nothing_after_close(
+    reactor: Reactor,
+) -> None:
+    session = Session()
+    step(reactor, subscribe(session, 1, (1, "testapp:list_notes")))
+    Note.objects.create(body="by a mutation")
+    step(reactor, MutationDone(session, 9, Outcome(value="1")))
+    response, transition = session.messages[-2:]
+    assert response["type"] == "MutationResponse" and response["requestId"] == 9
+    assert response["ts"] == transition["endVersion"]["ts"]
+    assert transition["startVersion"] == session.messages[0]["endVersion"]
+    assert bodies(transition["modifications"][0]["value"]) == ["by a mutation"]
+    # A closed session is forgotten, and so is its query
+    step(reactor, SessionClosed(session))
+    assert reactor.counts()["sessions"] == 0 and reactor.counts()["queries"] == 0
+    sent = len(session.messages)
+    Note.objects.create(body="after close")
+    step(reactor)
+    assert len(session.messages) == sent
+
+
+def test_a_failed_round_loses_no_request_and_the_next_one_answers_it(reactor: Reactor) -> None:
+    session = Session()
+    step(reactor, subscribe(session, 1, (1, "testapp:list_notes")))
+    # Given the round's connection killed by the server
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        (pid,) = cursor.fetchone()
+    with psycopg.connect(dsn(), autocommit=True) as admin:
+        admin.execute("SELECT pg_terminate_backend(%s)", [pid])
+    # When a round with a finished mutation fails
+    with pytest.raises(Exception):  # noqa: B017,PT011  (whatever the driver raises)
+        reactor.run_round([MutationDone(session, 3, Outcome(value=None))])
+    sent = len(session.messages)
+    # Then the next round reconnects and answers it, followed by a Transition
+    step(reactor)
+    response, transition = session.messages[sent:]
+    assert response["requestId"] == 3 and transition["type"] == "Transition"
