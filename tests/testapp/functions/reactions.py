@@ -57,3 +57,10 @@ def slow_once(ctx: MutationCtx, change: Change[Message]) -> None:
         with open(marker, "w") as f:
             f.write(str(os.getpid()))
         time.sleep(60)
+
+
+@on_change(Message, where=Q(channel="bench-rx"), ops=("insert",))
+def bench_reaction(ctx: MutationCtx, change: Change[Message]) -> None:
+    """bench/reaction_lag.py: the note's created_at is when the handler ran."""
+    assert change.new is not None
+    Note.objects.create(body=f"bench-rx:{change.new.body}")
