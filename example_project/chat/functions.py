@@ -17,11 +17,11 @@ from django.utils import timezone
 
 from reactive import (
     ActionCtx,
+    Change,
     FunctionError,
     Id,
     MutationCtx,
     QueryCtx,
-    Change,
     action,
     internal_mutation,
     migration,
