@@ -267,3 +267,42 @@ def test_progress_is_a_tracked_table_a_query_can_read() -> None:
                        "AND created_at >= %s", [started])
         assert cursor.fetchone()[0] >= 2
     assert Note.objects.count() == 0
+
+
+def test_ctrl_c_stops_following_and_leaves_the_migration_running(
+    reacting_worker: CeleryProcess, test_database_url: str, redis_url: str,
+) -> None:
+    import signal
+    import subprocess
+    import sys
+
+    from tests.support import servers
+
+    # Given a migration of many one-row batches followed by the command
+    samples(300)
+    env = {**os.environ, "DATABASE_URL": test_database_url, "REDIS_URL": redis_url,
+           "DJANGO_SETTINGS_MODULE": "tests.settings"}
+    command = subprocess.Popen(
+        # manage.py of a project whose package imports its Celery app (as Celery's Django
+        # guide has it); the test project keeps its app in tests/celery_app.py.
+        [sys.executable, "-c", "import sys, tests.celery_app; from django.core.management "
+         "import execute_from_command_line as run; run(sys.argv)",
+         "reactive_migrations", "--skip-checks", "run", NAME, "--batch-size", "1"],
+        cwd=servers.ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+    )
+    try:
+        wait_for(lambda: command.poll() is not None
+                 or DataMigration.objects.filter(name=NAME, done__gt=0).exists(),
+                 what="the first batches")
+        assert command.poll() is None, command.communicate()[0][-2000:]
+        # When the operator presses Ctrl-C
+        command.send_signal(signal.SIGINT)
+        output, _ = command.communicate(timeout=30)
+    finally:
+        if command.poll() is None:
+            command.kill()
+    # Then the command says it is still running, and the workers finish it
+    assert b"still running on the workers" in output, output[-2000:]
+    assert command.returncode == 0
+    wait_for(lambda: state().state == DataMigrationState.DONE, timeout=60, what="the run")
+    assert labels() == ["x+"] * 300
