@@ -165,7 +165,8 @@ def test_two_workers_racing_migrate_each_row_once(
     runner.start(NAME)
     for _ in range(4):
         tasks.send(NAME)
-    wait_for(lambda: state().state == DataMigrationState.DONE, what="the migration to end")
+    wait_for(lambda: state().state not in runner.ACTIVE, timeout=60, what="the migration to end")
+    assert state().state == DataMigrationState.DONE, state().error
     assert labels() == ["x+"] * 120
     assert state().done == 120
 
