@@ -39,6 +39,6 @@ DROP TABLE IF EXISTS reactive_uploadpart;"""
 
 
 class Migration(migrations.Migration):
-    dependencies = [("reactive", "0007_storage")]
+    dependencies = [("reactive", "0008_datawork")]
 
     operations = [migrations.RunSQL(CREATE, DROP)]
