@@ -180,6 +180,34 @@ def check_storage(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
     return messages
 
 
+@register(Tags.compatibility)
+def check_export(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """reactive.E040: ``EXPORT_DIRECTORY`` is set but not a writable directory;
+    reactive.W040: ``METRICS_ENABLED`` without an ``ADMIN_KEY`` (only staff can scrape)."""
+    import os
+
+    from reactive.conf import reactive_settings
+
+    if validate(getattr(settings, "REACTIVE", None)):
+        return []  # reactive.E001 reports it
+    conf = reactive_settings()
+    messages: list[CheckMessage] = []
+    directory = conf.EXPORT_DIRECTORY
+    if directory and not (os.path.isdir(directory) and os.access(directory, os.W_OK)):
+        messages.append(Error(
+            f"REACTIVE['EXPORT_DIRECTORY'] is {directory!r}, which is not a writable directory.",
+            hint="Create it, make it writable by the server, or unset it (docs/guides/export.md).",
+            id="reactive.E040",
+        ))
+    if conf.METRICS_ENABLED and not conf.ADMIN_KEY:
+        messages.append(Warning(
+            "REACTIVE['METRICS_ENABLED'] is on but REACTIVE['ADMIN_KEY'] is unset: only staff "
+            "sessions can read /api/metrics, so a Prometheus scraper cannot.",
+            hint="Set REACTIVE['ADMIN_KEY'] and give the scraper 'Authorization: Convex <key>'.",
+            id="reactive.W040",
+        ))
+    return messages
+
 @register(Tags.models)
 def check_search_indexes(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
     """reactive.W070: a SearchVectorField without a GIN index; reactive.W071: a pgvector field

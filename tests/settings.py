@@ -73,6 +73,10 @@ MEDIA_ROOT = os.environ.get("REACTIVE_TEST_MEDIA_ROOT") or tempfile.mkdtemp(pref
 REACTIVE = {
     "ADMIN_KEY": "tests-admin-key-0123456789",
     "EXPOSE_ERROR_DETAILS": True,
+    "FUNCTION_LOGS": True,
+    "FUNCTION_LOGS_MAX_LINES": 20,
+    "EXPORT_PAGE_SIZE": 40,  # small pages, so the export tests page
+    "METRICS_ENABLED": True,
     "CORS_ALLOWED_ORIGINS": ["http://allowed.example"],
     "MUTATION_RETRY_BASE_DELAY": 0.002,
     "MUTATION_RETRY_MAX_DELAY": 0.05,

@@ -246,6 +246,12 @@ _reactors: dict[asyncio.AbstractEventLoop, Reactor] = {}
 _lock = threading.Lock()
 
 
+def running_reactors() -> list[Reactor]:
+    """The Reactors of this process (one per event loop that served a sync session)."""
+    with _lock:
+        return list(_reactors.values())
+
+
 def get_reactor() -> Reactor:
     """The Reactor of the running event loop's process, started on first use."""
     loop = asyncio.get_running_loop()
