@@ -80,3 +80,18 @@ def test_the_digest_cron_counts_recent_messages(ada):
     Caller.admin().mutation("chat:post_digest")
     bodies = [m["body"] for m in ada.query("chat:list", channel="general")]
     assert bodies == ["Last hour: #random: 1"]
+
+
+@pytest.mark.parametrize("name", ["Bad Name!", "", "UPPER", "x" * 51, "a/b"])
+def test_bad_channel_names_are_refused(ada, name):
+    with pytest.raises(FunctionError) as info:
+        ada.mutation("chat:create_channel", name=name)
+    assert info.value.data["code"] == "BAD_CHANNEL"
+    with pytest.raises(FunctionError):
+        ada.mutation("chat:send", channel=name, body="hi")
+
+
+def test_a_channel_can_be_created_before_its_first_message(ada):
+    with ada.subscribe("chat:channels") as channels:
+        assert ada.mutation("chat:create_channel", name="design-review") == "design-review"
+        assert "design-review" in [room["name"] for room in channels.next()]
