@@ -365,7 +365,7 @@ def test_an_image_uploaded_by_one_user_appears_live_for_the_other(
     grace.wait_for_function(
         "() => [...document.querySelectorAll('img.attachment')].some("
         "img => img.complete && img.naturalWidth === 160)")
-    assert ada.input_value("#composer input[name=body]") == ""
+    ada.wait_for_function("document.querySelector('#composer input[name=body]').value === ''")
     # And a file that is not an image is refused before anything is uploaded
     ada.set_input_files("#composer input[name=image]", files=[
         {"name": "notes.txt", "mimeType": "text/plain", "buffer": b"hello"}])
