@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import os
 import shutil
+import struct
 import subprocess
 import sys
-import struct
 import time
 import zlib
 from collections.abc import Iterator

@@ -20,7 +20,7 @@ _proven: set[int] = set()  # ids of pools that have handed out a connection
 _lock = threading.Lock()
 
 
-class DatabaseWrapper(base.DatabaseWrapper):  # type: ignore[misc]
+class DatabaseWrapper(base.DatabaseWrapper):
     def get_new_connection(self, conn_params: dict[str, Any]) -> Any:
         pool = self.pool
         if pool is not None and id(pool) not in _proven:
