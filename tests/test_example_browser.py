@@ -396,3 +396,25 @@ def png(width: int, height: int) -> bytes:
     header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
     return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows))
             + chunk(b"IEND", b""))
+
+
+def test_search_box_and_similar_messages_are_live(browser: Any, example: Example) -> None:
+    ada, grace = login(browser, example, "ada"), login(browser, example, "grace")
+    # Given grace typing a search for a word nobody wrote yet
+    grace.fill("[data-testid=search-input]", "zebr")
+    # When ada writes two messages with it, and one without
+    send(ada, "a zebra crossing ahead")
+    send(ada, "lunch at noon")
+    send(ada, "zebra crossing closed")
+    # Then grace's results show both as they arrive (the last word matched as a prefix)
+    results = grace.locator("[data-testid=search-results] li")
+    results.filter(has_text="zebra crossing closed").wait_for()
+    results.filter(has_text="a zebra crossing ahead").wait_for()
+    assert results.count() == 2
+    # And the similar messages of one rank the other zebra message first
+    results.filter(has_text="a zebra crossing ahead").locator("button").click()
+    similar = grace.locator("[data-testid=similar-results] li")
+    similar.first.wait_for()
+    assert "zebra crossing closed" in similar.first.inner_text()
+    ada.context.close()
+    grace.context.close()

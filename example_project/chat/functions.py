@@ -30,7 +30,10 @@ from reactive import (
 )
 from reactive.functions.convert import to_value
 from reactive.functions.pagination import PaginationOptions
+from reactive.search import nearest
+from reactive.search import search as text_search
 
+from .embedding import embed
 from .models import Channel, Message, ReadMarker
 
 MAX_EXPIRY_SECONDS = 24 * 3600
@@ -76,7 +79,31 @@ def _document(ctx: QueryCtx, message: Message) -> dict[str, Any]:
     """A message as the page shows it: its fields, plus ``image_url`` for an attached image
     (``ctx.storage.get_url`` reads the file's row, so deleting the file updates the page)."""
     url = ctx.storage.get_url(message.image_id) if message.image_id else None
-    return {**to_value(message), "image_url": url}  # type: ignore[dict-item]
+    document = to_value(message)
+    assert isinstance(document, dict)
+    document.pop("embedding", None)  # 64 numbers the page has no use for (chat:similar has)
+    return {**document, "image_url": url}
+
+
+@query
+def search(ctx: QueryCtx, channel: str, text: str, limit: int = 20) -> Any:
+    """Live search-as-you-type in one channel: the last word is a prefix, best match first."""
+    rows = Message.objects.filter(channel__name=channel)
+    return [_hit(m) for m in text_search(rows, "body", text[:200])[:min(limit, 50)]]
+
+
+@query
+def similar(ctx: QueryCtx, id: Id[Message], k: int = 5) -> Any:
+    """The ``k`` messages of the same channel closest in meaning (by the local embedding)."""
+    message = Message.objects.filter(pk=id).first()
+    if message is None or message.embedding is None:
+        return []
+    rows = Message.objects.filter(channel_id=message.channel_id).exclude(pk=message.pk)
+    return [_hit(m) for m in nearest(rows, "embedding", message.embedding, k=min(k, 20))]
+
+
+def _hit(message: Message) -> dict[str, Any]:
+    return {"_id": str(message.pk), "body": message.body, "author_name": message.author_name}
 
 
 @query
@@ -116,7 +143,7 @@ def send(ctx: MutationCtx, channel: str, body: str, expires_in: int | None = Non
     expires_at = timezone.now() + datetime.timedelta(seconds=expires_in) if expires_in else None
     message = Message.objects.create(
         channel=room, author=user, author_name=user.get_username(), body=body,
-        expires_at=expires_at,
+        expires_at=expires_at, embedding=embed(body),
     )
     if expires_in:
         ctx.scheduler.run_after(expires_in, expire, id=str(message.pk))
@@ -143,7 +170,8 @@ def send_image(ctx: MutationCtx, channel: str, storage_id: Id[StoredFile],
         raise FunctionError({"code": "NOT_AN_IMAGE", "message": "Only images can be attached."})
     room = _room(channel)
     message = Message.objects.create(channel=room, author=user, author_name=user.get_username(),
-                                     body=body.strip(), image_id=metadata["_id"])
+                                     body=body.strip(), image_id=metadata["_id"],
+                                     embedding=embed(body) if body.strip() else None)
     _mark_read(user, room, message.pk)
     return str(message.pk)
 
@@ -155,7 +183,8 @@ def edit(ctx: MutationCtx, id: Id[Message], body: str) -> None:
         raise FunctionError({"code": "EMPTY", "message": "A message cannot be empty."})
     message.body = body.strip()
     message.edited_at = timezone.now()
-    message.save(update_fields=["body", "edited_at"])
+    message.embedding = embed(message.body)
+    message.save(update_fields=["body", "edited_at", "embedding"])
 
 
 @mutation
@@ -197,7 +226,8 @@ def post_as_bot(ctx: MutationCtx, channel: str, body: str) -> str:
     """Used by `summarize`: a message from the summary bot on behalf of the logged-in caller."""
     _user(ctx)
     room = _room(channel)
-    return str(Message.objects.create(channel=room, author_name="summary-bot", body=body).pk)
+    return str(Message.objects.create(channel=room, author_name="summary-bot", body=body,
+                                      embedding=embed(body)).pk)
 
 
 @action

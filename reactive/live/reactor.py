@@ -164,7 +164,7 @@ class Reactor:
             return set(self.subscriptions.queries)
         changes = log.changes_since(cursor, self._snapshot)
         self.stats["changes"] += len(changes)
-        return self._matcher.match(changes) if changes else set()
+        return self._matcher.match(changes, cursor) if changes else set()
 
     def _evaluate(self, entry: QueryEntry) -> bool:
         """Re-run one distinct query; True if its result (or error) changed."""

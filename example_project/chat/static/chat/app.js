@@ -6,6 +6,7 @@ import { channelsSection } from "./channels.js";
 import { composerSection } from "./composer.js";
 import { watchConnection } from "./connection.js";
 import { messagesSection } from "./messages.js";
+import { searchSection } from "./search.js";
 import { CHANNEL_NAME, fillAvatars, notice } from "./ui.js";
 
 const OFFLINE = "You are offline, so nothing was sent. The page reconnects by itself: " +
@@ -66,5 +67,6 @@ fillAvatars();
 channelsSection(app);
 messagesSection(app);
 composerSection(app);
+searchSection(app);
 window.addEventListener("hashchange", openFromHash);
 openFromHash();

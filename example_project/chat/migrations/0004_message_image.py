@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-    dependencies = [("chat", "0002_demo_data"), ("reactive", "0007_storage")]
+    dependencies = [("chat", "0003_search"), ("reactive", "0007_storage")]
 
     operations = [
         migrations.AlterField(
