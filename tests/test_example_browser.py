@@ -276,6 +276,8 @@ def assert_layout_fits(page: Any, viewport: dict[str, int]) -> None:
         return document.querySelector('#messages').contains(hit);
     }""")
     assert page.evaluate("document.documentElement.scrollWidth") <= viewport["width"]
+    assert page.evaluate("document.documentElement.scrollHeight") <= viewport["height"]
+    assert "{#" not in page.inner_text("body")  # no template syntax leaking into the page
 
 
 @pytest.mark.parametrize("viewport", [PHONE, DESKTOP], ids=["390px", "desktop"])
@@ -295,6 +297,14 @@ def test_the_page_works_at_phone_and_desktop_widths(
     if viewport is PHONE:
         assert_layout_fits(page, {"width": 360, "height": 640})
         page.set_viewport_size(viewport)
+        # The search panel is a row the Search button opens and closes on phones
+        search = page.locator("[data-testid=search-input]")
+        assert search.is_hidden()
+        page.click("#search-toggle")
+        search.wait_for(state="visible")
+        assert_layout_fits(page, viewport)
+        page.click("#search-toggle")
+        search.wait_for(state="hidden")
     # When a bad channel name is submitted, it is refused with a message and nothing is created
     page.fill("#new-channel input[name=name]", "Bad Name!")
     page.press("#new-channel input[name=name]", "Enter")
