@@ -167,4 +167,5 @@ class GuideRunner:
     def _server_output(self) -> str:
         if not self._server_lines:
             return ""
-        return "\n--- background command ---\n" + "\n".join(self._server_lines[-60:])
+        shown = [line for line in self._server_lines if "Applying" not in line][-80:]
+        return "\n--- background command ---\n" + "\n".join(shown)
