@@ -167,6 +167,9 @@ class ReactiveSettings(BaseModel):
     WEBSOCKET_PING_INTERVAL: float = Field(15.0, gt=0, le=55)
     WEBSOCKET_MAX_MESSAGES_PER_SECOND: float = Field(200.0, gt=0)
     WEBSOCKET_MAX_PENDING_MUTATIONS: int = Field(1000, ge=1)
+    # How often a cookie-authenticated websocket's Django session is re-checked (logout,
+    # flush, deactivation): the bound on how long such a socket can outlive its session.
+    WEBSOCKET_SESSION_RECHECK_SECONDS: float = Field(5.0, gt=0, le=300)
 
     # Change capture and the Reactor
     TRACKED_APPS: tuple[str, ...] | Literal["__all__"] = "__all__"

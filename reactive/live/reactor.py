@@ -31,9 +31,10 @@ from reactive.capture import log, triggers
 from reactive.capture.listener import Listener
 from reactive.capture.matcher import Matcher
 from reactive.clock import clock
-from reactive.functions.runtime import Runtime, runtime
+from reactive.functions.runtime import Call, Runtime, runtime
 from reactive.functions.transaction import run_read_only
-from reactive.live.inbox import InboxEvent
+from reactive.live.inbox import InboxEvent, SessionHandle
+from reactive.live.inflight import InFlight
 from reactive.live.subscriptions import Delivery, QueryEntry, Subscriptions
 
 logger = logging.getLogger(__name__)
@@ -41,6 +42,19 @@ logger = logging.getLogger(__name__)
 IDLE_ROUND_SECONDS = 5.0
 PRUNE_EVERY_SECONDS = 60.0
 CLOCK_RESERVATION_NS = 10_000_000_000  # persist the clock's high-water mark 10 s ahead
+
+
+class RoundAborted(Exception):
+    """The round's connection or transaction broke; the round is retried as a whole."""
+
+
+def _spoiled() -> bool:
+    """Whether the round's transaction can no longer commit (a savepoint could not be rolled
+    back, or the connection is gone): then per-query errors are the connection's, not the
+    queries'."""
+    wrapper = connections["default"]
+    raw = wrapper.connection
+    return bool(wrapper.needs_rollback or raw is None or raw.closed)
 
 
 class Reactor:
@@ -55,6 +69,7 @@ class Reactor:
         self.runtime = functions
         self._prune = prune
         self._inbox: list[InboxEvent] = []
+        self.mutations = InFlight()  # the sessions' running mutations (see ``news``)
         self._wake = asyncio.Event()
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="reactive-reactor")
         self._task: asyncio.Task[None] | None = None
@@ -66,6 +81,7 @@ class Reactor:
         self._snapshot: str | None = None
         self._snapshot_time: Any = None
         self._rerun_all = False
+        self._held: set[SessionHandle] = set()
         self._clock_reserved = 0
         self._last_prune = 0.0
         self.stats = {"rounds": 0, "executions": 0, "changes": 0}
@@ -129,6 +145,7 @@ class Reactor:
         for event in inbox:
             for key in self.subscriptions.apply(event):
                 self._matcher.remove(key)
+            self.mutations.taken(event)
         try:
             if self._clock_reserved == 0:
                 self._load_clock()
@@ -137,16 +154,21 @@ class Reactor:
             self._maintain(ts)
         except Exception:
             connections["default"].close()  # a broken connection is reopened next round
-            # Results this round computed were never sent; forget them so that the re-run of
-            # everything that follows sends each query's result again.
+            # Results this round computed were never sent; forget them, and re-run every
+            # query, so that the next round sends each query's result again: a connection or
+            # server error never reaches a client as a query's result.
             self.subscriptions.forget_results()
+            self._rerun_all = True
             raise
         self.stats["rounds"] += 1
-        return self.subscriptions.news(changed, ts, time.time_ns())
+        # A session whose mutation committed in S but whose MutationDone is not taken in yet
+        # gets nothing now: its response must go before any Transition including the write.
+        return self.subscriptions.news(changed, ts, time.time_ns(), held=self._held)
 
     def _compute(self) -> set[Hashable]:
         with connections["default"].cursor() as cursor:
             snapshot, now, pruned = log.begin(cursor, self._snapshot)
+            self._held = self.mutations.committed(cursor)  # after S is taken, in S
             dirty = self._dirty(cursor, pruned)
         self._snapshot, self._snapshot_time = snapshot, now
         pending = self.subscriptions.pending(dirty)
@@ -168,8 +190,13 @@ class Reactor:
 
     def _evaluate(self, entry: QueryEntry) -> bool:
         """Re-run one distinct query; True if its result (or error) changed."""
-        result = self.runtime.evaluate(entry.path, entry.args, entry.identity, entry.journal_in)
+        result = self.runtime.evaluate(Call(entry.path, entry.args, entry.identity,
+                                             journal=entry.journal_in))
         self.stats["executions"] += 1
+        if _spoiled():
+            # The connection broke under this query (its error may have been caught and
+            # re-raised as something else): no result of this round can be trusted.
+            raise RoundAborted(f"the round's connection failed during {entry.path}")
         self._matcher.set(entry.key, result.read_set)
         if logger.isEnabledFor(logging.DEBUG):
             self._report_untracked(entry, result.read_set.tables())

@@ -6,11 +6,12 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-from collections.abc import Hashable, Iterable
+from collections.abc import Collection, Hashable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from reactive.conf import reactive_settings
+from reactive.functions.arguments import decode_wire_args
 from reactive.functions.registry import canonical_name
 from reactive.functions.runtime import Outcome
 from reactive.live import protocol
@@ -188,8 +189,12 @@ class Subscriptions:
         for entry in self.queries.values():
             entry.digest = None
 
-    def news(self, changed: Iterable[Hashable], ts: int, server_ts: int) -> list[Delivery]:
-        """Each session with news: its mutation responses, then one Transition to ``ts``."""
+    def news(self, changed: Iterable[Hashable], ts: int, server_ts: int, *,
+             held: Collection[SessionHandle] = ()) -> list[Delivery]:
+        """Each session with news: its mutation responses, then one Transition to ``ts``.
+
+        A ``held`` session is sent nothing yet; its news accumulates for a later round.
+        """
         for key in changed:
             entry = self.queries.get(key)
             if entry is not None:
@@ -200,6 +205,9 @@ class Subscriptions:
         touched, self._touched = self._touched, set()
         for state in touched:
             if not state.has_news():
+                continue
+            if state.handle in held:
+                self._touched.add(state)
                 continue
             modifications = [self._modification(state, qid) for qid in sorted(state.fresh)]
             modifications += [protocol.query_removed(qid) for qid in sorted(state.removed)]
@@ -227,7 +235,7 @@ class Subscriptions:
             return
         try:
             args = sub.args
-            decoded = protocol.function_args(args) if isinstance(args, list) else args
+            decoded = decode_wire_args(args) if isinstance(args, list) else args
             journal_in = _journal(sub.journal)
             name = canonical_name(sub.path)
             key = (name, json.dumps(decoded, sort_keys=True, default=repr), state.identity,

@@ -8,6 +8,8 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from django.db import connection
+
 from reactive import FunctionError, MutationCtx, QueryCtx, mutation, query
 from reactive.functions.pagination import PaginationOptions
 from reactive.values import Int64
@@ -57,3 +59,21 @@ def remove_note(ctx: MutationCtx, body: str) -> int:
 def int64_double(ctx: QueryCtx, n: int) -> Int64:
     """Twice ``n``, always as an Int64 (a ``bigint`` / ``ConvexInt64`` on the client)."""
     return Int64(2 * n)
+
+
+@query
+def napping_count(ctx: QueryCtx, prefix: str, index: int, seconds: float) -> int:
+    """Sleeps ``seconds`` (out of the database), then counts notes: a round re-running many of
+    these is long, so a test can break its connection in the middle. ``index`` only makes
+    each subscription a distinct query."""
+    time.sleep(seconds)
+    return Note.objects.filter(body__startswith=prefix).count()
+
+
+@query
+def bad_cast(ctx: QueryCtx, prefix: str) -> int:
+    """A user's database error (invalid text for an integer), after reading the notes."""
+    Note.objects.filter(body__startswith=prefix).count()
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT %s::int", ["not a number"])
+        return int(cursor.fetchone()[0])
