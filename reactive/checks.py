@@ -14,6 +14,8 @@ from reactive.probe import DOWN_HINT, database_problem
 from reactive.project_checks import settings_file
 
 POSTGRESQL = "django.db.backends.postgresql"
+# Django's, and service_url's subclass of it (it only reports a stopped server sooner)
+POSTGRESQL_ENGINES = frozenset({POSTGRESQL, "reactive.embedded.backend"})
 
 
 @register(Tags.compatibility)
@@ -29,7 +31,7 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
 def check_database(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
     """reactive.E002: the default database is PostgreSQL; reactive.E003: through psycopg 3."""
     engine = _engine()
-    if engine != POSTGRESQL:
+    if engine not in POSTGRESQL_ENGINES:
         return [
             Error(
                 f"django-reactivity needs PostgreSQL; DATABASES['default'] uses {engine!r}.",
@@ -65,7 +67,7 @@ def check_triggers(
     """
     from reactive.capture import log, triggers
 
-    if not databases or "default" not in databases or _engine() != POSTGRESQL:
+    if not databases or "default" not in databases or _engine() not in POSTGRESQL_ENGINES:
         return []  # E002 reports another engine; SQLite has no to_regclass()
     problem = database_problem("default")
     if problem is not None:
