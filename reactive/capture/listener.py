@@ -1,7 +1,8 @@
 """LISTEN on the change-log channel with psycopg's async connection, reconnecting forever.
 
-A lost connection may have dropped notifications, so the owner is told (``on_lost``) and
-re-checks everything; the change log itself never loses a commit.
+Each notification's payload (the table a commit wrote, migration 0008; empty from older
+triggers) goes to ``on_notify``. A lost connection may have dropped notifications, so the owner
+is told (``on_lost``) and re-checks everything; the change log itself never loses a commit.
 """
 
 from __future__ import annotations
@@ -21,9 +22,9 @@ CONNECT_TIMEOUT = 10
 
 
 class Listener:
-    """Calls ``on_notify`` for every NOTIFY on ``channel`` (on the event loop)."""
+    """Calls ``on_notify(payload)`` for every NOTIFY on ``channel`` (on the event loop)."""
 
-    def __init__(self, channel: str, on_notify: Callable[[], None],
+    def __init__(self, channel: str, on_notify: Callable[[str], None],
                  on_lost: Callable[[], None], using: str = "default") -> None:
         self.channel = channel
         self.on_notify = on_notify
@@ -54,8 +55,8 @@ class Listener:
                     self.connected.set()
                     delay = 0.1
                     logger.info("listening channel=%s", self.channel)
-                    async for _ in conn.notifies():
-                        self.on_notify()
+                    async for notify in conn.notifies():
+                        self.on_notify(notify.payload)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:

@@ -10,8 +10,10 @@ changes, finished mutations), then, in one REPEATABLE READ READ ONLY transaction
    Transition to a fresh timestamp.
 Queries not invalidated stay valid at S: no commit in (S_prev, S] touched their read sets.
 Rounds run in one worker thread (its own database connection); the asyncio side only moves
-messages. Rounds are woken by NOTIFY, by session activity, and by a periodic timer. Who holds
-which query is :mod:`reactive.live.subscriptions`'s; the log is :mod:`reactive.capture.log`'s.
+messages. Rounds are woken by NOTIFY, by session activity, and by a periodic timer; a NOTIFY
+naming only tables no live query of this process reads wakes no round, and the log is read
+for the tables they read only. Who holds which query is :mod:`reactive.live.subscriptions`'s;
+the log is :mod:`reactive.capture.log`'s.
 """
 
 from __future__ import annotations
@@ -41,6 +43,23 @@ logger = logging.getLogger(__name__)
 IDLE_ROUND_SECONDS = 5.0
 PRUNE_EVERY_SECONDS = 60.0
 CLOCK_RESERVATION_NS = 10_000_000_000  # persist the clock's high-water mark 10 s ahead
+# Where a round's time goes, summed in microseconds (``Reactor.phases_us``): applying session
+# requests, BEGIN + snapshot, the log read, matching, re-runs, COMMIT (+ clock upkeep),
+# building the messages, handing them to the sessions (on the event loop).
+PHASES = ("inbox", "begin", "log", "match", "rerun", "commit", "encode", "send")
+
+
+class _Laps:
+    """Adds the time since the previous lap to that phase's total (microseconds)."""
+
+    def __init__(self, totals: dict[str, int]) -> None:
+        self.totals = totals
+        self.last = time.perf_counter_ns()
+
+    def __call__(self, phase: str) -> None:
+        now = time.perf_counter_ns()
+        self.totals[phase] += (now - self.last) // 1000
+        self.last = now
 
 
 class Reactor:
@@ -56,9 +75,12 @@ class Reactor:
         self._prune = prune
         self._inbox: list[InboxEvent] = []
         self._wake = asyncio.Event()
+        self._tables: set[str] = set()  # tables NOTIFY named since the last round
+        self._any_table = False  # a NOTIFY named no table (a trigger from before 0008)
+        self._last_round = 0.0
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="reactive-reactor")
         self._task: asyncio.Task[None] | None = None
-        self._listener = Listener(triggers.CHANNEL, self._on_notify, self._on_listen_lost)
+        self._listener = Listener(triggers.CHANNEL, self.notified, self._on_listen_lost)
         # Owned by the round thread:
         self.subscriptions = Subscriptions()
         self._matcher = Matcher()
@@ -68,7 +90,8 @@ class Reactor:
         self._rerun_all = False
         self._clock_reserved = 0
         self._last_prune = 0.0
-        self.stats = {"rounds": 0, "executions": 0, "changes": 0}
+        self.stats = {"rounds": 0, "executions": 0, "changes": 0, "notifies": 0, "skipped": 0}
+        self.phases_us = dict.fromkeys(PHASES, 0)
 
     # -- asyncio side --------------------------------------------------------------------
 
@@ -91,7 +114,13 @@ class Reactor:
         self._inbox.append(event)
         self._wake.set()
 
-    def _on_notify(self) -> None:
+    def notified(self, table: str) -> None:
+        """A NOTIFY on the change-log channel: a commit wrote ``table`` ("": some table)."""
+        self.stats["notifies"] += 1
+        if table:
+            self._tables.add(table)
+        else:
+            self._any_table = True
         self._wake.set()
 
     def _on_listen_lost(self) -> None:
@@ -103,9 +132,16 @@ class Reactor:
         loop = asyncio.get_running_loop()
         failures = 0
         while True:
+            idle = IDLE_ROUND_SECONDS - (time.monotonic() - self._last_round)
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), IDLE_ROUND_SECONDS)
+                await asyncio.wait_for(self._wake.wait(), max(idle, 0.0))
             self._wake.clear()
+            due = self.round_due()
+            self._tables.clear()
+            self._any_table = False
+            if not due:
+                self.stats["skipped"] += 1
+                continue
             inbox, self._inbox = self._inbox, []
             try:
                 deliveries = await loop.run_in_executor(self._executor, self.run_round, inbox)
@@ -117,24 +153,48 @@ class Reactor:
                 await asyncio.sleep(min(5.0, 0.1 * 2**failures))
                 self._wake.set()
                 continue
+            sending = _Laps(self.phases_us)
             for handle, messages in deliveries:
                 handle.deliver(messages)
+            sending("send")
+
+    def round_due(self) -> bool:
+        """Whether a round could change anything for this process's sessions.
+
+        Yes for session requests, after a failure or a lost LISTEN, before the first round,
+        for a NOTIFY naming no table, and every ``IDLE_ROUND_SECONDS`` (which advances the
+        snapshot, so the log can be pruned behind it). Otherwise only if a notified table is
+        one some read set involves (all of them, once a read set widened to everything).
+        Between rounds no read set changes: they are set inside a round, and rounds run one
+        at a time in this loop. A skipped commit is still in the log, and read by the next
+        round if its table matters by then; a query that starts reading that table later is
+        first run in a snapshot that already includes the commit.
+        """
+        if self._inbox or self._rerun_all or self._snapshot is None or self._any_table:
+            return True
+        if time.monotonic() - self._last_round >= IDLE_ROUND_SECONDS:
+            return True
+        return bool(self._tables) and self._matcher.involves(self._tables)
 
     # -- round thread --------------------------------------------------------------------
 
     def run_round(self, inbox: list[InboxEvent]) -> list[Delivery]:
         """One round; returns the messages for each session with news, in order."""
+        lap = _Laps(self.phases_us)
+        self._last_round = time.monotonic()
         # Requests are taken in before any database work, so a round that fails loses none:
         # the next one answers them (new queries stay unevaluated, responses stay queued).
         for event in inbox:
             for key in self.subscriptions.apply(event):
                 self._matcher.remove(key)
+        lap("inbox")
         try:
             if self._clock_reserved == 0:
                 self._load_clock()
-            changed = run_read_only(self._compute, function="<reactor round>")
+            changed = run_read_only(lambda: self._compute(lap), function="<reactor round>")
             ts = clock.next()
             self._maintain(ts)
+            lap("commit")
         except Exception:
             connections["default"].close()  # a broken connection is reopened next round
             # Results this round computed were never sent; forget them so that the re-run of
@@ -142,19 +202,24 @@ class Reactor:
             self.subscriptions.forget_results()
             raise
         self.stats["rounds"] += 1
-        return self.subscriptions.news(changed, ts, time.time_ns())
+        news = self.subscriptions.news(changed, ts, time.time_ns())
+        lap("encode")
+        return news
 
-    def _compute(self) -> set[Hashable]:
+    def _compute(self, lap: _Laps) -> set[Hashable]:
         with connections["default"].cursor() as cursor:
             snapshot, now, pruned = log.begin(cursor, self._snapshot)
-            dirty = self._dirty(cursor, pruned)
+            lap("begin")
+            dirty = self._dirty(cursor, pruned, lap)
+            lap("match")
         self._snapshot, self._snapshot_time = snapshot, now
         pending = self.subscriptions.pending(dirty)
         changed = {entry.key for entry in pending if self._evaluate(entry)}
         self.subscriptions.evaluated()
+        lap("rerun")
         return changed
 
-    def _dirty(self, cursor: Any, pruned: bool) -> set[Hashable]:
+    def _dirty(self, cursor: Any, pruned: bool, lap: _Laps) -> set[Hashable]:
         if self._rerun_all or self._snapshot is None:
             rerun = self._rerun_all
             self._rerun_all = False
@@ -162,7 +227,9 @@ class Reactor:
         if pruned:
             logger.warning("reactor fell behind the change log; re-running every query")
             return set(self.subscriptions.queries)
-        changes = log.changes_since(cursor, self._snapshot)
+        # Only the tables some read set involves: rows of others cannot match anything.
+        changes = log.changes_since(cursor, self._snapshot, self._matcher.tables())
+        lap("log")
         self.stats["changes"] += len(changes)
         return self._matcher.match(changes) if changes else set()
 
@@ -212,7 +279,8 @@ class Reactor:
 
     def counts(self) -> dict[str, int]:
         return {"queries": len(self.subscriptions.queries),
-                "sessions": len(self.subscriptions.sessions), **self.stats}
+                "sessions": len(self.subscriptions.sessions), **self.stats,
+                **{f"{phase}_us": total for phase, total in self.phases_us.items()}}
 
 
 _reactors: dict[asyncio.AbstractEventLoop, Reactor] = {}

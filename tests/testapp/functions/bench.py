@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.db import connection
+from psycopg import sql
+
 from reactive import MutationCtx, QueryCtx, internal_query, mutation, query
 from tests.testapp.models import Message
 
@@ -13,6 +16,14 @@ def channel_messages(ctx: QueryCtx, channel: str, limit: int = 10) -> Any:
     """The newest ``limit`` messages of one channel: one live query per channel."""
     return list(Message.objects.filter(channel=channel).order_by("-id")
                 .values("id", "body")[:limit])
+
+
+@query
+def opaque_item_count(ctx: QueryCtx) -> int:
+    """Composed SQL, which read-set analysis cannot follow: its read set is "everything"."""
+    with connection.cursor() as cursor:
+        cursor.execute(sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier("testapp_item")))
+        return int(cursor.fetchone()[0])
 
 
 @mutation
