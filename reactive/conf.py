@@ -167,6 +167,8 @@ class ReactiveSettings(BaseModel):
     WEBSOCKET_PING_INTERVAL: float = Field(15.0, gt=0, le=55)
     WEBSOCKET_MAX_MESSAGES_PER_SECOND: float = Field(200.0, gt=0)
     WEBSOCKET_MAX_PENDING_MUTATIONS: int = Field(1000, ge=1)
+    # One live query's result as encoded JSON; over it that query gets a ResultTooLarge error.
+    WEBSOCKET_MAX_RESULT_BYTES: int = Field(16 * 1024 * 1024, ge=1024)
 
     # Change capture and the Reactor
     TRACKED_APPS: tuple[str, ...] | Literal["__all__"] = "__all__"

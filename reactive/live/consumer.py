@@ -32,6 +32,9 @@ CLOSE_TOO_BIG = 1009
 CLOSE_INTERNAL = 1011
 CLOSE_TRY_LATER = 1013
 MAX_OUTBOX = 10_000
+# Transitions longer than this go to clients that accept it as TransitionChunks of this size
+# (the reference server chunks above about 5 MB; a browser or proxy may cap a frame's size).
+CHUNK_CHARS = 4 * 1024 * 1024
 
 
 class SyncConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]  # channels is untyped
@@ -61,6 +64,7 @@ class SyncConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]  # channels is
         self._outbox: asyncio.Queue[protocol.Outgoing | None] = asyncio.Queue()
         self._last_sent = time.monotonic()
         self._budget = _Budget(conf.WEBSOCKET_MAX_MESSAGES_PER_SECOND)
+        self._chunks = protocol.chunking_client(self.scope.get("path", ""))
         self.session = ClientSession(self.deliver_one,
                                      identity_from_user(self.scope.get("user")),
                                      conf.WEBSOCKET_MAX_PENDING_MUTATIONS)
@@ -130,7 +134,13 @@ class SyncConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]  # channels is
                 await self.close(code=CLOSE_TRY_LATER, reason="ClientTooSlow")
                 return
             text = message if isinstance(message, str) else protocol.dumps(message)
-            await self.send(text_data=text)
+            if (self._chunks and len(text) > CHUNK_CHARS
+                    and text.startswith('{"type":"Transition",')):
+                # Nothing else may go out between the parts: this loop is the only sender.
+                for part in protocol.transition_chunks(text, CHUNK_CHARS):
+                    await self.send(text_data=part)
+            else:
+                await self.send(text_data=text)
             self._last_sent = time.monotonic()
 
     async def _ping_loop(self, interval: float) -> None:
