@@ -177,6 +177,9 @@ class ReactiveSettings(BaseModel):
     # or "warn" (run it; log a WARNING naming the tables once per function).
     UNTRACKED_READS: Literal["refuse", "warn"] = "refuse"
     CHANGE_LOG_RETENTION: float = Field(3600.0, gt=0)
+    # Connections a Reactor round re-runs queries on (its own included): above 1, a round
+    # with many invalidated queries runs them concurrently, all in the round's snapshot.
+    REACTOR_RERUN_CONNECTIONS: int = Field(1, ge=1, le=64)
 
     # Scheduler and crons (Celery). Seconds unless noted; see docs/guides/scheduling.md.
     SCHEDULER_QUEUE: str | None = None  # Celery queue for job tasks; None: the default queue

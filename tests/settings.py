@@ -79,6 +79,8 @@ REACTIVE = {
     "SCHEDULER_DISPATCH_GRACE": 1.0,
     "SCHEDULER_LEASE": 3.0,
     "SCHEDULER_SWEEP_INTERVAL": 0.5,
+    # bench/many_queries.py starts servers with several (tests: the default, 1).
+    "REACTOR_RERUN_CONNECTIONS": int(os.environ.get("REACTIVE_RERUN_CONNECTIONS", "1")),
     # JWTs signed with the test-only key in tests/keys (see tests/test_jwt_auth.py).
     "AUTH_PROVIDERS": [
         {

@@ -33,9 +33,11 @@ from reactive.capture import log, triggers
 from reactive.capture.listener import Listener
 from reactive.capture.matcher import Matcher
 from reactive.clock import clock
-from reactive.functions.runtime import Runtime, runtime
+from reactive.functions.runtime import Evaluation, Runtime, runtime
+from reactive.conf import reactive_settings
 from reactive.functions.transaction import run_read_only
 from reactive.live.inbox import InboxEvent
+from reactive.live.rerun import Rerunner
 from reactive.live.subscriptions import Delivery, QueryEntry, Subscriptions
 
 logger = logging.getLogger(__name__)
@@ -70,14 +72,19 @@ class Reactor:
     ``prune=False`` leaves pruning the log to other processes.
     """
 
-    def __init__(self, functions: Runtime = runtime, *, prune: bool = True) -> None:
+    def __init__(self, functions: Runtime = runtime, *, prune: bool = True,
+                 rerun_connections: int | None = None) -> None:
         self.runtime = functions
+        if rerun_connections is None:
+            rerun_connections = reactive_settings().REACTOR_RERUN_CONNECTIONS
+        self.rerunner = Rerunner(functions, rerun_connections)
         self._prune = prune
         self._inbox: list[InboxEvent] = []
         self._wake = asyncio.Event()
         self._tables: set[str] = set()  # tables NOTIFY named since the last round
         self._any_table = False  # a NOTIFY named no table (a trigger from before 0008)
         self._last_round = 0.0
+        self._busy = False  # a round is running in the worker thread
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="reactive-reactor")
         self._task: asyncio.Task[None] | None = None
         self._listener = Listener(triggers.CHANNEL, self.notified, self._on_listen_lost)
@@ -108,6 +115,7 @@ class Reactor:
                 await self._task
             self._task = None
         self._executor.shutdown(wait=True, cancel_futures=True)
+        self.rerunner.shutdown()
 
     def post(self, event: InboxEvent) -> None:
         """Queue a session's request for the next round (called on the event loop)."""
@@ -117,6 +125,10 @@ class Reactor:
     def notified(self, table: str) -> None:
         """A NOTIFY on the change-log channel: a commit wrote ``table`` ("": some table)."""
         self.stats["notifies"] += 1
+        if table and not self._busy and not self._matcher.involves((table,)):
+            # Between rounds the read sets stand still (see round_due): drop it unwoken.
+            self.stats["skipped"] += 1
+            return
         if table:
             self._tables.add(table)
         else:
@@ -143,6 +155,7 @@ class Reactor:
                 self.stats["skipped"] += 1
                 continue
             inbox, self._inbox = self._inbox, []
+            self._busy = True
             try:
                 deliveries = await loop.run_in_executor(self._executor, self.run_round, inbox)
                 failures = 0
@@ -150,9 +163,11 @@ class Reactor:
                 failures += 1
                 logger.exception("reactor round failed attempt=%d", failures)
                 self._rerun_all = True
+                self._busy = False
                 await asyncio.sleep(min(5.0, 0.1 * 2**failures))
                 self._wake.set()
                 continue
+            self._busy = False
             sending = _Laps(self.phases_us)
             for handle, messages in deliveries:
                 handle.deliver(messages)
@@ -213,8 +228,9 @@ class Reactor:
             dirty = self._dirty(cursor, pruned, lap)
             lap("match")
         self._snapshot, self._snapshot_time = snapshot, now
-        pending = self.subscriptions.pending(dirty)
-        changed = {entry.key for entry in pending if self._evaluate(entry)}
+        pending = list(self.subscriptions.pending(dirty))
+        changed = {entry.key for entry, result in self.rerunner.evaluate(pending)
+                   if self._apply(entry, result)}
         self.subscriptions.evaluated()
         lap("rerun")
         return changed
@@ -233,9 +249,8 @@ class Reactor:
         self.stats["changes"] += len(changes)
         return self._matcher.match(changes) if changes else set()
 
-    def _evaluate(self, entry: QueryEntry) -> bool:
-        """Re-run one distinct query; True if its result (or error) changed."""
-        result = self.runtime.evaluate(entry.path, entry.args, entry.identity, entry.journal_in)
+    def _apply(self, entry: QueryEntry, result: Evaluation) -> bool:
+        """Keep one distinct query's re-run; True if its result (or error) changed."""
         self.stats["executions"] += 1
         self._matcher.set(entry.key, result.read_set)
         if logger.isEnabledFor(logging.DEBUG):

@@ -213,3 +213,28 @@ def test_a_failed_round_loses_no_request_and_the_next_one_answers_it(reactor: Re
     step(reactor)
     response, transition = session.messages[sent:]
     assert response["requestId"] == 3 and transition["type"] == "Transition"
+
+
+def test_rerun_on_several_connections_sees_the_round_s_snapshot_only() -> None:
+    # Given 12 distinct queries on a Reactor that re-runs on 3 connections
+    reactor, session = Reactor(prune=False, rerun_connections=3), Session()
+    try:
+        _rerun_twelve(reactor, session)
+    finally:
+        reactor.rerunner.shutdown()
+
+
+def _rerun_twelve(reactor: Reactor, session: Session) -> None:
+    queries = [(i, "testapp:list_notes") for i in range(12)]
+    adds = tuple(AddRequest(qid, path, {"limit": 100 + qid}, None) for qid, path in queries)
+    step(reactor, QuerySetChanged(session, 1, adds, ()))
+    assert reactor.counts()["executions"] == 12
+    # When a write invalidates all of them and a round re-runs them concurrently
+    Note.objects.bulk_create([Note(body="a"), Note(body="b")])
+    step(reactor)
+    # Then each was re-run once and every result shows exactly that commit
+    assert reactor.counts()["executions"] == 24
+    assert {tuple(sorted(bodies(v))) for v in session.updates().values()} == {("a", "b")}
+    # ... and a Transition chain continues unbroken
+    versions = [m for m in session.messages if m["type"] == "Transition"]
+    assert all(b["startVersion"] == a["endVersion"] for a, b in zip(versions, versions[1:]))
