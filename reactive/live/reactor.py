@@ -33,8 +33,8 @@ from reactive.capture import log, triggers
 from reactive.capture.listener import Listener
 from reactive.capture.matcher import Matcher
 from reactive.clock import clock
-from reactive.functions.runtime import Evaluation, Runtime, runtime
 from reactive.conf import reactive_settings
+from reactive.functions.runtime import Evaluation, Runtime, runtime
 from reactive.functions.transaction import run_read_only
 from reactive.live.inbox import InboxEvent
 from reactive.live.rerun import Rerunner

@@ -50,7 +50,7 @@ class Rerunner:
         for future in futures:  # wait for all before the round's snapshot may go away
             try:
                 done += future.result()
-            except BaseException as exc:  # noqa: BLE001  (re-raised below)
+            except BaseException as exc:
                 failure = failure or exc
         if failure is not None:
             raise failure

@@ -3,6 +3,7 @@ played by a handle that records what the round would send."""
 
 from __future__ import annotations
 
+import itertools
 import json
 from typing import Any
 
@@ -237,4 +238,4 @@ def _rerun_twelve(reactor: Reactor, session: Session) -> None:
     assert {tuple(sorted(bodies(v))) for v in session.updates().values()} == {("a", "b")}
     # ... and a Transition chain continues unbroken
     versions = [m for m in session.messages if m["type"] == "Transition"]
-    assert all(b["startVersion"] == a["endVersion"] for a, b in zip(versions, versions[1:]))
+    assert all(b["startVersion"] == a["endVersion"] for a, b in itertools.pairwise(versions))
