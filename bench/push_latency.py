@@ -41,6 +41,7 @@ from _live import (
 )
 
 FLOOR_CHANNEL = "bench_floor"
+PHASES = ("inbox", "begin", "log", "match", "rerun", "commit", "encode", "send")
 
 
 class Floor:
@@ -194,6 +195,9 @@ async def measure(options: argparse.Namespace, db_url: str, base_url: str, pid: 
     floor_notify = [floor.notified[n] - c for n, c in floor_commits.items()
                     if n in floor.notified]
     push_ms, floor_ms = latency_summary(push), latency_summary(floor_total)
+    # Fan-out: per write, when its LAST subscriber got it (writes every subscriber got).
+    last = [max(times) - commits[n][1] for n, times in workload.arrivals.items()
+            if n in commits and len(times) >= workload.subscribers[commits[n][0]]]
     aim_ms = 2 * floor_ms["p99_ms"] + 10
     server = delta(after, before)
     writes = len(commits)
@@ -203,6 +207,7 @@ async def measure(options: argparse.Namespace, db_url: str, base_url: str, pid: 
         "writes": writes, "rate": options.rate, "duration_s": options.duration,
         "push": {**push_ms, "deliveries": len(push), "expected": expected,
                  "missing": expected - len(push)},
+        "last_arrival": latency_summary(last),
         "floor": {**floor_ms, "samples": len(floor_total), "missing":
                   len(floor_commits) - len(floor_total)},
         "floor_notify_only": latency_summary(floor_notify),
@@ -213,7 +218,10 @@ async def measure(options: argparse.Namespace, db_url: str, base_url: str, pid: 
         "server": {**server, "executions_per_write": round(server["executions"] / writes, 3),
                    "rounds_per_write": round(server["rounds"] / writes, 3),
                    "cpu_ms_per_write": round(cpu * 1000 / writes, 2),
-                   "queries": after.get("queries"), "sessions": after.get("sessions")},
+                   "queries": after.get("queries"), "sessions": after.get("sessions"),
+                   # where a round's time went, per round (microseconds; docs/internals)
+                   "round_us": {p: round((after.get(f"{p}_us", 0) - before.get(f"{p}_us", 0))
+                                         / max(server["rounds"], 1), 1) for p in PHASES}},
         "client_failures": failures[:5],
     }
 
