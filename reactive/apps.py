@@ -3,6 +3,7 @@ installs the change-capture triggers after each ``migrate``."""
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 from django.apps import AppConfig, apps
@@ -17,7 +18,7 @@ class ReactiveConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from reactive import checks  # noqa: F401 - registers the system checks
+        from reactive import checks, project_checks  # noqa: F401 - registers the checks
         from reactive.conf import reactive_settings
         from reactive.functions.registry import registry
         from reactive.functions.transaction import install_guard
@@ -34,7 +35,19 @@ class ReactiveConfig(AppConfig):
 def _install_triggers(*, using: str = "default", **kwargs: Any) -> None:
     """After migrate (which runs this once our app is migrated): track every tracked table,
     including tables that later migrations created."""
+    from django.db import connections
+
     from reactive.capture import log, triggers
 
-    if using == "default" and log.log_exists(using):
-        triggers.install(using=using)
+    if using != "default" or not log.log_exists(using):
+        return
+    existing = set(connections[using].introspection.table_names())
+    models = triggers.tracked_models()
+    for model in (m for m in models if m._meta.db_table not in existing):
+        # A model without a migration yet: say so instead of failing the whole migrate.
+        label = model._meta.label
+        print(f"django-reactivity: {label} has no table; run python manage.py makemigrations "
+              f"{model._meta.app_label} and migrate again to capture its changes.",
+              file=kwargs.get("stdout") or sys.stdout)
+    tables = triggers.install([m for m in models if m._meta.db_table in existing], using=using)
+    triggers.drop_stale(set(tables), using)

@@ -1,4 +1,5 @@
-"""System checks (``reactive.E001``...): settings, database backend and driver, file storage."""
+"""System checks (``reactive.E001``...): settings, database backend, driver and reachability,
+file storage."""
 
 from __future__ import annotations
 
@@ -9,6 +10,10 @@ from django.core.checks import CheckMessage, Error, Tags, Warning, register
 from django.db import connections
 
 from reactive.conf import validate
+from reactive.probe import DOWN_HINT, database_problem
+from reactive.project_checks import settings_file
+
+POSTGRESQL = "django.db.backends.postgresql"
 
 
 @register(Tags.compatibility)
@@ -23,13 +28,16 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
 @register(Tags.database, Tags.compatibility)
 def check_database(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
     """reactive.E002: the default database is PostgreSQL; reactive.E003: through psycopg 3."""
-    engine = settings.DATABASES.get("default", {}).get("ENGINE", "")
-    if engine != "django.db.backends.postgresql":
+    engine = _engine()
+    if engine != POSTGRESQL:
         return [
             Error(
                 f"django-reactivity needs PostgreSQL; DATABASES['default'] uses {engine!r}.",
-                hint="Set ENGINE to 'django.db.backends.postgresql' (or use DATABASE_URL with "
-                "the embedded server from 'make run').",
+                hint=f"In {settings_file()} point DATABASES['default'] at PostgreSQL. For "
+                "development: DATABASES = {'default': service_url.database(BASE_DIR / "
+                "'.reactive')} (from reactive.embedded import service_url) and run python "
+                "manage.py reactive_dev; or set ENGINE 'django.db.backends.postgresql' with your "
+                "server's NAME, USER, HOST and PORT. See docs/getting-started.md.",
                 id="reactive.E002",
             )
         ]
@@ -49,14 +57,20 @@ def check_database(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
 def check_triggers(
     app_configs: Any = None, databases: Any = None, **kwargs: Any
 ) -> list[CheckMessage]:
-    """reactive.W001: existing tracked tables lack change-capture triggers (``--database``).
+    """reactive.E050: the database does not answer; reactive.W001: existing tracked tables lack
+    change-capture triggers. Both only with database checks (``--database``, ``migrate``).
 
-    A warning, not an error: ``migrate`` runs database checks before it creates the change log
-    and new tables, and installs the triggers itself afterwards.
+    W001 is a warning, not an error: ``migrate`` runs database checks before it creates the
+    change log and new tables, and installs the triggers itself afterwards.
     """
     from reactive.capture import log, triggers
 
-    if not databases or "default" not in databases or not log.log_exists():
+    if not databases or "default" not in databases or _engine() != POSTGRESQL:
+        return []  # E002 reports another engine; SQLite has no to_regclass()
+    problem = database_problem("default")
+    if problem is not None:
+        return [Error(problem, hint=DOWN_HINT, id="reactive.E050")]
+    if not log.log_exists():
         return []
     missing = [s.table for s in triggers.status() if not s.installed]
     if not missing:
@@ -69,6 +83,10 @@ def check_triggers(
             id="reactive.W001",
         )
     ]
+
+
+def _engine() -> str:
+    return str(settings.DATABASES.get("default", {}).get("ENGINE", ""))
 
 
 @register(Tags.compatibility)

@@ -26,6 +26,7 @@ attributes; messages are full sentences that say what was expected and what to c
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 
@@ -69,8 +70,9 @@ class FunctionNotFound(RequestError):
     code = "FunctionNotFound"
     http_status = 404
 
-    def __init__(self, name: str) -> None:
-        super().__init__(f"Could not find public function for '{name}'.")
+    def __init__(self, name: str, suggestion: str = "") -> None:
+        text = f"Could not find public function for '{name}'."
+        super().__init__(f"{text} {suggestion}" if suggestion else text)
         self.function = name
 
 
@@ -253,6 +255,12 @@ class SchedulingLimitError(SchedulingError):
 
 
 def _describe(data: Any) -> str:
+    """The message of a FunctionError without one: the data itself when a string, else the
+    data as JSON, as the npm client's ConvexError shows it (never a Python repr)."""
     if isinstance(data, str):
         return data
-    return f"ConvexError: {data!r}"
+    try:
+        text = json.dumps(data, ensure_ascii=False, separators=(",", ":"), default=str)
+    except (TypeError, ValueError):  # circular data, keys JSON cannot hold
+        text = str(data)
+    return f"ConvexError: {text}"

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import service_url
+from .output import Prefixer
 from .ports import die_with_parent, free_port
 from .postgres import PostgresServer
 from .redis import RedisServer
@@ -27,7 +28,9 @@ PREFERRED_REDIS_PORT = 63799
 
 @dataclass
 class StackConfig:
-    """What to run. ``asgi_app`` is ``module:attribute``; ``celery_app`` None skips Celery."""
+    """What to run. ``asgi_app`` is ``module:attribute``; ``celery_app`` None skips Celery,
+    for the reason in ``celery_skipped`` (printed). ``verbose`` runs Celery at DEBUG (with the
+    periodic ticks); ``colour`` colours each process's prefix."""
 
     state_dir: Path
     settings_module: str
@@ -37,6 +40,9 @@ class StackConfig:
     port: int = 8000
     project_dir: Path = field(default_factory=Path.cwd)
     banner: str = ""
+    celery_skipped: str = ""
+    verbose: bool = False
+    colour: bool = False
 
 
 class DevStack:
@@ -49,12 +55,17 @@ class DevStack:
 
     def __init__(self, config: StackConfig, say: Callable[[str], None] = print) -> None:
         self.config = config
-        self.say = say
+        self.output = Prefixer(say, colour=config.colour)
         self._children: list[tuple[str, subprocess.Popen[bytes]]] = []
         self._servers: list[PostgresServer | RedisServer] = []
-        self.env = dict(os.environ)
+        # Unbuffered children: their lines reach the prefixer (a pipe) as they are written.
+        self.env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+
+    def say(self, text: str) -> None:
+        self.output.line("dev", text)
 
     def run(self) -> int:
+        self._announce()
         with self._running():
             url = f"http://{self.config.host}:{self.config.port}/"
             self.say(f"django-reactivity dev stack ready: {url}")
@@ -77,6 +88,23 @@ class DevStack:
             signal.signal(signal.SIGTERM, previous)
             self.stop()
 
+    def _announce(self) -> None:
+        """Say what will run, and what will not and why, before anything starts."""
+        c = self.config
+        for name, what in (("DATABASE_URL", "PostgreSQL"), ("REDIS_URL", "Redis")):
+            where = f"{name} from the environment" if self.env.get(name) else "embedded"
+            self.say(f"runs   {what}: {where}")
+        self.say(f"runs   asgi: daphne serving {c.asgi_app} on http://{c.host}:{c.port}/")
+        if c.celery_app:
+            self.say(f"runs   worker and beat: Celery app {c.celery_app}.celery "
+                     "(scheduled functions and crons)")
+        else:
+            self.say(f"skips  Celery worker and beat: {c.celery_skipped or 'no Celery app'}. "
+                     "Scheduled functions (ctx.scheduler) and crons will not run.")
+        if not c.verbose:
+            self.say("quiet  periodic ticks (cron tick, sweeper) log at DEBUG; --verbose shows "
+                     "them")
+
     def _start_services(self) -> None:
         state = self.config.state_dir
         state.mkdir(parents=True, exist_ok=True)
@@ -98,13 +126,17 @@ class DevStack:
 
     def _migrate(self) -> None:
         self.say("applying migrations")
-        done = subprocess.run(
+        proc = subprocess.Popen(
             [sys.executable, "-m", "django", "migrate", "--no-input"],
             env={**self.env, "DJANGO_SETTINGS_MODULE": self.config.settings_module},
-            cwd=self.config.project_dir, timeout=600, check=False,
+            cwd=self.config.project_dir, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
         )
-        if done.returncode != 0:
-            raise SystemExit(f"migrate failed (exit {done.returncode}); see the output above.")
+        assert proc.stdout is not None
+        self.output.follow("migrate", proc.stdout)
+        code = proc.wait(timeout=600)
+        self.output.drain()
+        if code != 0:
+            raise SystemExit(f"migrate failed (exit {code}); see the output above.")
 
     def _start_processes(self) -> None:
         c = self.config
@@ -112,15 +144,19 @@ class DevStack:
                              c.asgi_app])
         if c.celery_app:
             celery = [sys.executable, "-m", "celery", "-A", c.celery_app]
-            self._spawn("worker", [*celery, "worker", "--pool", "solo", "--loglevel", "INFO"])
+            level = "DEBUG" if c.verbose else "INFO"
+            self._spawn("worker", [*celery, "worker", "--pool", "solo", "--loglevel", level])
             beat_db = c.state_dir / "celerybeat-schedule"
-            self._spawn("beat", [*celery, "beat", "--loglevel", "INFO", "-s", str(beat_db)])
+            self._spawn("beat", [*celery, "beat", "--loglevel", level, "-s", str(beat_db)])
 
     def _spawn(self, name: str, command: list[str]) -> None:
         env = {**self.env, "DJANGO_SETTINGS_MODULE": self.config.settings_module}
         # A session of its own: Ctrl-C reaches only us, and we stop children in order.
         proc = subprocess.Popen(command, env=env, cwd=self.config.project_dir,
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                 start_new_session=True, preexec_fn=die_with_parent())
+        assert proc.stdout is not None
+        self.output.follow(name, proc.stdout)
         self._children.append((name, proc))
 
     def _supervise(self) -> int:
@@ -145,6 +181,7 @@ class DevStack:
                 proc.kill()
                 proc.wait(timeout=5)
         self._children.clear()
+        self.output.drain()
         for server in reversed(self._servers):
             server.stop()
         self._servers.clear()

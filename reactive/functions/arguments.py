@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import inspect
 import typing
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Annotated, Any, Literal, NotRequired, Required
 
 from pydantic import BeforeValidator, ConfigDict, Field, TypeAdapter, ValidationError
 from typing_extensions import TypedDict  # pydantic needs it on Python < 3.12
 
 from reactive.exceptions import DefinitionError
+from reactive.suggest import did_you_mean
 
 Problems = list[tuple[str, str]]
 
@@ -64,7 +65,8 @@ class ArgumentsSchema:
         try:
             return dict(self._adapter.validate_python(dict(args))), []
         except ValidationError as exc:
-            return None, describe(exc)
+            known = [CAMEL_ALIASES.get(name, name) for name in self.names]
+            return None, describe(exc, known_keys=known)
 
     def json_schema(self) -> dict[str, Any]:
         try:
@@ -86,13 +88,20 @@ class ReturnsSchema:
             return None, describe(exc)
 
 
-def describe(exc: ValidationError) -> Problems:
-    """Turn pydantic errors into ``(dotted.path, message)`` pairs for our error messages."""
+def describe(exc: ValidationError, known_keys: Sequence[str] = ()) -> Problems:
+    """Turn pydantic errors into ``(dotted.path, message)`` pairs for our error messages; an
+    unknown top-level key gets the closest of ``known_keys`` as a suggestion."""
     problems: Problems = []
     for error in exc.errors(include_url=False):
         path = ".".join(str(part) for part in error["loc"])
         message = error["msg"]
-        if error["type"] != "missing" and "input" in error:
+        if error["type"] == "extra_forbidden" and len(error["loc"]) == 1:
+            suggestion = did_you_mean(str(error["loc"][0]), known_keys)
+            takes = ", ".join(known_keys) or "no arguments"
+            message = "unknown argument" + (f", {suggestion[0].lower()}{suggestion[1:]}"
+                                            if suggestion else "")
+            message += f" (the function takes {takes})"
+        elif error["type"] != "missing" and "input" in error:
             message += f" (got {_short(error['input'])})"
         problems.append((path, message))
     return problems

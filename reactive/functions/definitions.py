@@ -16,6 +16,9 @@ from reactive.types import FunctionKind, Visibility
 P = ParamSpec("P")
 R = TypeVar("R")
 
+# Where each module-level function was defined: (module, qualname) -> "file:line".
+_DEFINED_AT: dict[tuple[str, str], str] = {}
+
 # "module/path:export", the Convex udfPath form; the module part may be nested with "/".
 UNTRACKED_READS_CHOICES = (None, "refuse", "warn")
 NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(/[A-Za-z_][A-Za-z0-9_]*)*:[A-Za-z_][A-Za-z0-9_]*$")
@@ -61,6 +64,7 @@ class FunctionDefinition(Generic[P, R]):
                 f"{func.__module__}.{func.__qualname__}: only actions may be 'async def'; "
                 f"a {kind} runs inside a database transaction and must be synchronous."
             )
+        _refuse_redefinition(func)
         functools.update_wrapper(self, func)
         self.func = func
         self.kind = kind
@@ -99,6 +103,25 @@ class FunctionDefinition(Generic[P, R]):
     def prepare(self) -> None:
         """Build the validators now, so a bad signature fails start-up, not a request."""
         _ = self.arguments, self.returns_schema
+
+
+def _refuse_redefinition(func: Callable[..., Any]) -> None:
+    """A second ``def send`` in one module would silently replace the first; refuse it.
+
+    The same file and line again is a re-import (``importlib.reload``), not a second definition.
+    Functions defined inside functions (tests, factories) are not tracked.
+    """
+    code = getattr(func, "__code__", None)
+    if code is None or "<locals>" in func.__qualname__:
+        return
+    key = (func.__module__, func.__qualname__)
+    here = f"{code.co_filename}:{code.co_firstlineno}"
+    first = _DEFINED_AT.setdefault(key, here)
+    if first != here:
+        raise DefinitionError(
+            f"'{func.__qualname__}' is defined twice in module {func.__module__}: at {first} "
+            f"and at {here}; the second would silently replace the first. Rename one of them."
+        )
 
 
 class FunctionDecorator:

@@ -17,6 +17,7 @@ from django.apps import AppConfig
 from reactive.exceptions import DefinitionError, FunctionNotFound
 from reactive.functions.definitions import NAME_RE, FunctionDefinition
 from reactive.functions.http_actions import HttpAction, routes
+from reactive.suggest import close_names, phrase
 
 logger = logging.getLogger(__name__)
 
@@ -85,7 +86,8 @@ class Registry:
             raise FunctionNotFound(str(name)[:512])
         definition = self._functions.get(canonical_name(name))
         if definition is None or not (internal or definition.is_public):
-            raise FunctionNotFound(name)
+            visible = [d.name for d in self._functions.values() if internal or d.is_public]
+            raise FunctionNotFound(name, _suggestion(canonical_name(name), visible))
         return definition
 
     def discover(self, app_configs: Iterable[AppConfig], module_name: str) -> None:
@@ -109,6 +111,16 @@ class Registry:
                 self.register(value, value.explicit_name or f"{module_path}:{attr}")
             elif isinstance(value, HttpAction) and value.func.__module__ == module.__name__:
                 routes.add(value, f"{module_path}:{attr}")
+
+
+def _suggestion(name: str, visible: list[str]) -> str:
+    """Close names in the same module when it exists (a shared 'module:' prefix would make
+    every name of a module look close), else close names among all."""
+    module, _, export = name.rpartition(":")
+    exports = [n.rpartition(":")[2] for n in visible if n.rpartition(":")[0] == module]
+    if exports:
+        return phrase([f"{module}:{e}" for e in close_names(export, exports)])
+    return phrase(close_names(name, visible))
 
 
 def _has_module(dotted: str) -> bool:

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
+from collections.abc import Iterator
 from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from reactive import values
-from reactive.exceptions import ValueDecodingError
-from reactive.functions.runtime import runtime
+from reactive.exceptions import ReactiveError, ValueDecodingError
+from reactive.functions.runtime import Runtime, runtime
+from reactive.probe import DOWN_HINT, database_problem
 from reactive.types import ADMIN, ANONYMOUS, Identity
 
 
@@ -31,14 +35,36 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         arguments = _parse_args(options["json_args"])
+        problem = database_problem()
+        if problem is not None:
+            raise CommandError(f"{problem}\n{DOWN_HINT}")
         identity = ADMIN if options["admin"] else _user_identity(options["user"])
-        outcome = runtime.execute(options["name"], arguments, identity, internal=True)
+        with _without_expected_tracebacks(enabled=not options.get("traceback")):
+            outcome = runtime.execute(options["name"], arguments, identity, internal=True)
         if not outcome.ok:
             detail = ""
             if outcome.has_error_data:
                 detail = f"\nerror data: {json.dumps(outcome.error_data)}"
             raise CommandError(f"{outcome.error}{detail}", returncode=1)
         self.stdout.write(json.dumps(outcome.value, indent=2, ensure_ascii=False))
+
+
+@contextlib.contextmanager
+def _without_expected_tracebacks(*, enabled: bool) -> Iterator[None]:
+    """Drop the runtime's log record of a ReactiveError (a query that writes, a conflict): this
+    command prints the error's message itself, and the traceback only buries it. Crashes in
+    user code keep their traceback; ``--traceback`` keeps every one."""
+
+    def keep(record: logging.LogRecord) -> bool:
+        return not (record.exc_info and isinstance(record.exc_info[1], ReactiveError))
+
+    logger = logging.getLogger(Runtime.__module__)
+    if enabled:
+        logger.addFilter(keep)
+    try:
+        yield
+    finally:
+        logger.removeFilter(keep)
 
 
 def _parse_args(raw: str) -> dict[str, Any]:
