@@ -202,7 +202,7 @@ async def measure(options: argparse.Namespace, db_url: str, base_url: str, pid: 
     server = delta(after, before)
     writes = len(commits)
     return {
-        "benchmark": "push_latency",
+        "benchmark": "push_latency", "per_message_deflate": not options.no_deflate,
         "sessions": options.sessions, "channels": options.channels, "active": options.active,
         "writes": writes, "rate": options.rate, "duration_s": options.duration,
         "push": {**push_ms, "deliveries": len(push), "expected": expected,
@@ -236,8 +236,11 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=30.0, help="measured seconds")
     parser.add_argument("--grace", type=float, default=10.0,
                         help="seconds to wait for the last pushes")
+    parser.add_argument("--no-deflate", action="store_true",
+                        help="serve with uvicorn --ws-per-message-deflate false")
     options = parser.parse_args()
-    with database() as db_url, live_server(db_url) as server:
+    args = ("--ws-per-message-deflate", "false") if options.no_deflate else ()
+    with database() as db_url, live_server(db_url, args=args) as server:
         result = asyncio.run(measure(options, db_url, server.url, server_pid(server)))
     emit(result)
 
