@@ -115,3 +115,55 @@ def check_storage(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
             id="reactive.W030",
         ))
     return messages
+
+
+@register(Tags.models)
+def check_search_indexes(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """reactive.W070: a SearchVectorField without a GIN index; reactive.W071: a pgvector field
+    without an HNSW or IVFFlat index. Live searches still work, by scanning every row."""
+    from django.apps import apps
+
+    return search_index_warnings(apps.get_models())
+
+
+def search_index_warnings(models: Any) -> list[CheckMessage]:
+    """The W070/W071 warnings for ``models``."""
+    messages: list[CheckMessage] = []
+    for model in models:
+        for field in model._meta.concrete_fields:
+            kind = _search_kind(field)
+            if kind is None or _indexed(model, field.name, kind):
+                continue
+            if kind == "text":
+                messages.append(Warning(
+                    f"{model._meta.label}.{field.name} is a SearchVectorField without a GIN "
+                    "index: every live search on it scans the whole table.",
+                    hint=f"Add GinIndex(fields=[{field.name!r}], name=...) to Meta.indexes.",
+                    obj=model, id="reactive.W070"))
+            else:
+                messages.append(Warning(
+                    f"{model._meta.label}.{field.name} is a vector field without an HNSW or "
+                    "IVFFlat index: every nearest-neighbour query on it scans the whole table.",
+                    hint=f"Add HnswIndex(fields=[{field.name!r}], opclasses=['vector_cosine_ops'],"
+                    " name=...) (the operator class of the distance you order by) to "
+                    "Meta.indexes.", obj=model, id="reactive.W071"))
+    return messages
+
+
+def _search_kind(field: Any) -> str | None:
+    names = {cls.__name__ for cls in type(field).__mro__}
+    if "SearchVectorField" in names:
+        return "text"
+    if names & {"VectorField", "HalfVectorField", "SparseVectorField", "BitField"} and (
+        type(field).__module__.startswith("pgvector")
+    ):
+        return "vector"
+    return None
+
+
+def _indexed(model: Any, name: str, kind: str) -> bool:
+    wanted = {"GinIndex"} if kind == "text" else {"HnswIndex", "IvfflatIndex"}
+    return any(
+        type(index).__name__ in wanted and name in (index.fields or [])
+        for index in model._meta.indexes
+    )

@@ -11,6 +11,9 @@
     │   └── AuthenticationError   credentials were sent but are not valid
     ├── FunctionError             raised on purpose by user code; its data reaches the client
     │   └── StorageError          ctx.storage was given an unknown or malformed storage id
+    ├── ProtocolError             a websocket client broke the sync protocol (FatalError, close)
+    ├── Overloaded                a websocket client sends faster than it is served (close 1013)
+    ├── AuthRejected              a session's credentials were refused or expired (AuthError, close)
     └── ExecutionError            the function could not complete
         ├── ConflictError         a mutation kept conflicting until the last attempt
         ├── ReadOnlyError         a query (or an action's direct ORM use) tried to write
@@ -137,6 +140,28 @@ class StorageError(FunctionError):
         super().__init__({"code": code, "storageId": storage_id}, message)
         self.code = code
         self.storage_id = storage_id
+
+
+class ProtocolError(ReactiveError):
+    """Raised when a sync-protocol client message is malformed or breaks the protocol's rules
+    (message order, versions, query ids): a client bug, answered with FatalError and a close."""
+
+    code = "ProtocolError"
+
+
+class Overloaded(ReactiveError):
+    """Raised when a websocket client sends faster than the server serves it (too many mutations
+    in flight): the connection closes with 1013, so the client backs off and reconnects (a
+    FatalError would stop an npm client for good)."""
+
+    code = "Overloaded"
+
+
+class AuthRejected(ReactiveError):
+    """Raised when a session's credentials were refused or its token expired: the session has
+    sent AuthError, and the connection closes so the client fetches a fresh token."""
+
+    code = "AuthRejected"
 
 
 class ExecutionError(ReactiveError):

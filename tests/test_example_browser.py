@@ -250,3 +250,25 @@ def test_the_summarizer_action_posts_a_summary(browser: Any, example: Example) -
     page.click("#summarize")
     page.wait_for_selector(".message:has-text('summary-bot')")
     page.context.close()
+
+
+def test_search_box_and_similar_messages_are_live(browser: Any, example: Example) -> None:
+    ada, grace = login(browser, example, "ada"), login(browser, example, "grace")
+    # Given grace typing a search for a word nobody wrote yet
+    grace.fill("[data-testid=search-input]", "zebr")
+    # When ada writes two messages with it, and one without
+    send(ada, "a zebra crossing ahead")
+    send(ada, "lunch at noon")
+    send(ada, "zebra crossing closed")
+    # Then grace's results show both as they arrive (the last word matched as a prefix)
+    results = grace.locator("[data-testid=search-results] li")
+    results.filter(has_text="zebra crossing closed").wait_for()
+    results.filter(has_text="a zebra crossing ahead").wait_for()
+    assert results.count() == 2
+    # And the similar messages of one rank the other zebra message first
+    results.filter(has_text="a zebra crossing ahead").locator("button").click()
+    similar = grace.locator("[data-testid=similar-results] li")
+    similar.first.wait_for()
+    assert "zebra crossing closed" in similar.first.inner_text()
+    ada.context.close()
+    grace.context.close()

@@ -26,7 +26,10 @@ from reactive import (
     query,
 )
 from reactive.functions.pagination import PaginationOptions
+from reactive.search import nearest
+from reactive.search import search as text_search
 
+from .embedding import embed
 from .models import Channel, Message, ReadMarker
 
 MAX_EXPIRY_SECONDS = 24 * 3600
@@ -64,6 +67,27 @@ def history(ctx: QueryCtx, channel: str, pagination_opts: PaginationOptions) -> 
 
 
 @query
+def search(ctx: QueryCtx, channel: str, text: str, limit: int = 20) -> Any:
+    """Live search-as-you-type in one channel: the last word is a prefix, best match first."""
+    rows = Message.objects.filter(channel__name=channel)
+    return [_hit(m) for m in text_search(rows, "body", text[:200])[:min(limit, 50)]]
+
+
+@query
+def similar(ctx: QueryCtx, id: Id[Message], k: int = 5) -> Any:
+    """The ``k`` messages of the same channel closest in meaning (by the local embedding)."""
+    message = Message.objects.filter(pk=id).first()
+    if message is None or message.embedding is None:
+        return []
+    rows = Message.objects.filter(channel_id=message.channel_id).exclude(pk=message.pk)
+    return [_hit(m) for m in nearest(rows, "embedding", message.embedding, k=min(k, 20))]
+
+
+def _hit(message: Message) -> dict[str, Any]:
+    return {"_id": str(message.pk), "body": message.body, "author_name": message.author_name}
+
+
+@query
 def unread(ctx: QueryCtx) -> dict[str, int]:
     """Unread messages per channel for the caller (0 everywhere when logged out)."""
     user = ctx.auth.user
@@ -93,7 +117,7 @@ def send(ctx: MutationCtx, channel: str, body: str, expires_in: int | None = Non
     expires_at = timezone.now() + datetime.timedelta(seconds=expires_in) if expires_in else None
     message = Message.objects.create(
         channel=room, author=user, author_name=user.get_username(), body=body,
-        expires_at=expires_at,
+        expires_at=expires_at, embedding=embed(body),
     )
     if expires_in:
         ctx.scheduler.run_after(expires_in, expire, id=str(message.pk))
@@ -108,7 +132,8 @@ def edit(ctx: MutationCtx, id: Id[Message], body: str) -> None:
         raise FunctionError({"code": "EMPTY", "message": "A message cannot be empty."})
     message.body = body.strip()
     message.edited_at = timezone.now()
-    message.save(update_fields=["body", "edited_at"])
+    message.embedding = embed(message.body)
+    message.save(update_fields=["body", "edited_at", "embedding"])
 
 
 @mutation
@@ -150,7 +175,8 @@ def post_as_bot(ctx: MutationCtx, channel: str, body: str) -> str:
     """Used by `summarize`: a message from the summary bot on behalf of the logged-in caller."""
     _user(ctx)
     room, _ = Channel.objects.get_or_create(name=channel)
-    return str(Message.objects.create(channel=room, author_name="summary-bot", body=body).pk)
+    return str(Message.objects.create(channel=room, author_name="summary-bot", body=body,
+                                      embedding=embed(body)).pk)
 
 
 @action

@@ -1,7 +1,10 @@
 """A small chat: channels, messages (some of which expire), and read markers for unread counts."""
 
 from django.conf import settings
+from django.contrib.postgres.indexes import GinIndex
+from django.contrib.postgres.search import SearchVector
 from django.db import models
+from pgvector.django import HnswIndex, VectorField
 
 
 class Channel(models.Model):
@@ -22,9 +25,16 @@ class Message(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     edited_at = models.DateTimeField(null=True, blank=True)
     expires_at = models.DateTimeField(null=True, blank=True)
+    # chat.embedding.embed(body): "similar messages" by cosine distance
+    embedding = VectorField(dimensions=64, null=True, blank=True, editable=False)
 
     class Meta:
-        indexes = [models.Index(fields=["channel", "-id"])]
+        indexes = [
+            models.Index(fields=["channel", "-id"]),
+            GinIndex(SearchVector("body", config="english"), name="chat_message_body_search"),
+            HnswIndex(name="chat_message_embedding_hnsw", fields=["embedding"],
+                      opclasses=["vector_cosine_ops"]),
+        ]
 
     def __str__(self) -> str:
         return f"{self.channel}: {self.body[:40]}"

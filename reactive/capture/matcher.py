@@ -67,6 +67,9 @@ class Matcher:
             defaultdict(lambda: defaultdict(lambda: defaultdict(dict)))
         )
         self._columns = _Columns(column_types)
+        from reactive.capture.searchmatch import SearchIndex  # it imports this module's peers
+
+        self._search = SearchIndex(self._satisfies)
 
     def __len__(self) -> int:
         return len(self._read_sets)
@@ -84,6 +87,8 @@ class Matcher:
             self._table_refs[table] = self._table_refs.get(table, 0) + 1
         for predicate in read_set.predicates:
             self._index(key, predicate)
+        if read_set.searches:
+            self._search.set(key, read_set.searches)
 
     def remove(self, key: Key) -> None:
         read_set = self._read_sets.pop(key, None)
@@ -95,6 +100,8 @@ class Matcher:
                 del self._table_refs[table]
             else:
                 self._table_refs[table] -= 1
+        if read_set.searches:
+            self._search.remove(key)
         for predicate in read_set.predicates:
             table = predicate.table
             self._catch_all[table].discard(key)
@@ -119,8 +126,13 @@ class Matcher:
         """Whether a change to any of ``tables`` could match some indexed read set."""
         return bool(self._everything) or any(t in self._table_refs for t in tables)
 
-    def match(self, changes: Iterable[Change]) -> builtins.set[Key]:
-        """Every key whose read set an old or new row of ``changes`` satisfies."""
+    def match(self, changes: Iterable[Change], cursor: Any = None) -> builtins.set[Key]:
+        """Every key whose read set an old or new row of ``changes`` satisfies.
+
+        ``cursor``: a cursor in the snapshot that includes ``changes``, on which search
+        predicates are evaluated (capture/searchmatch.py); without it they count as matched.
+        """
+        changes = list(changes)
         hit: builtins.set[Key] = set(self._everything)
         for change in changes:
             hit |= self._catch_all.get(change.table, builtins.set())
@@ -130,7 +142,7 @@ class Matcher:
             for row in (change.old, change.new):
                 if row is not None:
                     self._match_row(change.table, row, hit)
-        return hit
+        return hit | self._search.match(changes, cursor, hit)
 
     def _match_row(self, table: str, row: Mapping[str, Any], hit: builtins.set[Key]) -> None:
         for column, by_value in self._eq.get(table, {}).items():

@@ -23,6 +23,7 @@ from sqlglot import exp
 from sqlglot.optimizer.normalize_identifiers import normalize_identifiers
 
 import reactive.capture.bypass as bypass
+import reactive.capture.search as search
 
 logger = logging.getLogger(__name__)
 
@@ -48,6 +49,19 @@ class TablePredicate:
 
 
 @dataclass(frozen=True, slots=True)
+class SearchPredicate:
+    """Rows of ``base`` (checked in Python first) for which Postgres finds ``sql`` true: a
+    boolean expression over the changed row aliased ``reactive_row``, ``%s`` for ``params``.
+    ``sql`` empty: ``base`` alone. ``nearest``: a top-k bound still to be read (see
+    capture/search.py); until then ``sql`` holds only the filters, which is wider."""
+
+    base: TablePredicate
+    sql: str = ""
+    params: tuple[Any, ...] = ()
+    nearest: search.Nearest | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class ReadSet:
     """Everything one query execution depends on. ``everything``: any change at all.
     ``functions``: names of functions the SQL called that sqlglot does not know (user functions
@@ -56,9 +70,11 @@ class ReadSet:
     predicates: frozenset[TablePredicate] = frozenset()
     everything: bool = False
     functions: frozenset[str] = frozenset()
+    searches: frozenset[SearchPredicate] = frozenset()
 
     def tables(self) -> frozenset[str]:
-        return frozenset(p.table for p in self.predicates)
+        return frozenset(p.table for p in self.predicates) | frozenset(
+            s.base.table for s in self.searches)
 
 
 # -- templates: parsed once per SQL text ---------------------------------------------------
@@ -74,11 +90,15 @@ class _CondTemplate:
     sources: tuple[Source, ...]
 
 
+_Scope = tuple[str, tuple[_CondTemplate, ...]]
+
+
 @dataclass(frozen=True, slots=True)
 class _Template:
-    tables: tuple[tuple[str, tuple[_CondTemplate, ...]], ...]
+    tables: tuple[_Scope, ...]
     everything: bool = False
     functions: tuple[str, ...] = ()
+    searches: tuple[tuple[_Scope, search.ScopeTemplate], ...] = ()
 
 
 _EVERYTHING = _Template((), everything=True)
@@ -122,8 +142,11 @@ def template(sql: str, interpolated: bool = True) -> _Template | None:
     text, quoted_placeholder = _numbered(sql) if interpolated else (sql, False)
     if quoted_placeholder:
         return _EVERYTHING
-    tables: list[tuple[str, tuple[_CondTemplate, ...]]] = []
+    tables: list[_Scope] = []
     functions: set[str] = set()
+    searches: list[tuple[_Scope, search.ScopeTemplate]] | None = None
+    if interpolated and "!!" not in text:  # sqlglot reads tsquery's "!!" as a double NOT
+        text, searches = search.rewrite_operators(text), []
     try:
         for statement in sqlglot.parse(text, read="postgres"):
             if statement is None or isinstance(statement, _CONTROL):
@@ -132,12 +155,13 @@ def template(sql: str, interpolated: bool = True) -> _Template | None:
                 return _EVERYTHING
             # Postgres folds unquoted names to lower case; the change log has the real names.
             tree: exp.Expression = normalize_identifiers(statement, dialect="postgres")  # type: ignore[assignment]
-            tables += _analyze(tree)
+            tables += _analyze(tree, searches)
             functions.update(_function_names(tree))
     except Exception:  # any parse or analysis failure widens to "everything"
         logger.debug("read set unparsed sql=%.200s", sql)
         return _EVERYTHING
-    return _Template(tuple(tables), functions=tuple(sorted(functions)))
+    return _Template(tuple(tables), functions=tuple(sorted(functions)),
+                     searches=tuple(searches or ()))
 
 
 def _function_names(tree: exp.Expression) -> set[str]:
@@ -153,8 +177,11 @@ def _function_names(tree: exp.Expression) -> set[str]:
     return names
 
 
-def _analyze(tree: exp.Expression) -> list[tuple[str, tuple[_CondTemplate, ...]]]:
-    out: list[tuple[str, tuple[_CondTemplate, ...]]] = []
+def _analyze(tree: exp.Expression,
+             searches: list[tuple[_Scope, search.ScopeTemplate]] | None) -> list[_Scope]:
+    """The per-table conditions of every SELECT in ``tree``; a table whose conditions include
+    search parts goes to ``searches`` instead (None: do not look for them)."""
+    out: list[_Scope] = []
     covered: set[int] = set()
     for select in tree.find_all(exp.Select):
         sources, nullable = _sources(select)
@@ -163,15 +190,24 @@ def _analyze(tree: exp.Expression) -> list[tuple[str, tuple[_CondTemplate, ...]]
             if not _is_outer(join):
                 conjuncts += _conjuncts(join.args.get("on"))
         by_alias: dict[str, list[_CondTemplate]] = {alias: [] for alias in sources}
+        leftovers: list[exp.Expression] = []
         for conjunct in conjuncts:
             parsed = _condition(conjunct, sources)
             if parsed is not None:
                 alias, cond = parsed
                 by_alias[alias].extend(cond)
+            else:
+                leftovers.append(conjunct)
+        single = len(sources) == 1 and not select.args.get("joins")
         for alias, table in sources.items():
             covered.add(id(table))
             conds = () if alias in nullable else tuple(by_alias[alias])
-            out.append((table.name, conds))
+            scope = (None if searches is None or alias in nullable else
+                     search.analyze_scope(select, alias, table.name, leftovers, single))
+            if scope is None:
+                out.append((table.name, conds))
+            else:
+                searches.append(((table.name, conds), scope))  # type: ignore[union-attr]
     for table in tree.find_all(exp.Table):  # tables outside any SELECT scope we understood
         if id(table) not in covered and table.name:
             out.append((table.name, ()))
@@ -327,7 +363,34 @@ def predicates_for(
     bound: set[TablePredicate] = set()
     for table, conds in tmpl.tables:
         bound.add(TablePredicate(table, _bind(conds, params)))
-    return ReadSet(frozenset(bound), functions=frozenset(tmpl.functions))
+    searches: set[SearchPredicate] = set()
+    for (table, conds), scope in tmpl.searches:
+        base = TablePredicate(table, _bind(conds, params))
+        found = _bind_search(base, scope, params)
+        if found is None:
+            bound.add(base)  # the search parts could not be bound: the simple conditions only
+        else:
+            searches.add(found)
+    return ReadSet(frozenset(bound), functions=frozenset(tmpl.functions),
+                   searches=frozenset(searches))
+
+
+def _bind_search(base: TablePredicate, scope: search.ScopeTemplate,
+                 params: Sequence[Any] | None) -> SearchPredicate | None:
+    checks = search.bind(" AND ".join(f"({c})" for c in scope.checks), params)
+    nearest = None
+    if scope.nearest is not None:
+        distance_sql, statement_sql, limit, offset = scope.nearest
+        distance = search.bind(distance_sql, params)
+        statement = search.bind(statement_sql, params)
+        page = search.bind_count(limit, params)
+        if distance and statement and page and (offset is None or
+                                                search.bind_count(offset, params) is not None):
+            nearest = search.Nearest(distance[0], distance[1], statement[0], statement[1], page)
+    sql, values = checks if checks is not None and scope.checks else ("", ())
+    if not sql and nearest is None:
+        return None
+    return SearchPredicate(base, sql, values, nearest)
 
 
 def _bind(conds: tuple[_CondTemplate, ...], params: Sequence[Any] | None) -> tuple[Condition, ...]:
@@ -358,6 +421,7 @@ class Recorder:
     def __init__(self) -> None:
         self.predicates: set[TablePredicate] = set()
         self.functions: set[str] = set()
+        self.searches: set[SearchPredicate] = set()
         self.everything = False
 
     def __call__(
@@ -366,6 +430,10 @@ class Recorder:
         try:
             # executemany: the driver substitutes each row's parameters; no one value is known.
             result = predicates_for(sql, None if many else params, interpolated=many or None)
+            if result is not None and result.searches:
+                with bypass.through_django():  # the bound statement is ours, not the query's
+                    self.searches |= {search.resolve(context["connection"], s) if s.nearest
+                                      else s for s in result.searches}
         except Exception:  # recording must never break the query it watches
             logger.exception("read set not recorded sql=%.200s", sql)
             result = ReadSet(everything=True)
@@ -393,7 +461,8 @@ class Recorder:
         self.functions |= result.functions
 
     def read_set(self) -> ReadSet:
-        return ReadSet(frozenset(self.predicates), self.everything, frozenset(self.functions))
+        return ReadSet(frozenset(self.predicates), self.everything, frozenset(self.functions),
+                       frozenset(self.searches))
 
 
 @contextlib.contextmanager

@@ -38,6 +38,8 @@ def resolve(read_set: ReadSet, cursor: Any) -> Resolution:
     kinds = catalog.relkinds_cached(cursor, read_set.tables() | tables)
     views = {name for name, kind in kinds.items() if kind == "v"}
     predicates = {p for p in read_set.predicates if p.table not in views}
+    # A search over a view widens like any predicate on it: to the relations it reads.
+    searches = frozenset(s for s in read_set.searches if s.base.table not in views)
     if views:
         relations, functions = catalog.view_reads(cursor, views)
         kinds.update(relations)
@@ -51,10 +53,10 @@ def resolve(read_set: ReadSet, cursor: Any) -> Resolution:
             everything = everything or wide or "v" in found_kinds.values()
     # A table reached through a view or a function: its rows are read in ways we did not see.
     predicates |= {TablePredicate(table) for table in tables if kinds.get(table) != "v"}
-    read = {p.table for p in predicates}
+    read = {p.table for p in predicates} | {s.base.table for s in searches}
     captured = catalog.captured_tables(cursor, read)
     untracked = frozenset(t for t in read if t not in captured)
-    return Resolution(ReadSet(frozenset(predicates), everything), untracked)
+    return Resolution(ReadSet(frozenset(predicates), everything, searches=searches), untracked)
 
 
 def _function_tables(cursor: Any, names: set[str], depth: int) -> tuple[set[str], bool]:

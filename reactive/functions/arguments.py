@@ -1,4 +1,5 @@
-"""Argument and return-value validation from a function's type hints, with pydantic.
+"""Call arguments as clients send them (``decode_wire_args``), and argument and return-value
+validation from a function's type hints, with pydantic.
 
 A function's parameters after ``ctx`` become a TypedDict validated by pydantic (extra keys
 forbidden); ``returns=`` becomes a ``TypeAdapter``. ``Id[Model]`` validates a document id.
@@ -14,13 +15,43 @@ from typing import Annotated, Any, Literal, NotRequired, Required
 from pydantic import BeforeValidator, ConfigDict, Field, TypeAdapter, ValidationError
 from typing_extensions import TypedDict  # pydantic needs it on Python < 3.12
 
-from reactive.exceptions import DefinitionError
+from reactive import values
+from reactive.exceptions import BadRequest, DefinitionError, ValueDecodingError
 from reactive.suggest import did_you_mean
 
 Problems = list[tuple[str, str]]
 
 # Parameters whose wire name is the camelCase Convex uses.
 CAMEL_ALIASES = {"pagination_opts": "paginationOpts"}
+
+
+def decode_wire_args(raw: Any, *, encoded: bool = True) -> dict[str, Any]:
+    """The argument object of a call as a client sends it, decoded.
+
+    Accepts ``[{...}]`` (the positional wrapper of the npm client and the sync protocol),
+    ``{...}`` (the Python HTTP client) or nothing (no arguments). Convex-encoded values are
+    decoded unless ``encoded`` is false (clean JSON, taken as is). Raises BadRequest naming what
+    is wrong, with code ``BadConvexValue`` for a value that does not decode. Every edge (HTTP,
+    websocket, Reactor) decodes arguments here, so they accept and refuse the same things.
+    """
+    if raw is None:
+        return {}
+    if isinstance(raw, list):
+        if len(raw) > 1:
+            raise BadRequest(f"'args' must hold at most one object, not {len(raw)}.")
+        raw = raw[0] if raw else {}
+    if not isinstance(raw, dict):
+        raise BadRequest(f"'args' must hold an object, not {type(raw).__name__}.")
+    if not encoded:
+        return raw
+    try:
+        decoded = values.decode(raw, root="args")
+    except ValueDecodingError as exc:
+        raise BadRequest(
+            f"'args' is not a valid Convex value: {exc}", code="BadConvexValue"
+        ) from None
+    assert isinstance(decoded, dict)
+    return decoded
 
 
 class Id:

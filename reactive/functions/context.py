@@ -7,7 +7,7 @@ module below the runtime in the layering.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -18,15 +18,13 @@ from reactive.types import FunctionKind, Identity
 if TYPE_CHECKING:
     from django.db.models import QuerySet
 
-    from reactive.functions.definitions import FunctionDefinition
+    from reactive.functions.definitions import FunctionRef
     from reactive.functions.storage import (
         AsyncActionStorage,
         MutationStorage,
         QueryStorage,
         SyncActionStorage,
     )
-
-    FunctionRef = str | FunctionDefinition[Any, Any]
 
 
 class Runner(Protocol):
@@ -60,7 +58,7 @@ class QueryCtx(_BaseCtx):
     """
 
     def __init__(
-        self, identity: Identity, runner: Runner, journal: list[str] | None = None
+        self, identity: Identity, runner: Runner, journal: Sequence[str] | None = None
     ) -> None:
         super().__init__(identity, runner)
         self._journal_in = journal or []

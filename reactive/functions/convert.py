@@ -272,3 +272,19 @@ register(bytearray, bytes)
 register(memoryview, bytes)
 register(set, list)
 register(frozenset, list)
+
+
+def _register_vectors() -> None:
+    """pgvector columns read back as numpy arrays (VectorField) or pgvector's own types:
+    documents carry them as lists of numbers."""
+    try:
+        import numpy
+        from pgvector import HalfVector, SparseVector
+    except ImportError:  # pragma: no cover - both come with the pgvector dependency
+        return
+    register(numpy.ndarray, lambda array: [float(x) for x in array.tolist()])
+    register(HalfVector, lambda vector: [float(x) for x in vector.to_list()])
+    register(SparseVector, lambda vector: [float(x) for x in vector.to_list()])
+
+
+_register_vectors()

@@ -124,6 +124,11 @@ def _refuse_redefinition(func: Callable[..., Any]) -> None:
         )
 
 
+AnyDefinition = FunctionDefinition[Any, Any]
+# How callers name a function: its "module:export" name, or the decorated object itself.
+FunctionRef = str | AnyDefinition
+
+
 class FunctionDecorator:
     """What ``@query`` and friends are: usable bare or with keyword-only options.
 

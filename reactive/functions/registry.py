@@ -10,18 +10,15 @@ import logging
 import pkgutil
 from collections.abc import Iterable, Iterator
 from types import ModuleType
-from typing import Any
 
 from django.apps import AppConfig
 
 from reactive.exceptions import DefinitionError, FunctionNotFound
-from reactive.functions.definitions import NAME_RE, FunctionDefinition
+from reactive.functions.definitions import NAME_RE, AnyDefinition, FunctionDefinition
 from reactive.functions.http_actions import HttpAction, routes
 from reactive.suggest import close_names, phrase
 
 logger = logging.getLogger(__name__)
-
-AnyDefinition = FunctionDefinition[Any, Any]
 
 
 def canonical_name(path: str) -> str:

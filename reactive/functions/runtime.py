@@ -1,45 +1,42 @@
-"""The function runtime: the one place that resolves a function, validates its arguments,
-picks its transaction, runs it and turns the result or error into what callers get.
+"""The function runtime: the one path every call takes, from a ``Call`` to a result. It resolves
+the function, checks its kind and arguments, picks its transaction, runs it, and checks,
+converts and encodes what it returns.
 
-``run``/``arun`` raise and return Python values (for code, tests and ``ctx.run_*``);
-``execute``/``aexecute`` never raise and return an ``Outcome`` with wire-encoded values (for
-the HTTP views, the websocket consumer, the CLI and Celery tasks).
+Entry points differ only in what they hand back: ``call``/``acall`` an ``Outcome`` with
+wire-encoded values, never raising (the HTTP views, the websocket session, the CLI);
+``run``/``arun`` the Python value, raising on failure (your code, tests, ``ctx.run_*``, the
+scheduler); ``evaluate`` an Outcome with the query's read set (the Reactor).
 """
 
 from __future__ import annotations
 
 import logging
 import time
-import uuid
-from collections.abc import Mapping
+import warnings
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from asgiref.sync import async_to_sync
-from django.conf import settings
-from django.db import connections, transaction
+from django.db import DEFAULT_DB_ALIAS, connections, transaction
 
 from reactive import values
 from reactive.capture.readsets import ReadSet, recording
 from reactive.capture.resolve import resolve
 from reactive.clock import clock
-from reactive.conf import reactive_settings
 from reactive.exceptions import (
     ArgumentError,
     ExecutionError,
-    FunctionError,
-    ReactiveError,
     ReadOnlyError,
     RequestError,
     ReturnValueError,
     UntrackedReadError,
-    ValueDecodingError,
-    ValueEncodingError,
 )
 from reactive.functions import untracked
 from reactive.functions.context import ActionCtx, MutationCtx, QueryCtx, SyncActionCtx
 from reactive.functions.convert import to_value
-from reactive.functions.definitions import FunctionDefinition
+from reactive.functions.definitions import AnyDefinition, FunctionDefinition, FunctionRef
+from reactive.functions.outcome import Outcome, failure, ref_name
 from reactive.functions.registry import Registry, registry
 from reactive.functions.transaction import (
     Scope,
@@ -51,10 +48,31 @@ from reactive.functions.transaction import (
 )
 from reactive.types import ANONYMOUS, FunctionKind, Identity
 
+__all__ = ["Call", "Evaluation", "Outcome", "Runtime", "failure", "runtime"]
+
 logger = logging.getLogger(__name__)
 
-AnyDefinition = FunctionDefinition[Any, Any]
-FunctionRef = str | AnyDefinition
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    """One function call as its caller asks for it.
+
+    ``function`` is a name (``"chat:send"``) or the decorated object; ``args`` the decoded
+    argument object. ``internal`` lets the call reach internal functions (the CLI, the
+    scheduler, your code); the admin identity always may. ``expect`` requires the function to
+    be of that kind, as ``/api/query`` and ``ctx.run_query`` do. ``journal`` holds the page
+    ends a paginated query keeps across re-runs (sync protocol). ``once`` is ``(session id,
+    request id)``: a mutation called with it runs at most once per pair, and a repeat returns
+    the first result (guarantee G2, docs/guarantees.md).
+    """
+
+    function: FunctionRef
+    args: Mapping[str, Any] = field(default_factory=dict)
+    identity: Identity = ANONYMOUS
+    internal: bool = False
+    expect: FunctionKind | None = None
+    journal: Sequence[str] | None = None
+    once: tuple[str, int] | None = None
 
 
 @dataclass(frozen=True)
@@ -66,35 +84,64 @@ class Evaluation:
     journal: list[str]
 
 
-@dataclass(frozen=True)
-class Outcome:
-    """The result of one call as an edge sends it: a wire-encoded value, or an error.
+class Runtime:
+    """Runs functions from a registry. ``runtime`` is the default one.
 
-    ``error_data`` is set only for ``FunctionError`` (it becomes ``ConvexError.data``);
-    ``http_status`` is 200 for function-level outcomes and 4xx for caller errors.
+    Every entry point goes through ``_perform``. The only bridges between sync and async code
+    are there (an ``async def`` action called from sync code) and in ``_aperform`` (anything
+    else called from async code runs in a worker thread).
     """
 
-    value: Any = None
-    error: str | None = None
-    error_data: Any = None
-    has_error_data: bool = False
-    code: str | None = None
-    http_status: int = 200
-    log_lines: list[str] = field(default_factory=list)
-
-    @property
-    def ok(self) -> bool:
-        return self.error is None
-
-
-class Runtime:
-    """Runs functions from a registry on a database alias. ``runtime`` is the default one."""
-
-    def __init__(self, functions: Registry = registry, using: str = "default") -> None:
+    def __init__(self, functions: Registry = registry) -> None:
         self.functions = functions
-        self.using = using
 
-    # -- raising API -----------------------------------------------------------------------
+    # -- for edges: describe, never raise ---------------------------------------------------
+
+    def call(self, call: Call) -> Outcome:
+        """Run a call on behalf of a client and describe the outcome; never raises.
+
+        The Outcome's values are wire-encoded. A failure is logged as ``failure`` describes.
+        """
+        started = time.perf_counter()
+        try:
+            return Outcome(value=self._perform(call, self._resolve(call), encode=True))
+        except Exception as exc:  # every failure becomes an Outcome
+            return failure(exc, call.function)
+        finally:
+            _log_duration(call, started)
+
+    async def acall(self, call: Call) -> Outcome:
+        """``call`` for async callers: database work runs in a worker thread, an ``async def``
+        action on the caller's event loop."""
+        started = time.perf_counter()
+        try:
+            return Outcome(value=await self._aperform(call, encode=True))
+        except Exception as exc:
+            return failure(exc, call.function)
+        finally:
+            _log_duration(call, started)
+
+    def evaluate(self, call: Call) -> Evaluation:
+        """Run a query inside the caller's open read-only snapshot, recording its read set.
+
+        For the Reactor's rounds: every query of a round sees the same snapshot. The query
+        runs in a savepoint, so a failing one leaves the round's transaction usable. The
+        function must be a query. Never raises; failures are in ``outcome``.
+        """
+        journal: list[str] = []
+        definition: AnyDefinition | None = None
+        with recording(connections[DEFAULT_DB_ALIAS]) as recorder:
+            try:
+                definition = self._resolve(call, FunctionKind.QUERY)
+                with transaction.atomic(using=DEFAULT_DB_ALIAS):
+                    value = self._perform(call, definition, encode=True, journal_out=journal)
+                outcome = Outcome(value=value)
+            except Exception as exc:
+                outcome = failure(exc, call.function)
+        outcome, read_set = _base_reads(call, definition, recorder.read_set(), outcome)
+        return Evaluation(outcome, read_set, journal)
+
+    # -- for code: return Python values, raise ---------------------------------------------
 
     def run(
         self,
@@ -107,13 +154,13 @@ class Runtime:
     ) -> Any:
         """Run a function and return its result as a Convex value (dicts, lists, scalars).
 
-        Raises RequestError subclasses for unknown functions and bad arguments, FunctionError
+        The path of ``call``, but internal functions are visible by default and failures
+        raise: RequestError subclasses for unknown functions and bad arguments, FunctionError
         from user code, ExecutionError subclasses for conflicts and misuse; anything else the
         function raised propagates.
         """
-        definition = self.resolve(ref, internal=internal or identity.is_admin)
-        _check_kind(definition, expect)
-        return self._invoke(definition, args or {}, identity, encode=False)
+        call = Call(ref, args or {}, identity, internal=internal, expect=expect)
+        return self._perform(call, self._resolve(call), encode=False)
 
     async def arun(
         self,
@@ -125,229 +172,133 @@ class Runtime:
         expect: FunctionKind | None = None,
     ) -> Any:
         """``run`` for async callers: database work runs in a worker thread."""
-        definition = self.resolve(ref, internal=internal or identity.is_admin)
-        _check_kind(definition, expect)
-        if definition.is_async and current_scope() in (None, Scope.ACTION):
-            return await self._run_async_action(definition, args or {}, identity, encode=False)
-        return await in_thread(self._invoke, definition, args or {}, identity, encode=False)
+        call = Call(ref, args or {}, identity, internal=internal, expect=expect)
+        return await self._aperform(call, encode=False)
+
+    def execute(
+        self, ref: FunctionRef, args: Mapping[str, Any] | None,
+        identity: Identity = ANONYMOUS, *, kind: FunctionKind | None = None,
+        internal: bool = False,
+    ) -> Outcome:
+        """Deprecated: ``call(Call(ref, args, identity, internal=..., expect=kind))``."""
+        warnings.warn("Runtime.execute() is deprecated; use runtime.call(Call(...)) instead.",
+                      DeprecationWarning, stacklevel=2)
+        return self.call(Call(ref, args or {}, identity, internal=internal, expect=kind))
 
     def resolve(self, ref: FunctionRef, *, internal: bool) -> AnyDefinition:
+        """The definition ``ref`` names; FunctionNotFound if there is none the caller may see."""
         if isinstance(ref, FunctionDefinition):
             if not (internal or ref.is_public):
                 return self.functions.get(ref.name, internal=False)  # raises FunctionNotFound
             return ref
         return self.functions.get(ref, internal=internal)
 
-    # -- non-raising API for edges ---------------------------------------------------------
+    # -- the one path ----------------------------------------------------------------------
 
-    def execute(
-        self,
-        ref: FunctionRef,
-        args: Mapping[str, Any] | None,
-        identity: Identity = ANONYMOUS,
-        *,
-        kind: FunctionKind | None = None,
-        internal: bool = False,
-    ) -> Outcome:
-        """Run a function on behalf of a client and describe the outcome; never raises.
+    def _resolve(self, call: Call, expect: FunctionKind | None = None) -> AnyDefinition:
+        definition = self.resolve(call.function, internal=call.internal or call.identity.is_admin)
+        _check_kind(definition, expect or call.expect)
+        return definition
 
-        Internal functions are visible only to the admin identity, or when ``internal`` (the
-        CLI, the scheduler). ``kind`` (when given) requires the function to be of that kind,
-        as ``/api/query`` does.
-        """
-        started = time.perf_counter()
-        try:
-            definition = self.resolve(ref, internal=internal or identity.is_admin)
-            _check_kind(definition, kind)
-            if definition.is_async:
-                value = async_to_sync(self._run_async_action)(
-                    definition, args or {}, identity, encode=True
-                )
-            else:
-                value = self._invoke(definition, args or {}, identity, encode=True)
-        except Exception as exc:  # every failure becomes an Outcome
-            return failure(exc, ref)
-        finally:
-            logger.debug(
-                "function call function=%s ms=%.2f",
-                _ref_name(ref), (time.perf_counter() - started) * 1000,
-            )
-        return Outcome(value=value)
-
-    async def aexecute(
-        self,
-        ref: FunctionRef,
-        args: Mapping[str, Any] | None,
-        identity: Identity = ANONYMOUS,
-        *,
-        kind: FunctionKind | None = None,
-    ) -> Outcome:
-        """``execute`` for async callers (the websocket consumer)."""
-        try:
-            definition = self.resolve(ref, internal=identity.is_admin)
-            _check_kind(definition, kind)
-            if definition.is_async:
-                value = await self._run_async_action(definition, args or {}, identity, encode=True)
-            else:
-                value = await in_thread(self._invoke, definition, args or {}, identity, True)
-        except Exception as exc:
-            return failure(exc, ref)
-        return Outcome(value=value)
-
-    # -- execution -------------------------------------------------------------------------
-
-    # -- for the Reactor and the sync protocol ----------------------------------------------
-
-    def evaluate(
-        self, ref: FunctionRef, args: Mapping[str, Any], identity: Identity,
-        journal: list[str] | None = None,
-    ) -> Evaluation:
-        """Run a query inside the caller's open read-only snapshot, recording its read set.
-
-        For the Reactor's rounds: every query of a round sees the same snapshot. The query
-        runs in a savepoint, so a failing one leaves the round's transaction usable. Never
-        raises; failures are in ``outcome``.
-        """
-        ctx_journal: list[str] = []
-        definition = None
-        connection = connections[self.using]
-        with recording(connection) as recorder:
-            try:
-                definition = self.resolve(ref, internal=identity.is_admin)
-                _check_kind(definition, FunctionKind.QUERY)
-                with transaction.atomic(using=self.using):
-                    value = self._invoke(definition, args, identity, encode=True,
-                                         journal=journal, journal_out=ctx_journal)
-                outcome = Outcome(value=value)
-            except Exception as exc:
-                outcome = failure(exc, ref)
-        try:  # views and functions to base tables; reads of untracked tables refused or warned
-            with connection.cursor() as cursor:
-                resolution = resolve(recorder.read_set(), cursor)
-            if definition is not None:
-                untracked.enforce(definition.name, definition, resolution, self.using)
-            read_set = resolution.read_set
-        except UntrackedReadError as exc:
-            outcome, read_set = failure(exc, ref), resolution.read_set
-        except Exception:
-            logger.warning("read set not resolved; widening function=%s", _ref_name(ref),
-                           exc_info=True)
-            read_set = ReadSet(everything=True)
-        return Evaluation(outcome, read_set, ctx_journal)
-
-    def execute_once(
-        self, ref: FunctionRef, args: Mapping[str, Any], identity: Identity, *,
-        session_id: str, request_id: int,
-    ) -> Outcome:
-        """Run a client's mutation at most once per (session id, request id) (G2).
-
-        A row written in the mutation's own transaction records the result; a re-sent request
-        returns that result without running again. Failed mutations store nothing.
-        """
-        from reactive.models import SessionRequest
-
-        try:
-            definition = self.resolve(ref, internal=identity.is_admin)
-            _check_kind(definition, FunctionKind.MUTATION)
-            kwargs = _validate_args(definition, args)
-
-            def attempt(_: int) -> Any:
-                done = SessionRequest.objects.filter(
-                    session_id=session_id, request_id=request_id
-                ).values_list("result", flat=True).first()
-                if done is not None:
-                    return done["value"]
-                value = self._call_body(definition, kwargs, identity, encode=True)
-                SessionRequest.objects.create(
-                    session_id=session_id, request_id=request_id, result={"value": value},
-                    ts=clock.now(),
-                )
-                return value
-
-            return Outcome(value=run_serializable(attempt, function=definition.name,
-                                                  using=self.using))
-        except Exception as exc:
-            return failure(exc, ref)
-
-    def _call_body(
-        self, definition: AnyDefinition, kwargs: dict[str, Any], identity: Identity,
-        encode: bool, journal: list[str] | None = None, journal_out: list[str] | None = None,
+    def _perform(
+        self, call: Call, definition: AnyDefinition, *, encode: bool,
+        journal_out: list[str] | None = None,
     ) -> Any:
-        ctx = _context_for(definition, identity, self, journal)
-        result = _finish(definition, definition.func(ctx, **kwargs), encode)
-        if journal_out is not None and isinstance(ctx, QueryCtx):
-            journal_out.extend(ctx.journal_out)
-        return result
-
-    def _invoke(
-        self, definition: AnyDefinition, args: Mapping[str, Any], identity: Identity,
-        encode: bool, journal: list[str] | None = None, journal_out: list[str] | None = None,
-    ) -> Any:
-        kwargs = _validate_args(definition, args)
-        outer = current_scope()
-        name = definition.name
+        kwargs = _validate_args(definition, call.args)
 
         def body() -> Any:
-            return self._call_body(definition, kwargs, identity, encode, journal, journal_out)
+            if definition.is_async:  # an async action called from sync code
+                return async_to_sync(self._run_async)(definition, kwargs, call.identity, encode)
+            ctx = _context_for(definition, call.identity, self, call.journal)
+            result = _finish(definition, definition.func(ctx, **kwargs), encode)
+            if journal_out is not None and isinstance(ctx, QueryCtx):
+                journal_out.extend(ctx.journal_out)
+            return result
 
-        if definition.kind is FunctionKind.QUERY:
-            if outer in (Scope.QUERY, Scope.MUTATION):
-                return body()
-            return run_read_only(body, function=name, using=self.using)
-        if definition.kind is FunctionKind.MUTATION:
-            if outer is Scope.MUTATION:
-                # A savepoint: if the caller catches this mutation's error, its writes go.
-                with transaction.atomic(using=self.using):
-                    return body()
-            if outer is Scope.QUERY:
-                raise ReadOnlyError(f"A query cannot run mutation '{name}'; queries only read.")
-            return run_serializable(lambda attempt: body(), function=name, using=self.using)
-        if outer in (Scope.QUERY, Scope.MUTATION):
-            raise ExecutionError(
-                f"Action '{name}' cannot run inside a {outer.value}: actions have side effects. "
-                "Schedule it with ctx.scheduler.run_after(0, ...) instead."
-            )
-        if definition.is_async:
-            return async_to_sync(self._run_async_action)(definition, args, identity, encode=encode)
-        with action_scope(name):
-            return body()
+        if call.once is not None and definition.kind is FunctionKind.MUTATION:
+            body = _at_most_once(body, *call.once)
+        return _in_transaction(definition, body)
 
-    async def _run_async_action(
-        self, definition: AnyDefinition, args: Mapping[str, Any], identity: Identity, encode: bool
+    async def _aperform(self, call: Call, *, encode: bool) -> Any:
+        definition = self._resolve(call)
+        if definition.is_async and current_scope() in (None, Scope.ACTION):
+            kwargs = _validate_args(definition, call.args)
+            return await self._run_async(definition, kwargs, call.identity, encode)
+        return await in_thread(self._perform, call, definition, encode=encode)
+
+    async def _run_async(
+        self, definition: AnyDefinition, kwargs: dict[str, Any], identity: Identity, encode: bool
     ) -> Any:
-        kwargs = _validate_args(definition, args)
         ctx = ActionCtx(identity, self)
         with action_scope(definition.name):
             result = await definition.func(ctx, **kwargs)
         return _finish(definition, result, encode)
 
 
-def failure(exc: Exception, ref: FunctionRef) -> Outcome:
-    """Describe an exception as clients should see it, logging what operators need."""
-    name = _ref_name(ref)
-    if isinstance(exc, RequestError):
-        return Outcome(error=str(exc), code=exc.code, http_status=exc.http_status)
-    if isinstance(exc, FunctionError):
-        try:
-            data = values.encode(to_value(exc.data))
-        except ReactiveError as encode_exc:
-            logger.error("function error data not encodable function=%s", name, exc_info=True)
-            return Outcome(error=f"Uncaught Error: {encode_exc}", code=encode_exc.code)
-        return Outcome(error=str(exc), error_data=data, has_error_data=True, code=exc.code)
-    if isinstance(exc, (ExecutionError, ValueEncodingError, ValueDecodingError)):
-        logger.error("function failed function=%s code=%s", name, exc.code, exc_info=exc)
-        return Outcome(error=str(exc), code=exc.code)
-    request_id = uuid.uuid4().hex[:16]
-    logger.error("function crashed function=%s request_id=%s", name, request_id, exc_info=exc)
-    message = f"[Request ID: {request_id}] Server Error"
-    if _expose_details():
-        message += f"\nUncaught {type(exc).__name__}: {exc}"
-    return Outcome(error=message, code="InternalServerError")
+def _in_transaction(definition: AnyDefinition, body: Callable[[], Any]) -> Any:
+    """Run ``body`` in the transaction its kind needs, given the scope it is called from
+    (the table in docs/internals/transactions.md)."""
+    outer, name = current_scope(), definition.name
+    if definition.kind is FunctionKind.QUERY:
+        if outer in (Scope.QUERY, Scope.MUTATION):
+            return body()
+        return run_read_only(body, function=name)
+    if definition.kind is FunctionKind.MUTATION:
+        if outer is Scope.MUTATION:
+            # A savepoint: if the caller catches this mutation's error, its writes go.
+            with transaction.atomic(using=DEFAULT_DB_ALIAS):
+                return body()
+        if outer is Scope.QUERY:
+            raise ReadOnlyError(f"A query cannot run mutation '{name}'; queries only read.")
+        return run_serializable(lambda attempt: body(), function=name)
+    if outer in (Scope.QUERY, Scope.MUTATION):
+        raise ExecutionError(
+            f"Action '{name}' cannot run inside a {outer.value}: actions have side effects. "
+            "Schedule it with ctx.scheduler.run_after(0, ...) instead."
+        )
+    if definition.is_async:
+        return body()  # its coroutine enters the action scope on the loop it runs on
+    with action_scope(name):
+        return body()
 
 
-def _expose_details() -> bool:
-    configured = reactive_settings().EXPOSE_ERROR_DETAILS
-    return bool(settings.DEBUG) if configured is None else configured
+def _base_reads(
+    call: Call, definition: AnyDefinition | None, recorded: ReadSet, outcome: Outcome
+) -> tuple[Outcome, ReadSet]:
+    """The read set on base tables (views and SQL functions resolved from the catalog), with
+    reads of untracked tables refused or warned; one that cannot be resolved widens to all."""
+    try:
+        with connections[DEFAULT_DB_ALIAS].cursor() as cursor:
+            resolution = resolve(recorded, cursor)
+        if definition is not None:
+            untracked.enforce(definition.name, definition, resolution)
+        return outcome, resolution.read_set
+    except UntrackedReadError as exc:
+        return failure(exc, call.function), resolution.read_set
+    except Exception:
+        logger.warning("read set not resolved; widening function=%s", ref_name(call.function),
+                       exc_info=True)
+        return outcome, ReadSet(everything=True)
+
+
+def _at_most_once(body: Callable[[], Any], session_id: str, request_id: int) -> Callable[[], Any]:
+    """``body`` that records its result in its own transaction, keyed by the request; a repeat
+    returns the recorded result without running again. Failed mutations record nothing."""
+    from reactive.models import SessionRequest
+
+    def once() -> Any:
+        done = SessionRequest.objects.filter(
+            session_id=session_id, request_id=request_id
+        ).values_list("result", flat=True).first()
+        if done is not None:
+            return done["value"]
+        value = body()
+        SessionRequest.objects.create(
+            session_id=session_id, request_id=request_id, result={"value": value}, ts=clock.now()
+        )
+        return value
+
+    return once
 
 
 def _check_kind(definition: AnyDefinition, kind: FunctionKind | None) -> None:
@@ -384,7 +335,7 @@ def _check_returns(definition: AnyDefinition, result: Any) -> Any:
 
 def _context_for(
     definition: AnyDefinition, identity: Identity, runner: Runtime,
-    journal: list[str] | None = None,
+    journal: Sequence[str] | None = None,
 ) -> Any:
     if definition.kind is FunctionKind.QUERY:
         return QueryCtx(identity, runner, journal)
@@ -393,8 +344,9 @@ def _context_for(
     return ActionCtx(identity, runner) if definition.is_async else SyncActionCtx(identity, runner)
 
 
-def _ref_name(ref: FunctionRef) -> str:
-    return ref.name if isinstance(ref, FunctionDefinition) else str(ref)[:200]
+def _log_duration(call: Call, started: float) -> None:
+    logger.debug("function call function=%s ms=%.2f",
+                 ref_name(call.function), (time.perf_counter() - started) * 1000)
 
 
 runtime = Runtime()

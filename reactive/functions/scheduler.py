@@ -32,7 +32,7 @@ from reactive.exceptions import (
     SchedulingLimitError,
 )
 from reactive.functions.convert import to_value
-from reactive.functions.definitions import FunctionDefinition
+from reactive.functions.definitions import AnyDefinition, FunctionDefinition, FunctionRef
 from reactive.functions.registry import Registry, registry
 from reactive.functions.transaction import Scope, current_scope, in_thread, run_serializable, scope
 from reactive.types import FunctionKind
@@ -43,8 +43,6 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
-AnyDefinition = FunctionDefinition[Any, Any]
-FunctionRef = str | AnyDefinition
 
 RUN_JOB_TASK = "reactive.run_job"
 # A publish that fails (broker down) is retried briefly, then left to the sweeper: the
@@ -75,9 +73,8 @@ class Scheduler:
     ``reactive.functions.scheduler.scheduler``. Not for queries: they only read.
     """
 
-    def __init__(self, functions: Registry = registry, using: str = DEFAULT_DB_ALIAS) -> None:
+    def __init__(self, functions: Registry = registry) -> None:
         self.functions = functions
-        self.using = using
 
     def run_after(self, delay: float, fn: FunctionRef, /, **args: Any) -> str:
         """Run ``fn(**args)`` ``delay`` seconds from now; return the job id.
@@ -112,21 +109,21 @@ class Scheduler:
         is not a job id at all.
         """
         pk = parse_job_id(job_id)
-        return self._in_transaction(lambda: cancel_pending([pk], self.using) == 1)
+        return self._in_transaction(lambda: cancel_pending([pk]) == 1)
 
     def _schedule(self, due: datetime.datetime, fn: FunctionRef, args: Mapping[str, Any]) -> str:
         definition, stored = prepare(self.functions, fn, args)
-        return self._in_transaction(lambda: str(_create(definition, stored, due, self.using).pk))
+        return self._in_transaction(lambda: str(_create(definition, stored, due).pk))
 
     def _in_transaction(self, write: Callable[[], T]) -> T:
         current = current_scope()
         if current is Scope.QUERY:
             raise SchedulingError("A query cannot schedule or cancel jobs; queries only read.")
         if current is Scope.MUTATION or (
-            current is None and connections[self.using].in_atomic_block
+            current is None and connections[DEFAULT_DB_ALIAS].in_atomic_block
         ):
             return write()
-        return run_serializable(lambda attempt: write(), function="scheduler", using=self.using)
+        return run_serializable(lambda attempt: write(), function="scheduler")
 
 
 class AsyncScheduler:
@@ -218,12 +215,12 @@ def parse_job_id(job_id: str | int) -> int:
     return pk
 
 
-def cancel_pending(pks: list[int], using: str = DEFAULT_DB_ALIAS) -> int:
+def cancel_pending(pks: list[int]) -> int:
     """Cancel those of ``pks`` that are pending, in the current transaction; return how many."""
     from reactive.models import Job, JobState
 
     return (
-        Job.objects.using(using)
+        Job.objects.using(DEFAULT_DB_ALIAS)
         .filter(pk__in=pks, state=JobState.PENDING)
         .update(state=JobState.CANCELED, finished_at=timezone.now(), dispatched_at=None)
     )
@@ -247,10 +244,10 @@ def send(job_id: int, due: datetime.datetime, now: datetime.datetime) -> None:
     )
 
 
-def _create(definition: AnyDefinition, stored: Any, due: datetime.datetime, using: str) -> Job:
+def _create(definition: AnyDefinition, stored: Any, due: datetime.datetime) -> Job:
     from reactive.models import Job
 
-    batch = _Dispatch.for_transaction(using)
+    batch = _Dispatch.for_transaction()
     limit = reactive_settings().SCHEDULER_MAX_JOBS_PER_TRANSACTION
     if len(batch.jobs) >= limit:
         raise SchedulingLimitError(
@@ -264,7 +261,7 @@ def _create(definition: AnyDefinition, stored: Any, due: datetime.datetime, usin
         )
     now = timezone.now()
     soon = due <= now + datetime.timedelta(seconds=reactive_settings().SCHEDULER_ETA_HORIZON)
-    job = Job.objects.using(using).create(
+    job = Job.objects.using(DEFAULT_DB_ALIAS).create(
         function=definition.name,
         args=stored,
         due_at=due,
@@ -278,22 +275,21 @@ def _create(definition: AnyDefinition, stored: Any, due: datetime.datetime, usin
 class _Dispatch:
     """The jobs one transaction scheduled; called by ``on_commit`` to send their tasks."""
 
-    def __init__(self, using: str) -> None:
-        self.using = using
+    def __init__(self) -> None:
         self.jobs: list[tuple[int, datetime.datetime, bool]] = []
 
     @classmethod
-    def for_transaction(cls, using: str) -> _Dispatch:
+    def for_transaction(cls) -> _Dispatch:
         """This transaction's batch, registered with ``on_commit`` on first use.
 
         Found among the connection's pending commit callbacks, so a batch dropped by a
         rollback (of the transaction, or of the savepoint that registered it) is never reused.
         """
-        connection = connections[using]
+        connection = connections[DEFAULT_DB_ALIAS]
         for entry in reversed(connection.run_on_commit):
             if isinstance(entry[1], cls):
                 return entry[1]
-        batch = cls(using)
+        batch = cls()
         connection.on_commit(batch)
         return batch
 
@@ -321,9 +317,9 @@ class _Dispatch:
             # Runs after commit; in an action the write guard is active again, so say this is
             # the scheduler's own write.
             with scope(Scope.MUTATION):
-                Job.objects.using(self.using).filter(pk__in=pks, state=JobState.PENDING).update(
-                    dispatched_at=None
-                )
+                Job.objects.using(DEFAULT_DB_ALIAS).filter(
+                    pk__in=pks, state=JobState.PENDING
+                ).update(dispatched_at=None)
         except Exception:
             logger.warning("job dispatch reset failed jobs=%d", len(pks), exc_info=True)
 

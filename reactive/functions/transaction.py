@@ -18,7 +18,13 @@ from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
 from asgiref.sync import sync_to_async
-from django.db import DatabaseError, close_old_connections, connections, transaction
+from django.db import (
+    DEFAULT_DB_ALIAS,
+    DatabaseError,
+    close_old_connections,
+    connections,
+    transaction,
+)
 from psycopg import IsolationLevel
 
 from reactive.conf import reactive_settings
@@ -74,16 +80,16 @@ def sqlstate(exc: BaseException) -> str | None:
     return None
 
 
-def run_read_only(fn: Callable[[], T], *, function: str, using: str = "default") -> T:
+def run_read_only(fn: Callable[[], T], *, function: str) -> T:
     """Run ``fn`` in a REPEATABLE READ READ ONLY transaction (one consistent snapshot).
 
     A write inside raises ReadOnlyError naming the function.
     """
-    _require_no_outer_transaction(function, using)
+    _require_no_outer_transaction(function)
     try:
         with (
-            _isolation(using, IsolationLevel.REPEATABLE_READ, read_only=True),
-            transaction.atomic(using=using),
+            _isolation(IsolationLevel.REPEATABLE_READ, read_only=True),
+            transaction.atomic(using=DEFAULT_DB_ALIAS),
             scope(Scope.QUERY),
         ):
             return fn()
@@ -96,7 +102,7 @@ def run_read_only(fn: Callable[[], T], *, function: str, using: str = "default")
         raise
 
 
-def run_serializable(fn: Callable[[int], T], *, function: str, using: str = "default") -> T:
+def run_serializable(fn: Callable[[int], T], *, function: str) -> T:
     """Run ``fn(attempt)`` in a SERIALIZABLE transaction, retrying lost races.
 
     On SQLSTATE 40001 (serialization failure) or 40P01 (deadlock) the transaction is rolled
@@ -105,13 +111,13 @@ def run_serializable(fn: Callable[[int], T], *, function: str, using: str = "def
     ``MUTATION_MAX_ATTEMPTS`` attempts it raises ConflictError. Any other exception rolls back
     and propagates unchanged. Must not be called inside an outer ``atomic()`` block.
     """
-    _require_no_outer_transaction(function, using)
+    _require_no_outer_transaction(function)
     conf = reactive_settings()
     for attempt in range(1, conf.MUTATION_MAX_ATTEMPTS + 1):
         try:
             with (
-                _isolation(using, IsolationLevel.SERIALIZABLE, read_only=False),
-                transaction.atomic(using=using),
+                _isolation(IsolationLevel.SERIALIZABLE, read_only=False),
+                transaction.atomic(using=DEFAULT_DB_ALIAS),
                 scope(Scope.MUTATION),
             ):
                 return fn(attempt)
@@ -186,8 +192,8 @@ def _writes(sql: str) -> bool:
     return True
 
 
-def _require_no_outer_transaction(function: str, using: str) -> None:
-    if connections[using].in_atomic_block:
+def _require_no_outer_transaction(function: str) -> None:
+    if connections[DEFAULT_DB_ALIAS].in_atomic_block:
         raise ExecutionError(
             f"'{function}' was called inside an outer transaction.atomic() block; functions "
             "choose their own isolation level and must start their own transaction. Call it "
@@ -196,8 +202,8 @@ def _require_no_outer_transaction(function: str, using: str) -> None:
 
 
 @contextlib.contextmanager
-def _isolation(using: str, level: IsolationLevel, *, read_only: bool) -> Iterator[None]:
-    connection = connections[using]
+def _isolation(level: IsolationLevel, *, read_only: bool) -> Iterator[None]:
+    connection = connections[DEFAULT_DB_ALIAS]
     connection.ensure_connection()
     raw = connection.connection
     previous = (raw.isolation_level, raw.read_only)

@@ -9,6 +9,7 @@ import threading
 from typing import Any
 
 import psycopg
+from django.db import DEFAULT_DB_ALIAS, connections
 
 from reactive.capture.listener import conninfo
 from reactive.capture.resolve import Resolution
@@ -28,7 +29,7 @@ def mode(definition: Any) -> str:
     return str(chosen or reactive_settings().UNTRACKED_READS)
 
 
-def enforce(function: str, definition: Any, resolution: Resolution, using: str) -> None:
+def enforce(function: str, definition: Any, resolution: Resolution) -> None:
     """Raise ``UntrackedReadError`` for untracked reads, or warn once (per process) if allowed."""
     if not resolution.untracked:
         return
@@ -41,15 +42,15 @@ def enforce(function: str, definition: Any, resolution: Resolution, using: str) 
         if verdict == "warn":
             logger.warning("live query reads untracked tables; its result can go stale "
                            "function=%s tables=%s", function, ",".join(fresh))
-        _record(function, fresh, verdict, using)
+        _record(function, fresh, verdict)
     if verdict != "warn":
         raise UntrackedReadError(function, tables)
 
 
-def _record(function: str, tables: list[str], verdict: str, using: str) -> None:
+def _record(function: str, tables: list[str], verdict: str) -> None:
     # Its own short connection: the caller's transaction is read-only and may roll back.
     try:
-        with psycopg.connect(conninfo(using), autocommit=True,
+        with psycopg.connect(conninfo(DEFAULT_DB_ALIAS), autocommit=True,
                              connect_timeout=CONNECT_TIMEOUT) as conn:
             conn.execute(
                 "INSERT INTO reactive_untrackedread (function, tbl, mode) "
@@ -66,11 +67,9 @@ def forget() -> None:
         _seen.clear()
 
 
-def recorded(using: str = "default") -> list[tuple[str, str, str]]:
+def recorded() -> list[tuple[str, str, str]]:
     """(function, table, mode) of every untracked read seen by any process, sorted."""
-    from django.db import connections
-
-    with connections[using].cursor() as cursor:
+    with connections[DEFAULT_DB_ALIAS].cursor() as cursor:
         cursor.execute("SELECT function, tbl, mode FROM reactive_untrackedread "
                        "ORDER BY function, tbl")
         return [(str(f), str(t), str(m)) for f, t, m in cursor.fetchall()]

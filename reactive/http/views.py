@@ -2,7 +2,7 @@
 ``/api/run/<path>``, ``/api/query_ts``, ``/api/query_at_ts``), as ``ConvexHttpClient`` calls it.
 
 Function outcomes are HTTP 200 with ``status: success|error``; caller errors are 4xx with
-``{"code", "message"}``. See docs/reference/http-api.md.
+``{"code", "message"}`` (this module decides the status). See docs/reference/http-api.md.
 """
 
 from __future__ import annotations
@@ -14,14 +14,25 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 
 from reactive import values
 from reactive.clock import clock
-from reactive.exceptions import BadRequest, ValueDecodingError
-from reactive.functions.runtime import Outcome, runtime
+from reactive.exceptions import (
+    AuthenticationError,
+    BadRequest,
+    FunctionNotFound,
+    RequestError,
+    ValueDecodingError,
+)
+from reactive.functions.arguments import decode_wire_args
+from reactive.functions.runtime import Call, Outcome, runtime
 from reactive.http.plumbing import api_view, caller_identity, read_json
 from reactive.types import FunctionKind
 
 ENCODED_FORMATS = {None, "convex_encoded_json", "convex_json"}
 MAX_TS_SKEW_NS = 60 * 10**9  # another server's clock may run a little ahead of ours
 CLEAN_FORMATS = {"json", "convex_clean_json"}
+# The status of a caller error, by its code; any other caller error is a 400.
+CALLER_ERROR_STATUS = {
+    error.code: error.http_status for error in (FunctionNotFound, AuthenticationError)
+}
 
 
 @api_view
@@ -78,8 +89,8 @@ def _call(
     request: HttpRequest, body: dict[str, Any], path: str, kind: FunctionKind | None, fmt: str
 ) -> HttpResponse:
     fmt = _format(body, default=fmt)
-    args = _args(body.get("args"), encoded=fmt in ENCODED_FORMATS)
-    outcome = runtime.execute(path, args, caller_identity(request), kind=kind)
+    args = decode_wire_args(body.get("args"), encoded=fmt in ENCODED_FORMATS)
+    outcome = runtime.call(Call(path, args, caller_identity(request), expect=kind))
     return _response(outcome, clean=fmt in CLEAN_FORMATS)
 
 
@@ -98,32 +109,10 @@ def _format(body: dict[str, Any], *, default: str) -> str:
     return str(fmt)
 
 
-def _args(raw: Any, *, encoded: bool) -> dict[str, Any]:
-    """Accept ``[{...}]`` (npm, positional wrapper), ``{...}`` (Python) or nothing."""
-    if raw is None:
-        return {}
-    if isinstance(raw, list):
-        if len(raw) > 1:
-            raise BadRequest("'args' must be one object (or a list holding one object).")
-        raw = raw[0] if raw else {}
-    if not isinstance(raw, dict):
-        raise BadRequest(f"'args' must be an object, not {type(raw).__name__}.")
-    if not encoded:
-        return raw
-    try:
-        decoded = values.decode(raw)
-    except ValueDecodingError as exc:
-        raise BadRequest(
-            f"'args' is not a valid Convex value: {exc}", code="BadConvexValue"
-        ) from None
-    assert isinstance(decoded, dict)
-    return decoded
-
-
 def _response(outcome: Outcome, *, clean: bool) -> HttpResponse:
-    if outcome.http_status != 200:
+    if outcome.caller_error:
         return JsonResponse(
-            {"code": outcome.code, "message": outcome.error}, status=outcome.http_status
+            {"code": outcome.code, "message": outcome.error}, status=status_of(outcome)
         )
     if outcome.ok:
         value = values.to_clean_json(values.decode(outcome.value)) if clean else outcome.value
@@ -134,3 +123,11 @@ def _response(outcome: Outcome, *, clean: bool) -> HttpResponse:
     if outcome.has_error_data:
         body["errorData"] = outcome.error_data
     return JsonResponse(body)
+
+
+def status_of(outcome: Outcome) -> int:
+    """The HTTP status of an outcome: 200 for a function's success or failure (the body says
+    which), the error's own 4xx when the caller was at fault."""
+    if not outcome.caller_error:
+        return 200
+    return CALLER_ERROR_STATUS.get(outcome.code or "", RequestError.http_status)

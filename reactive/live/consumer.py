@@ -23,8 +23,9 @@ from django.http.request import split_domain_port, validate_host
 
 from reactive.auth.identity import identity_from_user
 from reactive.conf import reactive_settings
+from reactive.exceptions import AuthRejected, Overloaded, ProtocolError
 from reactive.live import protocol
-from reactive.live.session import AuthRejected, ClientSession, Overloaded
+from reactive.live.session import ClientSession
 
 logger = logging.getLogger(__name__)
 
@@ -101,13 +102,13 @@ class SyncConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]  # channels is
             return
         try:
             if text_data is None:
-                raise protocol.ProtocolError("Messages must be text frames holding JSON.")
+                raise ProtocolError("Messages must be text frames holding JSON.")
             try:
                 data = json.loads(text_data)
             except (ValueError, RecursionError):
-                raise protocol.ProtocolError("The message is not valid JSON.") from None
+                raise ProtocolError("The message is not valid JSON.") from None
             await self.session.handle(protocol.parse(data))
-        except protocol.ProtocolError as exc:
+        except ProtocolError as exc:
             await self._fail(str(exc))
         except AuthRejected:
             await self._drain_and_close()

@@ -16,18 +16,12 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from reactive import values
-from reactive.exceptions import ReactiveError
+from reactive.exceptions import ProtocolError as ProtocolError  # also named protocol.ProtocolError
 
 _VERSIONED_PATH = re.compile(r"/api/(\d+)\.(\d+)\.(\d+)[^/]*/sync$")
 
 if TYPE_CHECKING:
     from reactive.functions.runtime import Outcome
-
-
-class ProtocolError(ReactiveError):
-    """Raised when a client message is malformed or breaks the protocol's version rules."""
-
-    code = "ProtocolError"
 
 
 class _Message(BaseModel):
@@ -116,18 +110,6 @@ def parse(data: Any) -> Connect | ModifyQuerySet | Mutation | Action | Authentic
         where = ".".join(str(p) for p in problem["loc"])
         prefix = f"{where}: " if where else ""
         raise ProtocolError(f"Invalid {data['type']} message: {prefix}{problem['msg']}.") from None
-
-
-def function_args(raw: list[Any]) -> dict[str, Any]:
-    """The positional-args wrapper ``[ {..} ]`` → the decoded argument object."""
-    if len(raw) > 1:
-        raise ProtocolError("'args' must hold at most one object.")
-    obj = raw[0] if raw else {}
-    if not isinstance(obj, dict):
-        raise ProtocolError(f"'args' must hold an object, not {type(obj).__name__}.")
-    decoded = values.decode(obj, root="args")
-    assert isinstance(decoded, dict)
-    return decoded
 
 
 # -- server → client --------------------------------------------------------------------------

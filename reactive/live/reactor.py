@@ -247,7 +247,7 @@ class Reactor:
         changes = log.changes_since(cursor, self._snapshot, self._matcher.tables())
         lap("log")
         self.stats["changes"] += len(changes)
-        return self._matcher.match(changes) if changes else set()
+        return self._matcher.match(changes, cursor) if changes else set()
 
     def _apply(self, entry: QueryEntry, result: Evaluation) -> bool:
         """Keep one distinct query's re-run; True if its result (or error) changed."""

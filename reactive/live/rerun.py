@@ -7,9 +7,9 @@ from __future__ import annotations
 import re
 from concurrent.futures import ThreadPoolExecutor
 
-from django.db import connections
+from django.db import DEFAULT_DB_ALIAS, connections
 
-from reactive.functions.runtime import Evaluation, Runtime
+from reactive.functions.runtime import Call, Evaluation, Runtime
 from reactive.functions.transaction import run_read_only
 from reactive.live.subscriptions import QueryEntry
 
@@ -38,7 +38,7 @@ class Rerunner:
     def evaluate(self, entries: list[QueryEntry]) -> Evaluated:
         if not self._threads or len(entries) < MIN_CONCURRENT:
             return [(entry, self._one(entry)) for entry in entries]
-        with connections[self.runtime.using].cursor() as cursor:
+        with connections[DEFAULT_DB_ALIAS].cursor() as cursor:
             cursor.execute("SELECT pg_export_snapshot()")
             (snapshot,) = cursor.fetchone()
         # Interleaved, so that each share gets some of every kind of query.
@@ -64,24 +64,25 @@ class Rerunner:
         self._threads = []
 
     def _close(self) -> None:
-        connections[self.runtime.using].close()  # this thread's connection
+        connections[DEFAULT_DB_ALIAS].close()  # this thread's connection
 
     def _one(self, entry: QueryEntry) -> Evaluation:
-        return self.runtime.evaluate(entry.path, entry.args, entry.identity, entry.journal_in)
+        return self.runtime.evaluate(Call(entry.path, entry.args, entry.identity,
+                                          journal=entry.journal_in))
 
     def _helper(self, snapshot: str, share: list[QueryEntry]) -> Evaluated:
         if not _SNAPSHOT_ID.match(snapshot):
             raise ValueError(f"unexpected snapshot id {snapshot!r}")
 
         def run() -> Evaluated:
-            with connections[self.runtime.using].cursor() as cursor:
+            with connections[DEFAULT_DB_ALIAS].cursor() as cursor:
                 # Before any query of this transaction: it then sees exactly the round's data.
                 cursor.execute(f"SET TRANSACTION SNAPSHOT '{snapshot}'")
             return [(entry, self._one(entry)) for entry in share]
 
         try:
-            return run_read_only(run, function="<reactor re-run>", using=self.runtime.using)
+            return run_read_only(run, function="<reactor re-run>")
         except Exception:
-            connections[self.runtime.using].close()  # reopened by this thread's next share
+            connections[DEFAULT_DB_ALIAS].close()  # reopened by this thread's next share
             raise
 

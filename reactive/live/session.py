@@ -20,8 +20,15 @@ from reactive import values
 from reactive.auth.identity import identity_from_admin_key, identity_from_jwt
 from reactive.clock import clock
 from reactive.conf import reactive_settings
-from reactive.exceptions import AuthenticationError, ReactiveError
-from reactive.functions.runtime import failure, runtime
+from reactive.exceptions import (
+    AuthenticationError,
+    AuthRejected,
+    Overloaded,
+    ProtocolError,
+    ReactiveError,
+)
+from reactive.functions.arguments import decode_wire_args
+from reactive.functions.runtime import Call, failure, runtime
 from reactive.functions.transaction import in_thread
 from reactive.live import protocol
 from reactive.live.inbox import (
@@ -31,22 +38,12 @@ from reactive.live.inbox import (
     QuerySetChanged,
     SessionClosed,
 )
-from reactive.live.protocol import ProtocolError
 from reactive.live.reactor import Reactor, get_reactor
 from reactive.types import FunctionKind, Identity
 
 logger = logging.getLogger(__name__)
 
 MAX_CLOCK_SKEW_NS = 60 * 10**9
-
-
-class Overloaded(Exception):
-    """The client sends faster than the server can serve it: close with 1013, so the client
-    backs off and reconnects (a FatalError would stop an npm client for good)."""
-
-
-class AuthRejected(Exception):
-    """The session must send AuthError and close."""
 
 
 class ClientSession:
@@ -187,26 +184,26 @@ class ClientSession:
             message = await self._mutations.get()
             identity, session_id = self.identity, self.session_id or ""
             try:
-                args = protocol.function_args(message.args)
+                args = decode_wire_args(message.args)
             except ReactiveError as exc:
                 outcome = failure(exc, message.udfPath)
             else:
-                outcome = await in_thread(
-                    runtime.execute_once, message.udfPath, args, identity,
-                    session_id=session_id, request_id=message.requestId,
-                )
+                outcome = await runtime.acall(Call(
+                    message.udfPath, args, identity, expect=FunctionKind.MUTATION,
+                    once=(session_id, message.requestId),
+                ))
             # Failures go through the Reactor too: the Rust/Python client completes even a
             # failed mutation only on a Transition after its response (§4.5).
             self.reactor.post(MutationDone(self, message.requestId, outcome))
 
     async def _action(self, message: protocol.Action) -> None:
         try:
-            args = protocol.function_args(message.args)
+            args = decode_wire_args(message.args)
         except ReactiveError as exc:
             outcome = failure(exc, message.udfPath)
         else:
-            outcome = await runtime.aexecute(message.udfPath, args, self.identity,
-                                             kind=FunctionKind.ACTION)
+            outcome = await runtime.acall(Call(message.udfPath, args, self.identity,
+                                               expect=FunctionKind.ACTION))
         self.send(protocol.outcome_response("ActionResponse", message.requestId, outcome))
 
 

@@ -13,6 +13,7 @@ from typing import Any
 
 from reactive.conf import reactive_settings
 from reactive.exceptions import ResultTooLarge
+from reactive.functions.arguments import decode_wire_args
 from reactive.functions.registry import canonical_name
 from reactive.functions.runtime import Outcome
 from reactive.live import protocol
@@ -239,7 +240,7 @@ class Subscriptions:
             return
         try:
             args = sub.args
-            decoded = protocol.function_args(args) if isinstance(args, list) else args
+            decoded = decode_wire_args(args) if isinstance(args, list) else args
             journal_in = _journal(sub.journal)
             name = canonical_name(sub.path)
             key = (name, json.dumps(decoded, sort_keys=True, default=repr), state.identity,

@@ -26,12 +26,11 @@ from croniter import croniter
 from django.apps import AppConfig
 
 from reactive.exceptions import DefinitionError, SchedulingError
-from reactive.functions.definitions import FunctionDefinition
+from reactive.functions.definitions import FunctionDefinition, FunctionRef
 from reactive.functions.registry import Registry
 
 logger = logging.getLogger(__name__)
 
-FunctionRef = str | FunctionDefinition[Any, Any]
 DAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 
 

@@ -23,7 +23,7 @@ from django.utils import timezone
 
 from reactive.conf import reactive_settings
 from reactive.exceptions import FunctionNotFound
-from reactive.functions.definitions import FunctionDefinition
+from reactive.functions.definitions import AnyDefinition
 from reactive.functions.registry import registry
 from reactive.functions.runtime import Runtime, runtime
 from reactive.functions.scheduler import decode_args, running, send, storable
@@ -34,7 +34,6 @@ from reactive.types import ANONYMOUS, FunctionKind
 
 logger = logging.getLogger(__name__)
 
-AnyDefinition = FunctionDefinition[Any, Any]
 
 # A task may arrive a little before its ETA (clock skew between hosts); later than this
 # early, it is sent back to the broker to wait.

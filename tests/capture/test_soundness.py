@@ -28,7 +28,7 @@ from reactive.capture.resolve import resolve
 from reactive.exceptions import DefinitionError
 from reactive.functions import untracked
 from reactive.functions.registry import registry
-from reactive.functions.runtime import Runtime
+from reactive.functions.runtime import Call, Runtime
 from reactive.functions.transaction import run_read_only
 from reactive.types import ANONYMOUS
 from tests.support.changelog import changes_after, dsn, last_change_id
@@ -239,7 +239,7 @@ def permission_queries() -> Iterator[tuple[str, str]]:
 def evaluate(name: str) -> Any:
     """Evaluate as a Reactor round does: inside one read-only snapshot."""
     runtime = Runtime()
-    return run_read_only(lambda: runtime.evaluate(name, {}, ANONYMOUS).outcome,
+    return run_read_only(lambda: runtime.evaluate(Call(name, {}, ANONYMOUS)).outcome,
                          function="<test round>")
 
 

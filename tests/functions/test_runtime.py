@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from django.contrib.auth.models import User
 
-from reactive import FunctionError
+from reactive import FunctionError, values
 from reactive.exceptions import (
     ArgumentError,
     ExecutionError,
@@ -15,7 +15,8 @@ from reactive.exceptions import (
     ReturnValueError,
 )
 from reactive.functions.registry import registry
-from reactive.functions.runtime import runtime
+from reactive.functions.runtime import Call, runtime
+from reactive.models import SessionRequest
 from reactive.types import ADMIN, ANONYMOUS, FunctionKind, Identity
 from tests.testapp.models import Note
 
@@ -115,10 +116,11 @@ def test_id_argument_validates_primary_key() -> None:
 
 
 def test_internal_function_hidden_from_clients_but_not_admin() -> None:
-    outcome = runtime.execute("testapp:secret", {}, ANONYMOUS)
-    assert outcome.http_status == 404
+    outcome = runtime.call(Call("testapp:secret", {}, ANONYMOUS))
+    assert outcome.caller_error and outcome.code == "FunctionNotFound"
     assert outcome.error == "Could not find public function for 'testapp:secret'."
-    assert runtime.execute("testapp:secret", {}, ADMIN).value == "internal"
+    assert runtime.call(Call("testapp:secret", {}, ADMIN)).value == "internal"
+    assert runtime.call(Call("testapp:secret", {}, ANONYMOUS, internal=True)).value == "internal"
 
 
 def test_unknown_function_is_not_found() -> None:
@@ -134,23 +136,23 @@ def test_returns_validation() -> None:
 def test_crash_is_logged_and_hidden_unless_details_exposed(
     settings: object, caplog: pytest.LogCaptureFixture
 ) -> None:
-    outcome = runtime.execute("testapp:crash", {}, ANONYMOUS)
+    outcome = runtime.call(Call("testapp:crash", {}, ANONYMOUS))
     assert outcome.error is not None and "Uncaught ValueError: boom" in outcome.error
     assert "function crashed function=testapp:crash" in caplog.text
     settings.REACTIVE = {**settings.REACTIVE, "EXPOSE_ERROR_DETAILS": False}  # type: ignore[attr-defined]
-    hidden = runtime.execute("testapp:crash", {}, ANONYMOUS)
+    hidden = runtime.call(Call("testapp:crash", {}, ANONYMOUS))
     assert hidden.error is not None and "boom" not in hidden.error
     assert hidden.error.endswith("Server Error")
 
 
 def test_function_error_data_reaches_outcome() -> None:
-    outcome = runtime.execute("testapp:add_note", {"body": " "}, ANONYMOUS)
-    assert outcome.has_error_data
+    outcome = runtime.call(Call("testapp:add_note", {"body": " "}, ANONYMOUS))
+    assert not outcome.caller_error and outcome.has_error_data
     assert outcome.error_data == {"code": "EMPTY", "field": "body"}
 
 
 def test_invalid_result_key_is_an_error_and_the_call_fails_cleanly() -> None:
-    outcome = runtime.execute("testapp:bad_key", {}, ANONYMOUS)
+    outcome = runtime.call(Call("testapp:bad_key", {}, ANONYMOUS))
     assert not outcome.ok
     assert "café" in (outcome.error or "")
 
@@ -186,3 +188,74 @@ def test_actions_cannot_write_directly_in_any_form(name: str) -> None:
     with pytest.raises(ReadOnlyError, match="wrote to the database directly"):
         runtime.run(name)
     assert not Note.objects.exists()
+
+
+def test_call_outcomes_are_wire_encoded_and_run_values_are_python() -> None:
+    # Given a mutation whose result is a string id, and a query returning documents
+    new_id = runtime.call(Call("testapp:add_note", {"body": "x"})).value
+    # When the same query goes through both entry points
+    outcome = runtime.call(Call("testapp:list_notes", {"limit": 5}))
+    result = runtime.run("testapp:list_notes", {"limit": 5})
+    # Then call hands back wire-encoded values and run the decoded ones
+    assert [doc["_id"] for doc in result] == [new_id]
+    assert values.decode(outcome.value) == result
+
+
+def test_call_refuses_the_wrong_kind_as_a_caller_error() -> None:
+    outcome = runtime.call(Call("testapp:add_note", {"body": "x"}, expect=FunctionKind.QUERY))
+    assert outcome.caller_error and outcome.code == "BadRequest"
+    assert "is a mutation, not a query" in (outcome.error or "")
+    assert not Note.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "code"),
+    [({"body": 5}, "ArgumentValidationError"), ({}, "ArgumentValidationError"),
+     ({"body": "x", "extra": 1}, "ArgumentValidationError")],
+)
+def test_call_with_malformed_arguments_is_a_caller_error(
+    args: dict[str, object], code: str
+) -> None:
+    outcome = runtime.call(Call("testapp:add_note", args))
+    assert outcome.caller_error and outcome.code == code and not outcome.ok
+    assert not Note.objects.exists()
+
+
+def test_a_mutation_called_once_per_request_runs_once() -> None:
+    # Given one (session, request) pair sent twice, as a reconnecting client re-sends it
+    first = Call("testapp:add_note", {"body": "once"}, once=("session-a", 7))
+    # When both arrive
+    a, b = runtime.call(first), runtime.call(first)
+    # Then the mutation ran once and the repeat got the first result
+    assert a.ok and a.value == b.value
+    assert Note.objects.filter(body="once").count() == 1
+    # and another request id runs again
+    assert runtime.call(Call("testapp:add_note", {"body": "once"}, once=("session-a", 8))).ok
+    assert Note.objects.filter(body="once").count() == 2
+
+
+def test_a_failed_mutation_called_once_records_nothing() -> None:
+    failing = Call("testapp:add_note", {"body": " "}, once=("session-b", 1))
+    assert runtime.call(failing).has_error_data
+    assert not SessionRequest.objects.filter(session_id="session-b").exists()
+
+
+async def test_acall_runs_sync_and_async_functions_like_call() -> None:
+    assert (await runtime.acall(Call("testapp/rooms:hello", {"name": "a"}))).value == "hello a"
+    summary = await runtime.acall(Call("testapp:summarize", {"prefix": "n="}))
+    assert summary.ok, summary
+    assert values.decode(summary.value)["count"] == 0
+    missing = await runtime.acall(Call("testapp:nope"))
+    assert missing.caller_error and missing.code == "FunctionNotFound"
+
+
+def test_execute_still_works_for_one_release_and_warns() -> None:
+    with pytest.warns(DeprecationWarning, match="runtime.call"):
+        outcome = runtime.execute("testapp:secret", {}, ANONYMOUS)
+    assert outcome.code == "FunctionNotFound"
+
+
+def test_call_runs_an_async_action_from_sync_code() -> None:
+    outcome = runtime.call(Call("testapp:summarize", {"prefix": "n="}))
+    assert outcome.ok, outcome
+    assert values.decode(outcome.value)["count"] == 0

@@ -13,7 +13,7 @@ from django.db import connection
 
 from reactive import FunctionError
 from reactive.exceptions import ConflictError
-from reactive.functions.runtime import runtime
+from reactive.functions.runtime import Call, runtime
 from reactive.functions.transaction import backoff
 from tests.testapp import hooks
 from tests.testapp.models import Account
@@ -106,7 +106,7 @@ def test_conflict_error_reaches_clients_as_an_error_outcome(hook: None, settings
             other.execute("UPDATE testapp_account SET balance = 7 WHERE name = 'hot'")
 
     hooks.between_read_and_write = interfere
-    outcome = runtime.execute("testapp:bump", {"name": "hot"})
+    outcome = runtime.call(Call("testapp:bump", {"name": "hot"}))
     assert not outcome.ok
     assert outcome.code == "OptimisticConcurrencyControlFailure"
     assert "conflicted with concurrent writes on all 1 attempts (SQLSTATE 40001)" in str(

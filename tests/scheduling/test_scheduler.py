@@ -25,7 +25,7 @@ from reactive.exceptions import (
     SchedulingError,
     SchedulingLimitError,
 )
-from reactive.functions.runtime import runtime
+from reactive.functions.runtime import Call, runtime
 from reactive.functions.scheduler import RUN_JOB_TASK, Scheduler
 from reactive.models import Job, JobCommit, JobState
 from reactive.scheduling import runner, sweeper
@@ -338,7 +338,7 @@ def test_limits_give_clear_errors() -> None:
         with pytest.raises(SchedulingLimitError, match="SCHEDULER_MAX_JOBS_PER_TRANSACTION"):
             runtime.run("testapp/jobs:schedule_many", {"n": 4})
         assert not Job.objects.exists()  # the mutation rolled back with its three jobs
-        outcome = runtime.execute("testapp/jobs:schedule_many", {"n": 4})
+        outcome = runtime.call(Call("testapp/jobs:schedule_many", {"n": 4}))
         assert outcome.code == "SchedulingLimitExceeded"
         assert len(runtime.run("testapp/jobs:schedule_many", {"n": 3})) == 3
 

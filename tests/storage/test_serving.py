@@ -12,7 +12,7 @@ import requests
 from django.conf import settings
 
 from reactive.exceptions import ArgumentError, StorageError
-from reactive.functions.runtime import runtime
+from reactive.functions.runtime import Call, runtime
 from reactive.functions.transaction import in_thread
 from reactive.models import StoredFile
 from tests.support.syncclient import SyncClient
@@ -95,7 +95,7 @@ def test_unknown_and_malformed_storage_ids_are_clear_errors() -> None:
         runtime.run("testapp/files:delete", {"storage_id": missing})
     assert unknown.value.data == {"code": "StorageFileNotFound", "storageId": missing}
     # Over HTTP the client gets them as ConvexError data
-    outcome = runtime.execute("testapp/files:url", {"storage_id": "not-an-id"})
+    outcome = runtime.call(Call("testapp/files:url", {"storage_id": "not-an-id"}))
     assert outcome.has_error_data and outcome.error_data == {
         "code": "StorageIdInvalid", "storageId": "not-an-id"}
 

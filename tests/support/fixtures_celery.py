@@ -106,10 +106,10 @@ def worker_process(
     return CeleryProcess(args, env, ready=" ready.")
 
 
-def beat_process(database_url: str, redis_url: str) -> CeleryProcess:
+def beat_process(database_url: str, redis_url: str, *, loglevel: str = "INFO") -> CeleryProcess:
     process = CeleryProcess([], {"DATABASE_URL": database_url, "REDIS_URL": redis_url}, ready="")
     schedule, pidfile = process.directory / "schedule", process.directory / "beat.pid"
-    process._args = ["beat", "--loglevel", "INFO", "-s", str(schedule), "--pidfile", str(pidfile)]
+    process._args = ["beat", "--loglevel", loglevel, "-s", str(schedule), "--pidfile", str(pidfile)]
     process._ready = "beat: Starting..."
     return process
 
@@ -150,7 +150,7 @@ def make_celery(test_database_url: str) -> Iterator[Callable[..., CeleryProcess]
         if kind == "worker":
             process = worker_process(test_database_url, redis_url, **kwargs)
         else:
-            process = beat_process(test_database_url, redis_url)
+            process = beat_process(test_database_url, redis_url, **kwargs)
         started.append(process)
         return process
 

@@ -6,7 +6,10 @@ import uuid
 
 from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
+from django.contrib.postgres.indexes import GinIndex
+from django.contrib.postgres.search import SearchVector
 from django.db import models
+from pgvector.django import HnswIndex, VectorField
 
 
 class Item(models.Model):
@@ -130,6 +133,8 @@ class ShapeView(models.Model):
 
     def __str__(self) -> str:
         return f"view {self.pk}"
+
+
 class Photo(models.Model):
     """A row that references a stored file: the file-storage tests and the orphan sweep."""
 
@@ -140,3 +145,40 @@ class Photo(models.Model):
 
     def __str__(self) -> str:
         return self.caption
+
+
+class Document(models.Model):
+    """A searchable text with an embedding: the live search and nearest-neighbour tests."""
+
+    title = models.CharField(max_length=200, default="")
+    body = models.TextField()
+    tag = models.CharField(max_length=20, default="")
+    rank = models.IntegerField(default=0)
+    embedding = VectorField(dimensions=3, null=True)
+
+    class Meta:
+        indexes = [
+            GinIndex(SearchVector("body", config="english"), name="document_body_search"),
+            HnswIndex(name="document_embedding_hnsw", fields=["embedding"], m=16,
+                      ef_construction=64, opclasses=["vector_cosine_ops"]),
+        ]
+
+    def __str__(self) -> str:
+        return self.body[:40]
+
+
+class Passage(models.Model):
+    """The search benchmark's corpus (bench/search.py): text and a 384-dimension embedding."""
+
+    body = models.TextField()
+    embedding = VectorField(dimensions=384, null=True)
+
+    class Meta:
+        indexes = [
+            GinIndex(SearchVector("body", config="english"), name="passage_body_search"),
+            HnswIndex(name="passage_embedding_hnsw", fields=["embedding"],
+                      opclasses=["vector_cosine_ops"]),
+        ]
+
+    def __str__(self) -> str:
+        return self.body[:40]

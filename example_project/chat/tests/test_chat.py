@@ -80,3 +80,24 @@ def test_the_digest_cron_counts_recent_messages(ada):
     Caller.admin().mutation("chat:post_digest")
     bodies = [m["body"] for m in ada.query("chat:list", channel="general")]
     assert bodies == ["Last hour: #random: 1"]
+
+
+def test_search_as_you_type_follows_new_and_edited_messages(ada, grace):
+    ada.mutation("chat:send", channel="general", body="the deploy failed again")
+    with grace.subscribe("chat:search", channel="general", text="deplo") as hits:
+        assert [h["body"] for h in hits.value] == ["the deploy failed again"]
+        second = ada.mutation("chat:send", channel="general", body="deploying a fix now")
+        assert len(hits.next()) == 2
+        ada.mutation("chat:edit", id=second, body="fix is out")
+        assert [h["body"] for h in hits.next()] == ["the deploy failed again"]
+
+
+def test_similar_messages_rank_by_the_local_embedding(ada):
+    from chat.embedding import embed
+
+    assert embed("Deploy failed") == embed("deploy FAILED")  # deterministic, case-folded
+    target = ada.mutation("chat:send", channel="general", body="the deploy failed")
+    ada.mutation("chat:send", channel="general", body="lunch at noon?")
+    ada.mutation("chat:send", channel="general", body="deploy failed twice")
+    similar = ada.query("chat:similar", id=target, k=2)
+    assert [m["body"] for m in similar] == ["deploy failed twice", "lunch at noon?"]

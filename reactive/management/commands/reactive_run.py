@@ -11,9 +11,10 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from reactive import values
-from reactive.exceptions import ReactiveError, ValueDecodingError
-from reactive.functions.runtime import Runtime, runtime
+from reactive.exceptions import BadRequest, ReactiveError
+from reactive.functions.arguments import decode_wire_args
+from reactive.functions.outcome import failure
+from reactive.functions.runtime import Call, runtime
 from reactive.probe import DOWN_HINT, database_problem
 from reactive.types import ADMIN, ANONYMOUS, Identity
 
@@ -40,7 +41,7 @@ class Command(BaseCommand):
             raise CommandError(f"{problem}\n{DOWN_HINT}")
         identity = ADMIN if options["admin"] else _user_identity(options["user"])
         with _without_expected_tracebacks(enabled=not options.get("traceback")):
-            outcome = runtime.execute(options["name"], arguments, identity, internal=True)
+            outcome = runtime.call(Call(options["name"], arguments, identity, internal=True))
         if not outcome.ok:
             detail = ""
             if outcome.has_error_data:
@@ -58,7 +59,7 @@ def _without_expected_tracebacks(*, enabled: bool) -> Iterator[None]:
     def keep(record: logging.LogRecord) -> bool:
         return not (record.exc_info and isinstance(record.exc_info[1], ReactiveError))
 
-    logger = logging.getLogger(Runtime.__module__)
+    logger = logging.getLogger(failure.__module__)  # where the runtime logs failures
     if enabled:
         logger.addFilter(keep)
     try:
@@ -75,11 +76,9 @@ def _parse_args(raw: str) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise CommandError(f"Arguments must be a JSON object, not {type(data).__name__}.")
     try:
-        decoded = values.decode(data, root="args")
-    except ValueDecodingError as exc:
+        return decode_wire_args(data)
+    except BadRequest as exc:
         raise CommandError(str(exc)) from None
-    assert isinstance(decoded, dict)
-    return decoded
 
 
 def _user_identity(user: str | None) -> Identity:

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.contrib.postgres.search import SearchQuery, SearchVector
 from django.db import connection
+from django.db.models.functions import Upper
 from psycopg import sql
 
 from reactive import MutationCtx, QueryCtx, internal_query, mutation, query
-from tests.testapp.models import Message
+from reactive.search import nearest, search
+from tests.testapp.models import Message, Passage
 
 
 @query
@@ -24,6 +27,26 @@ def opaque_item_count(ctx: QueryCtx) -> int:
     with connection.cursor() as cursor:
         cursor.execute(sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier("testapp_item")))
         return int(cursor.fetchone()[0])
+
+
+@query
+def search_passages(ctx: QueryCtx, text: str, limit: int = 10) -> list[int]:
+    """bench/search.py: a ranked search (precise read set)."""
+    return [p.pk for p in search(Passage.objects.all(), "body", text, prefix=False)[:limit]]
+
+
+@query
+def search_passages_wide(ctx: QueryCtx, text: str, limit: int = 10) -> list[int]:
+    """The same hits through an expression the read-set analysis does not follow (UPPER):
+    the whole-table dependency every search had before, measured as the baseline."""
+    rows = Passage.objects.annotate(v=SearchVector(Upper("body"), config="english")).filter(
+        v=SearchQuery(text, config="english", search_type="websearch"))
+    return list(rows.order_by("-pk").values_list("pk", flat=True)[:limit])
+
+
+@query
+def similar_passages(ctx: QueryCtx, vector: list[float], k: int = 10) -> list[int]:
+    return [p.pk for p in nearest(Passage.objects.all(), "embedding", vector, k=k)]
 
 
 @mutation

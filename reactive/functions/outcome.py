@@ -1,0 +1,86 @@
+"""What a call hands back to an edge: ``Outcome``, and ``failure``, the one place an exception
+becomes the error a client sees (and is logged as operators need it).
+
+Edges turn an Outcome into their own shapes: HTTP statuses in :mod:`reactive.http.views`,
+protocol messages in :mod:`reactive.live`.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.conf import settings
+
+from reactive import values
+from reactive.conf import reactive_settings
+from reactive.exceptions import (
+    ExecutionError,
+    FunctionError,
+    ReactiveError,
+    RequestError,
+    ValueDecodingError,
+    ValueEncodingError,
+)
+from reactive.functions.convert import to_value
+from reactive.functions.definitions import FunctionDefinition, FunctionRef
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """The result of one call as an edge sends it: a wire-encoded value, or an error.
+
+    ``error_data`` is set only for ``FunctionError`` (it becomes ``ConvexError.data``).
+    ``caller_error`` is true when the caller was at fault (a ``RequestError``: unknown
+    function, bad arguments, wrong kind), as opposed to a function that ran and failed; ``code``
+    then names which, and the HTTP API answers 4xx instead of 200.
+    """
+
+    value: Any = None
+    error: str | None = None
+    error_data: Any = None
+    has_error_data: bool = False
+    code: str | None = None
+    caller_error: bool = False
+    log_lines: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+def failure(exc: Exception, ref: FunctionRef) -> Outcome:
+    """Describe an exception as clients should see it, logging what operators need."""
+    name = ref_name(ref)
+    if isinstance(exc, RequestError):
+        return Outcome(error=str(exc), code=exc.code, caller_error=True)
+    if isinstance(exc, FunctionError):
+        try:
+            data = values.encode(to_value(exc.data))
+        except ReactiveError as encode_exc:
+            logger.error("function error data not encodable function=%s", name, exc_info=True)
+            return Outcome(error=f"Uncaught Error: {encode_exc}", code=encode_exc.code)
+        return Outcome(error=str(exc), error_data=data, has_error_data=True, code=exc.code)
+    if isinstance(exc, (ExecutionError, ValueEncodingError, ValueDecodingError)):
+        logger.error("function failed function=%s code=%s", name, exc.code, exc_info=exc)
+        return Outcome(error=str(exc), code=exc.code)
+    request_id = uuid.uuid4().hex[:16]
+    logger.error("function crashed function=%s request_id=%s", name, request_id, exc_info=exc)
+    message = f"[Request ID: {request_id}] Server Error"
+    if _expose_details():
+        message += f"\nUncaught {type(exc).__name__}: {exc}"
+    return Outcome(error=message, code="InternalServerError")
+
+
+def ref_name(ref: FunctionRef) -> str:
+    """A function's name for logs, however the caller named it (capped for untrusted input)."""
+    return ref.name if isinstance(ref, FunctionDefinition) else str(ref)[:200]
+
+
+def _expose_details() -> bool:
+    configured = reactive_settings().EXPOSE_ERROR_DETAILS
+    return bool(settings.DEBUG) if configured is None else configured
