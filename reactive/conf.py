@@ -169,6 +169,9 @@ class ReactiveSettings(BaseModel):
     WEBSOCKET_MAX_PENDING_MUTATIONS: int = Field(1000, ge=1)
     # One live query's result as encoded JSON; over it that query gets a ResultTooLarge error.
     WEBSOCKET_MAX_RESULT_BYTES: int = Field(16 * 1024 * 1024, ge=1024)
+    # How often a cookie-authenticated websocket's Django session is re-checked (logout,
+    # flush, deactivation): the bound on how long such a socket can outlive its session.
+    WEBSOCKET_SESSION_RECHECK_SECONDS: float = Field(5.0, gt=0, le=300)
 
     # Change capture and the Reactor
     TRACKED_APPS: tuple[str, ...] | Literal["__all__"] = "__all__"

@@ -173,8 +173,9 @@ def check_origins(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
         if _is_origin(origin) and not origin_allowed(scope):
             found.append(Warning(
                 f"REACTIVE['CORS_ALLOWED_ORIGINS'] allows {origin!r} to call the HTTP API, but "
-                "the websocket refuses that origin (neither in WEBSOCKET_ALLOWED_ORIGINS nor "
-                "an ALLOWED_HOSTS host), so live queries from that page fail.",
+                "the websocket refuses that origin (it is not in WEBSOCKET_ALLOWED_ORIGINS, "
+                "and only the server's own scheme, host and port pass without it), so live "
+                "queries from that page fail.",
                 hint=f"In {settings_file()} add {origin!r} to "
                 "REACTIVE['WEBSOCKET_ALLOWED_ORIGINS'].",
                 id="reactive.W055",

@@ -26,6 +26,8 @@ def test_defaults_are_read_and_overrides_apply_at_use_time(settings: Any) -> Non
         ({"ADMIN_KEY": "short"}, "ADMIN_KEY"),
         ({"CORS_ALLOWED_ORIGINS": "http://x"}, "CORS_ALLOWED_ORIGINS"),
         ([1, 2], "settings.REACTIVE must be a dict, not list"),
+        ({"WEBSOCKET_SESSION_RECHECK_SECONDS": 0}, "WEBSOCKET_SESSION_RECHECK_SECONDS"),
+        ({"WEBSOCKET_SESSION_RECHECK_SECONDS": "often"}, "WEBSOCKET_SESSION_RECHECK_SECONDS"),
     ],
 )
 def test_bad_settings_fail_the_check_and_raise_on_use(

@@ -86,6 +86,22 @@ def identity_from_user(user: Any) -> Identity:
     return Identity(user_id=str(user.pk))
 
 
+def session_identity(session_key: str) -> Identity:
+    """The identity a request carrying this session cookie would get now, by Django's own
+    machinery (blocking): the session must exist and not be expired, its user exist and pass
+    the auth backend (``is_active`` for ``ModelBackend``), and the session's auth hash match
+    the user's (a password change logs other sessions out). Else anonymous."""
+    from importlib import import_module
+
+    from django.conf import settings
+    from django.contrib.auth import get_user
+    from django.http import HttpRequest
+
+    request = HttpRequest()
+    request.session = import_module(settings.SESSION_ENGINE).SessionStore(session_key)
+    return identity_from_user(get_user(request))
+
+
 def _decode_acting_as(encoded: str) -> Mapping[str, Any]:
     try:
         data = json.loads(base64.b64decode(encoded + "=" * (-len(encoded) % 4)))

@@ -45,6 +45,7 @@ from reactive.functions.transaction import (
     in_thread,
     run_read_only,
     run_serializable,
+    transient,
 )
 from reactive.types import ANONYMOUS, FunctionKind, Identity
 
@@ -126,7 +127,9 @@ class Runtime:
 
         For the Reactor's rounds: every query of a round sees the same snapshot. The query
         runs in a savepoint, so a failing one leaves the round's transaction usable. The
-        function must be a query. Never raises; failures are in ``outcome``.
+        function must be a query. Failures are in ``outcome``, except a connection's or
+        server's (``transient``): that one is raised, since it says nothing about the query and
+        the whole round must be retried.
         """
         journal: list[str] = []
         definition: AnyDefinition | None = None
@@ -137,6 +140,8 @@ class Runtime:
                     value = self._perform(call, definition, encode=True, journal_out=journal)
                 outcome = Outcome(value=value)
             except Exception as exc:
+                if transient(exc):
+                    raise
                 outcome = failure(exc, call.function)
         outcome, read_set = _base_reads(call, definition, recorder.read_set(), outcome)
         return Evaluation(outcome, read_set, journal)

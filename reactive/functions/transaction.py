@@ -21,6 +21,8 @@ from asgiref.sync import sync_to_async
 from django.db import (
     DEFAULT_DB_ALIAS,
     DatabaseError,
+    InterfaceError,
+    OperationalError,
     close_old_connections,
     connections,
     transaction,
@@ -40,6 +42,11 @@ SERIALIZATION_FAILURE = "40001"
 DEADLOCK_DETECTED = "40P01"
 RETRYABLE = frozenset({SERIALIZATION_FAILURE, DEADLOCK_DETECTED})
 READ_ONLY_SQL_TRANSACTION = "25006"
+# SQLSTATE classes of connection and server trouble, not of what a function asked: connection
+# exceptions, insufficient resources, operator intervention (57P01 terminated, 57P02 crash,
+# 57P03 starting up), system errors, internal errors. Class 57's 57014 (a statement timeout or a
+# cancel) is not among them: a query over its timeout would only time out again.
+TRANSIENT_CLASSES = ("08", "53", "57P", "58", "XX")
 
 
 class Scope(enum.Enum):
@@ -78,6 +85,23 @@ def sqlstate(exc: BaseException) -> str | None:
             return state
         seen = seen.__cause__
     return None
+
+
+def transient(exc: BaseException) -> bool:
+    """Whether a database error is the connection's or the server's, not the function's.
+
+    Such an error says nothing about the function's result: running it again, on a healthy
+    connection, may well succeed. psycopg reports a lost or closed connection without a
+    SQLSTATE, as an OperationalError or InterfaceError.
+    """
+    if isinstance(exc, InterfaceError):
+        return True
+    if not isinstance(exc, DatabaseError):
+        return False
+    state = sqlstate(exc)
+    if state is None:
+        return isinstance(exc, OperationalError)
+    return state.startswith(TRANSIENT_CLASSES)
 
 
 def run_read_only(fn: Callable[[], T], *, function: str) -> T:

@@ -36,6 +36,7 @@ MAX_OUTBOX = 10_000
 # Transitions longer than this go to clients that accept it as TransitionChunks of this size
 # (the reference server chunks above about 5 MB; a browser or proxy may cap a frame's size).
 CHUNK_CHARS = 4 * 1024 * 1024
+DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
 class SyncConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]  # channels is untyped
@@ -66,9 +67,12 @@ class SyncConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]  # channels is
         self._last_sent = time.monotonic()
         self._budget = _Budget(conf.WEBSOCKET_MAX_MESSAGES_PER_SECOND)
         self._chunks = protocol.chunking_client(self.scope.get("path", ""))
-        self.session = ClientSession(self.deliver_one,
-                                     identity_from_user(self.scope.get("user")),
-                                     conf.WEBSOCKET_MAX_PENDING_MUTATIONS)
+        self.session = ClientSession(
+            self.deliver_one, identity_from_user(self.scope.get("user")),
+            conf.WEBSOCKET_MAX_PENDING_MUTATIONS,
+            cookie_session=getattr(self.scope.get("session"), "session_key", None),
+            reject=self._reject,
+        )
         loop = asyncio.get_running_loop()
         self._sender = loop.create_task(self._send_loop())
         # A timer, not a task: one fewer coroutine frame and task per idle socket.
@@ -119,6 +123,13 @@ class SyncConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]  # channels is
         except Exception:
             logger.exception("websocket message failed session=%s", self.session.session_id)
             await self._drain_and_close(code=CLOSE_INTERNAL, reason="InternalServerError")
+
+    def _reject(self) -> None:
+        """The session's identity ended on its own (a token expired): close after the
+        AuthError, as the reference server does."""
+        self._closing = True
+        task = asyncio.get_running_loop().create_task(self._drain_and_close())
+        self._background = task  # keep a reference until it is done
 
     # -- outgoing --------------------------------------------------------------------------
 
@@ -188,19 +199,58 @@ class _Budget:
 
 
 def origin_allowed(scope: dict[str, Any]) -> bool:
-    """No Origin (Node, Python clients), an ALLOWED_HOSTS host, or a configured origin."""
+    """No Origin (Node, Python clients), the server's own origin, or a configured one.
+
+    Origins are compared as (scheme, host, port), default ports filled in: a page served by
+    another port or scheme of the same host is another origin. The server's own origin is the
+    request's ``Host`` (an ``ALLOWED_HOSTS`` host) with ``http`` for ``ws`` and ``https`` for
+    ``wss``.
+    """
     origin = _origin(scope)
     if origin is None:
         return True
-    if origin in reactive_settings().WEBSOCKET_ALLOWED_ORIGINS:
+    key = origin_key(origin)
+    if key is None:
+        return False
+    if key in {origin_key(o) for o in reactive_settings().WEBSOCKET_ALLOWED_ORIGINS}:
         return True
-    domain, _ = split_domain_port(urlsplit(origin).netloc)
+    return key == _own_origin(scope)
+
+
+def origin_key(origin: str) -> tuple[str, str, int] | None:
+    """(scheme, host, port) of an http(s) origin, lower-cased, the default port filled in;
+    None for anything else (``null``, a path, another scheme)."""
+    try:
+        parts = urlsplit(origin.strip())
+        port = parts.port
+    except ValueError:
+        return None
+    scheme = parts.scheme.lower()
+    if scheme not in DEFAULT_PORTS or not parts.hostname or parts.path not in ("", "/"):
+        return None
+    if parts.query or parts.fragment or parts.username or parts.password:
+        return None
+    return scheme, parts.hostname.lower(), port or DEFAULT_PORTS[scheme]
+
+
+def _own_origin(scope: dict[str, Any]) -> tuple[str, str, int] | None:
+    host = _header(scope, b"host")
+    if host is None:
+        return None
+    domain, _ = split_domain_port(host)
     allowed = list(settings.ALLOWED_HOSTS) or ["localhost", "127.0.0.1", "[::1]"]
-    return bool(domain) and validate_host(domain, allowed)
+    if not domain or not validate_host(domain, allowed):
+        return None
+    scheme = "https" if scope.get("scheme") in ("wss", "https") else "http"
+    return origin_key(f"{scheme}://{host}")
 
 
 def _origin(scope: dict[str, Any]) -> str | None:
+    return _header(scope, b"origin")
+
+
+def _header(scope: dict[str, Any], wanted: bytes) -> str | None:
     for name, value in scope.get("headers", []):
-        if name == b"origin":
+        if name == wanted:
             return str(value.decode("latin-1"))
     return None

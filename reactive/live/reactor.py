@@ -36,8 +36,9 @@ from reactive.clock import clock
 from reactive.conf import reactive_settings
 from reactive.functions.runtime import Evaluation, Runtime, runtime
 from reactive.functions.transaction import run_read_only
-from reactive.live.inbox import InboxEvent
-from reactive.live.rerun import Rerunner
+from reactive.live.inbox import InboxEvent, SessionHandle
+from reactive.live.inflight import InFlight
+from reactive.live.rerun import Rerunner, RoundAborted, spoiled
 from reactive.live.subscriptions import Delivery, QueryEntry, Subscriptions
 
 logger = logging.getLogger(__name__)
@@ -80,6 +81,7 @@ class Reactor:
         self.rerunner = Rerunner(functions, rerun_connections)
         self._prune = prune
         self._inbox: list[InboxEvent] = []
+        self.mutations = InFlight()  # the sessions' running mutations (see ``news``)
         self._wake = asyncio.Event()
         self._tables: set[str] = set()  # tables NOTIFY named since the last round
         self._any_table = False  # a NOTIFY named no table (a trigger from before 0008)
@@ -95,6 +97,7 @@ class Reactor:
         self._snapshot: str | None = None
         self._snapshot_time: Any = None
         self._rerun_all = False
+        self._held: set[SessionHandle] = set()
         self._clock_reserved = 0
         self._last_prune = 0.0
         self.stats = {"rounds": 0, "executions": 0, "changes": 0, "notifies": 0, "skipped": 0}
@@ -202,6 +205,7 @@ class Reactor:
         for event in inbox:
             for key in self.subscriptions.apply(event):
                 self._matcher.remove(key)
+            self.mutations.taken(event)
         lap("inbox")
         try:
             if self._clock_reserved == 0:
@@ -212,18 +216,23 @@ class Reactor:
             lap("commit")
         except Exception:
             connections["default"].close()  # a broken connection is reopened next round
-            # Results this round computed were never sent; forget them so that the re-run of
-            # everything that follows sends each query's result again.
+            # Results this round computed were never sent; forget them, and re-run every
+            # query, so that the next round sends each query's result again: a connection or
+            # server error never reaches a client as a query's result.
             self.subscriptions.forget_results()
+            self._rerun_all = True
             raise
         self.stats["rounds"] += 1
-        news = self.subscriptions.news(changed, ts, time.time_ns())
+        # A session whose mutation committed in S but whose MutationDone is not taken in yet
+        # gets nothing now: its response must go before any Transition including the write.
+        news = self.subscriptions.news(changed, ts, time.time_ns(), held=self._held)
         lap("encode")
         return news
 
     def _compute(self, lap: _Laps) -> set[Hashable]:
         with connections["default"].cursor() as cursor:
             snapshot, now, pruned = log.begin(cursor, self._snapshot)
+            self._held = self.mutations.committed(cursor)  # after S is taken, in S
             lap("begin")
             dirty = self._dirty(cursor, pruned, lap)
             lap("match")
@@ -252,6 +261,10 @@ class Reactor:
     def _apply(self, entry: QueryEntry, result: Evaluation) -> bool:
         """Keep one distinct query's re-run; True if its result (or error) changed."""
         self.stats["executions"] += 1
+        if spoiled():
+            # The connection broke under this query (its error may have been caught and
+            # re-raised as something else): no result of this round can be trusted.
+            raise RoundAborted(f"the round's connection failed during {entry.path}")
         self._matcher.set(entry.key, result.read_set)
         if logger.isEnabledFor(logging.DEBUG):
             self._report_untracked(entry, result.read_set.tables())

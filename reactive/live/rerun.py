@@ -20,6 +20,19 @@ _SNAPSHOT_ID = re.compile(r"^[0-9A-Fa-f]+-[0-9A-Fa-f]+(-[0-9]+)?$")
 Evaluated = list[tuple[QueryEntry, Evaluation]]
 
 
+class RoundAborted(Exception):
+    """The round's connection or transaction broke; the round is retried as a whole."""
+
+
+def spoiled() -> bool:
+    """Whether this thread's transaction can no longer commit (a savepoint could not be rolled
+    back, or the connection is gone): then per-query errors are the connection's, not the
+    queries'."""
+    wrapper = connections[DEFAULT_DB_ALIAS]
+    raw = wrapper.connection
+    return bool(wrapper.needs_rollback or raw is None or raw.closed)
+
+
 class Rerunner:
     """Evaluates queries for the round thread; ``connections`` in all, the round's included.
 
@@ -78,7 +91,12 @@ class Rerunner:
             with connections[DEFAULT_DB_ALIAS].cursor() as cursor:
                 # Before any query of this transaction: it then sees exactly the round's data.
                 cursor.execute(f"SET TRANSACTION SNAPSHOT '{snapshot}'")
-            return [(entry, self._one(entry)) for entry in share]
+            done = []
+            for entry in share:
+                done.append((entry, self._one(entry)))
+                if spoiled():  # else the rollback at the end would hide it, and the errors
+                    raise RoundAborted(f"a re-run connection failed during {entry.path}")
+            return done
 
         try:
             return run_read_only(run, function="<reactor re-run>")

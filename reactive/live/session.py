@@ -39,7 +39,8 @@ from reactive.live.inbox import (
     SessionClosed,
 )
 from reactive.live.reactor import Reactor, get_reactor
-from reactive.types import FunctionKind, Identity
+from reactive.live.revalidation import cookie_watch
+from reactive.types import ANONYMOUS, FunctionKind, Identity
 
 logger = logging.getLogger(__name__)
 
@@ -54,11 +55,18 @@ class ClientSession:
     """
 
     def __init__(self, send: Callable[[protocol.Outgoing], None], cookie_identity: Identity,
-                 max_pending: int, reactor: Reactor | None = None) -> None:
+                 max_pending: int, reactor: Reactor | None = None, *,
+                 cookie_session: str | None = None,
+                 reject: Callable[[], None] | None = None) -> None:
         self._reactor = reactor
         self.send = send
         self.cookie_identity = cookie_identity
+        self.cookie_session = cookie_session  # the Django session key the cookie carried
         self.identity = cookie_identity
+        self._reject = reject  # ends the connection after an AuthError it was not asked for
+        self._expires_at: float | None = None  # when the accepted token stops being valid
+        self._expiry: asyncio.TimerHandle | None = None
+        self._revoked = False  # the identity is no longer valid: nothing more goes out
         self.session_id: str | None = None
         self.query_set_version = 0
         self.identity_version = 0
@@ -78,17 +86,28 @@ class ClientSession:
         self._worker = asyncio.get_running_loop().create_task(self._run_mutations())
         if not self.identity.is_anonymous:
             self.reactor.post(IdentityChanged(self, 0, self.identity))
+            if self.cookie_session:
+                cookie_watch().watch(self, self.cookie_session, self.identity)
 
     def close(self) -> None:
         """Stop: cancel running work and unregister from the Reactor."""
         for task in [self._worker, *self._tasks]:
             if task is not None:
                 task.cancel()
+        if self._expiry is not None:
+            self._expiry.cancel()
+        if self.cookie_session:
+            cookie_watch().unwatch(self)
         if self._worker is not None:
             self.reactor.post(SessionClosed(self))
 
     def deliver(self, messages: list[protocol.Outgoing]) -> None:
-        """The Reactor's messages for this session, queued to the client in order."""
+        """The Reactor's messages for this session, queued to the client in order; none once
+        its identity is no longer valid."""
+        if self._expires_at is not None and time.time() > self._expires_at:
+            self._expire()  # the timer is due: do not wait for it
+        if self._revoked:
+            return
         for message in messages:
             self.send(message)
 
@@ -117,13 +136,42 @@ class ClientSession:
     def _check_token_fresh(self) -> None:
         """A token that expired since it was accepted: AuthError (not attempted) and close, so
         the npm client fetches a fresh token and reconnects (protocol §5)."""
-        claims = self.identity.claims_dict() if self.identity.claims else None
-        expires = claims.get("exp") if claims else None
-        if not isinstance(expires, int | float) or self.identity.is_admin:
-            return
-        if time.time() > expires + reactive_settings().AUTH_LEEWAY:
+        if self._revoked:
+            raise AuthRejected("token expired")
+        if self._expires_at is not None and time.time() > self._expires_at:
+            self._revoked = True
             self.send(protocol.auth_error("The token expired.", self.identity_version, False))
             raise AuthRejected("token expired")
+
+    def _arm_expiry(self) -> None:
+        """Time the accepted token's end (its ``exp`` plus ``AUTH_LEEWAY``, the rule it was
+        accepted by): then AuthError and close, whether or not the client is sending."""
+        if self._expiry is not None:
+            self._expiry.cancel()
+            self._expiry = None
+        self._expires_at = _token_deadline(self.identity)
+        if self._expires_at is not None:
+            delay = max(0.0, self._expires_at - time.time())
+            self._expiry = asyncio.get_running_loop().call_later(delay, self._expire)
+
+    def _expire(self) -> None:
+        if self._revoked:
+            return
+        self._revoked = True
+        logger.info("websocket token expired session=%s", self.session_id)
+        self.send(protocol.auth_error("The token expired.", self.identity_version, False))
+        if self._reject is not None:
+            self._reject()
+
+    def cookie_revoked(self) -> None:
+        """The cookie's Django session no longer holds (logged out, flushed, expired, user
+        deactivated or password changed): the connection goes on as anonymous, as an HTTP
+        request with that cookie does, unless a token identity is in use."""
+        uses_cookie = self.identity == self.cookie_identity
+        self.cookie_identity = ANONYMOUS
+        if uses_cookie and not self.identity.is_anonymous:
+            self.identity = ANONYMOUS
+            self.reactor.post(IdentityChanged(self, self.identity_version, ANONYMOUS))
 
     def _connect(self, message: protocol.Connect) -> None:
         if self.session_id is not None:
@@ -177,6 +225,7 @@ class ClientSession:
             raise AuthRejected(str(exc)) from None
         self.identity_version += 1
         self.identity = identity
+        self._arm_expiry()
         self.reactor.post(IdentityChanged(self, self.identity_version, identity))
 
     async def _run_mutations(self) -> None:
@@ -188,6 +237,9 @@ class ClientSession:
             except ReactiveError as exc:
                 outcome = failure(exc, message.udfPath)
             else:
+                # Before it can commit: a round that includes the commit then holds this
+                # session's Transitions until it has taken in the MutationDone (G4).
+                self.reactor.mutations.started(self, session_id, message.requestId)
                 outcome = await runtime.acall(Call(
                     message.udfPath, args, identity, expect=FunctionKind.MUTATION,
                     once=(session_id, message.requestId),
@@ -205,6 +257,17 @@ class ClientSession:
             outcome = await runtime.acall(Call(message.udfPath, args, self.identity,
                                                expect=FunctionKind.ACTION))
         self.send(protocol.outcome_response("ActionResponse", message.requestId, outcome))
+
+
+def _token_deadline(identity: Identity) -> float | None:
+    """When a token identity stops being valid (``exp`` plus the leeway); None for identities
+    without an expiry (anonymous, cookie, admin)."""
+    if identity.is_admin or not identity.claims:
+        return None
+    expires = (identity.claims_dict() or {}).get("exp")
+    if not isinstance(expires, int | float) or isinstance(expires, bool):
+        return None
+    return float(expires) + reactive_settings().AUTH_LEEWAY
 
 
 def _identity_for(message: protocol.Authenticate, cookie_identity: Identity) -> Identity:

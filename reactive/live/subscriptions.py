@@ -7,7 +7,7 @@ import dataclasses
 import hashlib
 import json
 import logging
-from collections.abc import Hashable, Iterable
+from collections.abc import Collection, Hashable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -201,8 +201,12 @@ class Subscriptions:
         for entry in self.queries.values():
             entry.digest = None
 
-    def news(self, changed: Iterable[Hashable], ts: int, server_ts: int) -> list[Delivery]:
-        """Each session with news: its mutation responses, then one Transition to ``ts``."""
+    def news(self, changed: Iterable[Hashable], ts: int, server_ts: int, *,
+             held: Collection[SessionHandle] = ()) -> list[Delivery]:
+        """Each session with news: its mutation responses, then one Transition to ``ts``.
+
+        A ``held`` session is sent nothing yet; its news accumulates for a later round.
+        """
         for key in changed:
             entry = self.queries.get(key)
             if entry is not None:
@@ -213,6 +217,9 @@ class Subscriptions:
         touched, self._touched = self._touched, set()
         for state in touched:
             if not state.has_news():
+                continue
+            if state.handle in held:
+                self._touched.add(state)
                 continue
             modifications = [self._modification(state, qid) for qid in sorted(state.fresh)]
             modifications += [protocol.query_removed(qid) for qid in sorted(state.removed)]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from pathlib import Path
 
@@ -60,25 +61,45 @@ async def test_a_bad_token_gets_auth_error_and_a_close(live_server_url: str) -> 
         assert tampered not in error["error"]
 
 
-async def test_an_expired_token_ends_the_session_at_the_next_request(
+async def test_an_expired_token_ends_the_session_at_its_expiry_without_a_client_message(
     live_server_url: str,
 ) -> None:
     private = serialization.load_pem_private_key(KEY.read_bytes(), None)
-    now = int(time.time())
-    # A token that is valid now (within the 10 s leeway) and expires a moment later
+    now = time.time()
+    # A token that is valid now (within the 10 s leeway) and ends 2 s from now
     short = jwt.encode(
-        {"iss": "https://issuer.tests.invalid", "sub": "brief", "iat": now - 60,
+        {"iss": "https://issuer.tests.invalid", "sub": "brief", "iat": int(now) - 60,
          "exp": now - 8, "aud": "django-reactivity-tests"},
         private, algorithm="RS256", headers={"kid": "tests-rs256"},  # type: ignore[arg-type]
     )
     async with SyncClient(live_server_url) as client:
+        query = await client.subscribe("testapp:list_notes")
         await client.send({"type": "Authenticate", "baseVersion": 0, "tokenType": "User",
                            "value": short})
         await client.wait_for(lambda: client.version["identity"] == 1)
-        await client.wait_for(lambda: time.time() > now + 3, timeout=10)  # now past the leeway
-        await client.request("Mutation", "testapp:add_note", {"body": "late"})
-        error = await client.wait_for(
-            lambda: next((m for m in client.other if m["type"] == "AuthError"), None))
-        assert error["authUpdateAttempted"] is False
-        assert "expired" in error["error"]
-    assert not await in_thread(Note.objects.filter(body="late").exists)
+        # When the client sends nothing more, and writes keep coming after the expiry
+        deadline = now + 2
+        client.on_transition = lambda _: transitions_at.append(time.time())
+        transitions_at: list[float] = []
+        await in_thread(Note.objects.create, body="before expiry")
+        await client.result(query, lambda v: len(v) == 1)
+
+        async def keep_writing() -> None:
+            for i in range(100):
+                await in_thread(Note.objects.create, body=f"write {i}")
+                await asyncio.sleep(0.1)
+
+        writer = asyncio.get_running_loop().create_task(keep_writing())
+        # Then the server sends AuthError (not attempted) on its own at the expiry, and closes
+        try:
+            await client.closed(timeout=15)
+        finally:
+            writer.cancel()
+        closed_at = time.time()
+        assert len(transitions_at) >= 3  # the writes were reaching it before the expiry
+        error = next(m for m in client.other if m["type"] == "AuthError")
+        assert error["authUpdateAttempted"] is False and "expired" in error["error"]
+        assert error["baseVersion"] == 1
+        assert deadline - 0.5 <= closed_at < deadline + 5, (closed_at - deadline)
+        # ... and no Transition went out after the token's end
+        assert all(at < deadline + 0.5 for at in transitions_at), transitions_at

@@ -22,6 +22,7 @@ from reactive.live.inbox import (
     SessionClosed,
 )
 from reactive.live.reactor import Reactor
+from reactive.models import SessionRequest
 from tests.support.changelog import dsn
 from tests.testapp.models import Item, Note
 
@@ -195,6 +196,42 @@ def test_send_mutation_responses_then_one_transition_and_nothing_after_close(
     Note.objects.create(body="after close")
     step(reactor)
     assert len(session.messages) == sent
+
+
+def test_a_committed_mutation_holds_its_sessions_transitions_until_its_response(
+    reactor: Reactor,
+) -> None:
+    session, other = Session(), Session()
+    step(reactor, subscribe(session, 1, (1, "testapp:list_notes")),
+         subscribe(other, 1, (1, "testapp:list_notes")))
+    # Given a mutation in flight on one session that has committed (its request row and its
+    # write), with its MutationDone not taken in yet
+    reactor.mutations.started(session, "s-1", 4)
+    step(reactor)
+    Note.objects.create(body="by the mutation")
+    SessionRequest.objects.create(session_id="s-1", request_id=4, result={"value": None}, ts=1)
+    sent = len(session.messages)
+    # When a round runs: the other session gets the write; this one nothing yet
+    step(reactor)
+    assert len(session.messages) == sent
+    assert bodies(other.updates()[1]) == ["by the mutation"]
+    # Then the round that takes in the MutationDone sends the response, then the Transition
+    step(reactor, MutationDone(session, 4, Outcome(value=None)))
+    response, transition = session.messages[sent:]
+    assert response["type"] == "MutationResponse" and response["requestId"] == 4
+    assert bodies(transition["modifications"][0]["value"]) == ["by the mutation"]
+
+
+def test_a_mutation_in_flight_not_yet_committed_holds_nothing(reactor: Reactor) -> None:
+    session = Session()
+    step(reactor, subscribe(session, 1, (1, "testapp:list_notes")))
+    reactor.mutations.started(session, "s-2", 1)
+    Note.objects.create(body="by someone else")
+    step(reactor)
+    assert bodies(session.updates()[1]) == ["by someone else"]
+    # A closed session's mutations are forgotten
+    step(reactor, SessionClosed(session))
+    assert reactor.mutations.committed(connection.cursor()) == set()
 
 
 def test_a_failed_round_loses_no_request_and_the_next_one_answers_it(reactor: Reactor) -> None:

@@ -15,6 +15,7 @@ import requests
 import websockets
 
 from reactive import values
+from reactive.live.consumer import origin_key
 from tests.support.servers import AsgiServer
 from tests.support.syncclient import Bystander, SyncClient
 
@@ -359,13 +360,21 @@ async def test_message_flood_closes_with_1013(limited_url: str) -> None:
     ("http://evil.example", False),
     ("https://127.0.0.1.evil.example", False),
     ("null", False),
-    ("http://localhost", True),
+    ("http://localhost", False),  # an ALLOWED_HOSTS host, but another port
+    ("OTHER-PORT", False),  # the server's host and scheme, another port
+    ("OTHER-SCHEME", False),  # the server's host and port over https
     ("SELF", True),  # the server's own origin, port included: a page it served
+    ("SELF-UPPER", True),  # the same origin, differently cased
     ("http://allowed.example", True),  # WEBSOCKET_ALLOWED_ORIGINS
+    ("http://ALLOWED.example:80", True),  # the same origin, spelled out
+    ("http://allowed.example:8080", False),  # an allowed host on another port
 ])
 async def test_websocket_origin_is_checked(limited_url: str, origin: str,
                                            allowed: bool) -> None:
-    origin = limited_url if origin == "SELF" else origin
+    port = int(limited_url.rsplit(":", 1)[1])
+    origin = {"SELF": limited_url, "SELF-UPPER": limited_url.upper(),
+              "OTHER-PORT": f"http://127.0.0.1:{port + 1}",
+              "OTHER-SCHEME": f"https://127.0.0.1:{port}"}.get(origin, origin)
     async with Bystander(limited_url) as bystander:
         client = SyncClient(limited_url, headers={"Origin": origin})
         if not allowed:
@@ -377,6 +386,26 @@ async def test_websocket_origin_is_checked(limited_url: str, origin: str,
                 query = await client.subscribe("testapp:echo", {"value": origin})
                 assert await client.result(query) == origin
         await bystander.sees_a_new_write()
+
+
+@pytest.mark.parametrize(("origin", "key"), [
+    ("http://Example.COM", ("http", "example.com", 80)),
+    ("https://example.com:443/", ("https", "example.com", 443)),
+    ("http://[::1]:8000", ("http", "::1", 8000)),
+    ("null", None),
+    ("", None),
+    ("example.com", None),
+    ("ftp://example.com", None),
+    ("http://example.com:notaport", None),
+    ("http://example.com:99999", None),
+    ("http://example.com/path", None),
+    ("http://user@example.com", None),
+    ("http://", None),
+])
+def test_origins_are_compared_by_scheme_host_and_port(
+    origin: str, key: tuple[str, str, int] | None
+) -> None:
+    assert origin_key(origin) == key
 
 
 def reactor_counts(url: str) -> dict[str, int]:

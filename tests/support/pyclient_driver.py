@@ -4,8 +4,9 @@ Usage: ``python tests/support/pyclient_driver.py <deployment url>``. Commands ar
 on stdin:
 ``{"id", "op": "query"|"mutation"|"action", "name", "args"}`` → a ``result`` event;
 ``{"id", "op": "subscribe", "name", "args"}`` → an ``update`` event per value it yields;
-``{"id", "op": "admin", "key"}``. Values cross as JSON with ``{"$int64": "<n>"}`` for
-``ConvexInt64`` and ``{"$bytes": "<hex>"}`` for bytes, both ways. The client's calls block and
+``{"id", "op": "admin", "key"}``; ``{"id", "op": "auth", "token"}``. Values cross as JSON
+with ``{"$int64": "<n>"}`` for ``ConvexInt64`` and ``{"$bytes": "<hex>"}`` for bytes, both
+ways. The client's calls block and
 hold the GIL, which is why it runs here and not in a thread of the test process.
 """
 
@@ -78,6 +79,9 @@ async def main(url: str) -> None:
             subscription = client.subscribe(command["name"], from_json(command.get("args")))
             followers.add(loop.create_task(follow(command_id, subscription)))
             emit({"event": "subscribed", "id": command_id})
+        elif op == "auth":
+            client.set_auth(command["token"])
+            emit({"event": "result", "id": command_id, "ok": True, "value": None})
         elif op == "admin":
             client.set_admin_auth(command["key"])
             emit({"event": "result", "id": command_id, "ok": True, "value": None})

@@ -8,6 +8,8 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from django.db import connection
+
 from reactive import FunctionError, MutationCtx, QueryCtx, mutation, query
 from reactive.functions.pagination import PaginationOptions
 from reactive.values import Int64
@@ -76,3 +78,21 @@ def sized(ctx: QueryCtx, size: int, prefix: str = "") -> dict[str, Any]:
     bodies = list(Note.objects.filter(body__startswith=prefix).order_by("id")
                   .values_list("body", flat=True))
     return {"bodies": bodies, "blob": blob(size)}
+
+
+@query
+def napping_count(ctx: QueryCtx, prefix: str, index: int, seconds: float) -> int:
+    """Sleeps ``seconds`` (out of the database), then counts notes: a round re-running many of
+    these is long, so a test can break its connection in the middle. ``index`` only makes
+    each subscription a distinct query."""
+    time.sleep(seconds)
+    return Note.objects.filter(body__startswith=prefix).count()
+
+
+@query
+def bad_cast(ctx: QueryCtx, prefix: str) -> int:
+    """A user's database error (invalid text for an integer), after reading the notes."""
+    Note.objects.filter(body__startswith=prefix).count()
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT %s::int", ["not a number"])
+        return int(cursor.fetchone()[0])
