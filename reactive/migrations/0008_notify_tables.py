@@ -53,6 +53,6 @@ BACKWARD = BODY.replace("%s", "''")
 
 
 class Migration(migrations.Migration):
-    dependencies = [("reactive", "0007_storage")]
+    dependencies = [("reactive", "0008_datawork")]
 
     operations = [migrations.RunSQL(FORWARD, BACKWARD)]

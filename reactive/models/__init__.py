@@ -3,11 +3,25 @@
 from __future__ import annotations
 
 from .crons import Cron, CronRun, CronRunStatus
+from .datamigrations import DataMigration, DataMigrationBatch, DataMigrationState
 from .jobs import Job, JobCommit, JobState
+from .reactions import Reaction, ReactionState
 from .sessions import SessionRequest
 from .storage import StoredFile, UploadClaim
 
 __all__ = [
-    "Cron", "CronRun", "CronRunStatus", "Job", "JobCommit", "JobState", "SessionRequest",
-    "StoredFile", "UploadClaim",
+    "Cron",
+    "CronRun",
+    "CronRunStatus",
+    "DataMigration",
+    "DataMigrationBatch",
+    "DataMigrationState",
+    "Job",
+    "JobCommit",
+    "JobState",
+    "Reaction",
+    "ReactionState",
+    "SessionRequest",
+    "StoredFile",
+    "UploadClaim",
 ]
