@@ -174,6 +174,8 @@ class ReactiveSettings(BaseModel):
     WEBSOCKET_PING_INTERVAL: float = Field(15.0, gt=0, le=55)
     WEBSOCKET_MAX_MESSAGES_PER_SECOND: float = Field(200.0, gt=0)
     WEBSOCKET_MAX_PENDING_MUTATIONS: int = Field(1000, ge=1)
+    # One live query's result as encoded JSON; over it that query gets a ResultTooLarge error.
+    WEBSOCKET_MAX_RESULT_BYTES: int = Field(16 * 1024 * 1024, ge=1024)
     # How often a cookie-authenticated websocket's Django session is re-checked (logout,
     # flush, deactivation): the bound on how long such a socket can outlive its session.
     WEBSOCKET_SESSION_RECHECK_SECONDS: float = Field(5.0, gt=0, le=300)
@@ -185,6 +187,9 @@ class ReactiveSettings(BaseModel):
     # or "warn" (run it; log a WARNING naming the tables once per function).
     UNTRACKED_READS: Literal["refuse", "warn"] = "refuse"
     CHANGE_LOG_RETENTION: float = Field(3600.0, gt=0)  # also bounds export cursors' age
+    # Connections a Reactor round re-runs queries on (its own included): above 1, a round
+    # with many invalidated queries runs them concurrently, all in the round's snapshot.
+    REACTOR_RERUN_CONNECTIONS: int = Field(1, ge=1, le=64)
 
     # Streaming export and snapshots (docs/guides/export.md)
     EXPORT_PAGE_SIZE: int = Field(1000, ge=1, le=100_000)  # documents per HTTP page

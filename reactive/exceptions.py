@@ -226,6 +226,23 @@ class UntrackedReadError(ExecutionError):
         self.tables = tables
 
 
+class ResultTooLarge(ExecutionError):
+    """A live query's encoded result is over ``REACTIVE['WEBSOCKET_MAX_RESULT_BYTES']``: that
+    query fails with this error; the session's other queries keep updating."""
+
+    code = "ResultTooLarge"
+
+    def __init__(self, function: str, size: int, limit: int) -> None:
+        super().__init__(
+            f"Query '{function}' returned {size} bytes of JSON, over the limit of {limit} "
+            "bytes for a live query result (REACTIVE['WEBSOCKET_MAX_RESULT_BYTES']). Return "
+            "less (paginate) or raise the limit."
+        )
+        self.function = function
+        self.size = size
+        self.limit = limit
+
+
 class ReturnValueError(ExecutionError):
     """Raised when a function's result does not validate against its ``returns=`` type."""
 

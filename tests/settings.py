@@ -84,6 +84,8 @@ REACTIVE = {
     "SCHEDULER_DISPATCH_GRACE": 1.0,
     "SCHEDULER_LEASE": 3.0,
     "SCHEDULER_SWEEP_INTERVAL": 0.5,
+    # bench/many_queries.py starts servers with several (tests: the default, 1).
+    "REACTOR_RERUN_CONNECTIONS": int(os.environ.get("REACTIVE_RERUN_CONNECTIONS", "1")),
     # Reactions retry quickly and park after three attempts; stalled migrations resend soon.
     "REACTION_MAX_ATTEMPTS": 3,
     "REACTION_RETRY_BASE_DELAY": 0.05,
