@@ -133,8 +133,10 @@ def check_reaction_health(
     from reactive.capture import log
     from reactive.models import Reaction, ReactionState
 
-    if not databases or "default" not in databases or not log.log_exists():
-        return []
+    if not databases or "default" not in databases or _engine() not in POSTGRESQL_ENGINES:
+        return []  # E002 reports another engine; SQLite has no to_regclass()
+    if database_problem("default") is not None or not log.log_exists():
+        return []  # E050 (check_triggers) reports a database that does not answer
     messages: list[CheckMessage] = []
     for name, state in Reaction.objects.exclude(state=ReactionState.ACTIVE).values_list(
         "name", "state"
