@@ -124,6 +124,44 @@ def check_reactions_and_migrations(app_configs: Any = None, **kwargs: Any) -> li
     return problems
 
 
+# pg_class.relkind letters of relations a tracked model may name, and what to call them.
+_RELATION_KINDS = {"v": "a view", "m": "a materialized view", "f": "a foreign table"}
+
+
+@register(Tags.database)
+def check_untrackable_tables(
+    app_configs: Any = None, databases: Any = None, **kwargs: Any
+) -> list[CheckMessage]:
+    """reactive.W010: a tracked model names a relation that cannot carry capture triggers.
+
+    A view is fine (read sets resolve it to its base tables), so it is not reported; a
+    materialized view or a foreign table changes without any trigger firing, so live queries
+    reading it are refused as untracked reads (``UNTRACKED_READS``).
+    """
+    from reactive.capture.catalog import relkinds
+    from reactive.capture.triggers import tracked_models
+
+    if not databases or "default" not in databases or _engine() not in POSTGRESQL_ENGINES:
+        return []
+    if database_problem("default") is not None:
+        return []  # E050 (check_triggers) reports a database that does not answer
+    models = {m._meta.db_table: m for m in tracked_models()}
+    with connections["default"].cursor() as cursor:
+        kinds = relkinds(cursor, models)
+    return [
+        Warning(
+            f"{models[table]._meta.label} uses {table!r}, which is "
+            f"{_RELATION_KINDS[kind]}: it cannot carry change-capture triggers, so live "
+            "queries that read it are refused as untracked reads.",
+            hint="Point the model at an ordinary table (or a view over tracked tables), add "
+            "it to REACTIVE['UNTRACKED_MODELS'], or opt in with @query(untracked_reads="
+            "'warn') where a stale result is acceptable.",
+            id="reactive.W010",
+        )
+        for table, kind in sorted(kinds.items()) if kind in ("m", "f")
+    ]
+
+
 @register(Tags.database)
 def check_reaction_health(
     app_configs: Any = None, databases: Any = None, **kwargs: Any

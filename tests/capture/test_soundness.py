@@ -285,3 +285,41 @@ def test_bad_untracked_reads_options_are_refused() -> None:
         mutation(untracked_reads="warn")(lambda: None)
     from reactive.conf import validate
     assert any("UNTRACKED_READS" in p for p in validate({"UNTRACKED_READS": "sometimes"}))
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_model_over_a_materialized_view_is_reported_by_W010() -> None:
+    from django.apps import apps
+    from django.db import models
+
+    from reactive.checks import check_untrackable_tables
+
+    # Given an unmanaged model whose table is a materialized view (it changes on REFRESH, and
+    # no trigger can see that), next to the ordinary tables and plain views that are fine
+    with connection.cursor() as cursor:
+        cursor.execute("CREATE MATERIALIZED VIEW testapp_note_totals AS "
+                       "SELECT 1 AS id, count(*) AS notes FROM testapp_note")
+    try:
+        class NoteTotals(models.Model):
+            notes = models.IntegerField()
+
+            class Meta:
+                app_label = "testapp"
+                managed = False
+                db_table = "testapp_note_totals"
+
+            def __str__(self) -> str:
+                return str(self.notes)
+
+        # When the database checks run
+        messages = check_untrackable_tables(databases=["default"])
+    finally:
+        apps.all_models["testapp"].pop("notetotals", None)
+        apps.clear_cache()
+        with connection.cursor() as cursor:
+            cursor.execute("DROP MATERIALIZED VIEW testapp_note_totals")
+    # Then only that model is reported, with what to do about it
+    assert [m.id for m in messages] == ["reactive.W010"]
+    assert "testapp.NoteTotals" in messages[0].msg
+    assert "materialized view" in messages[0].msg
+    assert "UNTRACKED_MODELS" in (messages[0].hint or "")

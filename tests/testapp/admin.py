@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from django.contrib import admin
 
-from tests.testapp.models import Account, Note
+from tests.testapp.models import Account, Note, Sample
 
 admin.site.register(Note)
 admin.site.register(Account)
+admin.site.register(Sample)
