@@ -13,7 +13,8 @@ Rounds run in one worker thread (its own database connection); the asyncio side 
 messages. Rounds are woken by NOTIFY, by session activity, and by a periodic timer; a NOTIFY
 naming only tables no live query of this process reads wakes no round, and the log is read
 for the tables they read only. Who holds which query is :mod:`reactive.live.subscriptions`'s;
-the log is :mod:`reactive.capture.log`'s.
+the log is :mod:`reactive.capture.log`'s; the clock's persistence and pruning are
+:mod:`reactive.live.upkeep`'s.
 """
 
 from __future__ import annotations
@@ -40,12 +41,11 @@ from reactive.live.inbox import InboxEvent, SessionHandle
 from reactive.live.inflight import InFlight
 from reactive.live.rerun import Rerunner, RoundAborted, spoiled
 from reactive.live.subscriptions import Delivery, QueryEntry, Subscriptions
+from reactive.live.upkeep import Upkeep
 
 logger = logging.getLogger(__name__)
 
 IDLE_ROUND_SECONDS = 5.0
-PRUNE_EVERY_SECONDS = 60.0
-CLOCK_RESERVATION_NS = 10_000_000_000  # persist the clock's high-water mark 10 s ahead
 # Where a round's time goes, summed in microseconds (``Reactor.phases_us``): applying session
 # requests, BEGIN + snapshot, the log read, matching, re-runs, COMMIT (+ clock upkeep),
 # building the messages, handing them to the sessions (on the event loop).
@@ -79,7 +79,7 @@ class Reactor:
         if rerun_connections is None:
             rerun_connections = reactive_settings().REACTOR_RERUN_CONNECTIONS
         self.rerunner = Rerunner(functions, rerun_connections)
-        self._prune = prune
+        self.upkeep = Upkeep(prune=prune)
         self._inbox: list[InboxEvent] = []
         self.mutations = InFlight()  # the sessions' running mutations (see ``news``)
         self._wake = asyncio.Event()
@@ -98,8 +98,6 @@ class Reactor:
         self._snapshot_time: Any = None
         self._rerun_all = False
         self._held: set[SessionHandle] = set()
-        self._clock_reserved = 0
-        self._last_prune = 0.0
         self.stats = {"rounds": 0, "executions": 0, "changes": 0, "notifies": 0, "skipped": 0}
         self.phases_us = dict.fromkeys(PHASES, 0)
 
@@ -208,11 +206,10 @@ class Reactor:
             self.mutations.taken(event)
         lap("inbox")
         try:
-            if self._clock_reserved == 0:
-                self._load_clock()
+            self.upkeep.before_round()
             changed = run_read_only(lambda: self._compute(lap), function="<reactor round>")
             ts = clock.next()
-            self._maintain(ts)
+            self.upkeep.after_round(ts)
             lap("commit")
         except Exception:
             connections["default"].close()  # a broken connection is reopened next round
@@ -276,32 +273,6 @@ class Reactor:
             self._tracked = {m._meta.db_table for m in triggers.tracked_models()}
         for table in sorted(tables - self._tracked):
             logger.debug("query reads untracked table function=%s table=%s", entry.path, table)
-
-    def _load_clock(self) -> None:
-        """Start above every timestamp a previous run could have sent (its reservation)."""
-        with connections["default"].cursor() as cursor:
-            clock.advance_to(log.clock_reservation(cursor))
-        self._reserve_clock(clock.now())
-
-    def _reserve_clock(self, ts: int) -> None:
-        reserved = ts + CLOCK_RESERVATION_NS
-        with connections["default"].cursor() as cursor:
-            log.reserve_clock(cursor, reserved)
-        self._clock_reserved = reserved
-
-    def _maintain(self, ts: int) -> None:
-        """Persist the clock's high-water mark ahead of use; prune the log now and then."""
-        if ts + CLOCK_RESERVATION_NS // 2 > self._clock_reserved:
-            self._reserve_clock(ts)
-        if self._prune and time.monotonic() - self._last_prune > PRUNE_EVERY_SECONDS:
-            self._last_prune = time.monotonic()
-            with connections["default"].cursor() as cursor:
-                pruned = log.prune(cursor)
-                # Re-sent mutations arrive within a reconnect; a day is plenty (G2).
-                cursor.execute("DELETE FROM reactive_sessionrequest "
-                               "WHERE created_at < now() - interval '1 day'")
-            if pruned:
-                logger.info("change log pruned rows=%d", pruned)
 
     # -- introspection (tests, benchmarks) -------------------------------------------------
 
