@@ -126,6 +126,25 @@ def run_read_only(fn: Callable[[], T], *, function: str) -> T:
         raise
 
 
+# Called after each lost race with (function, SQLSTATE, gave_up): metrics count them here.
+_conflict_listeners: list[Callable[[str, str, bool], None]] = []
+
+
+def add_conflict_listener(listener: Callable[[str, str, bool], None]) -> None:
+    """Call ``listener(function, sqlstate, gave_up)`` after every lost race of a mutation:
+    ``gave_up`` is True when it was the last attempt (ConflictError follows). Idempotent."""
+    if listener not in _conflict_listeners:
+        _conflict_listeners.append(listener)
+
+
+def _lost_race(function: str, state: str, gave_up: bool) -> None:
+    for listener in _conflict_listeners:
+        try:
+            listener(function, state, gave_up)
+        except Exception:  # a listener's bug must not change the mutation's outcome
+            logger.exception("conflict listener failed function=%s", function)
+
+
 def run_serializable(fn: Callable[[int], T], *, function: str) -> T:
     """Run ``fn(attempt)`` in a SERIALIZABLE transaction, retrying lost races.
 
@@ -151,6 +170,7 @@ def run_serializable(fn: Callable[[int], T], *, function: str) -> T:
                 raise
             assert state is not None
             detail = _detail(exc)
+            _lost_race(function, state, attempt == conf.MUTATION_MAX_ATTEMPTS)
             if attempt == conf.MUTATION_MAX_ATTEMPTS:
                 logger.error(
                     "mutation conflict function=%s attempts=%d sqlstate=%s detail=%s",

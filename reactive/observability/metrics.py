@@ -1,10 +1,9 @@
 """Prometheus metrics (``prometheus_client``): per-function calls, errors and latency from the
-call listeners, mutation retries and conflicts from the transaction module's log records, and,
+call listeners, mutation retries and conflicts from the transactions' conflict listener, and,
 at scrape time, the change-log backlog, scheduler queue depth and the Reactors' counters."""
 
 from __future__ import annotations
 
-import logging
 import threading
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -14,7 +13,7 @@ from prometheus_client import REGISTRY, Counter, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from reactive.functions import logs
+from reactive.functions import logs, transaction
 from reactive.functions.registry import registry
 
 KIND = {"query": "query", "mutation": "mutation", "action": "action"}
@@ -47,19 +46,9 @@ def record_call(record: logs.CallRecord) -> None:
     LATENCY.labels(record.function, kind).observe(record.duration)
 
 
-class RetryHandler(logging.Handler):
-    """Counts ``mutation retry`` / ``mutation conflict`` records of
-    ``reactive.functions.transaction`` (``function=%s attempt(s)=%d sqlstate=%s ...``)."""
-
-    def emit(self, record: logging.LogRecord) -> None:
-        message = str(record.msg)
-        args = record.args if isinstance(record.args, tuple) else ()
-        if len(args) < 3:
-            return
-        if message.startswith("mutation retry "):
-            RETRIES.labels(str(args[0]), str(args[2])).inc()
-        elif message.startswith("mutation conflict "):
-            CONFLICTS.labels(str(args[0]), str(args[2])).inc()
+def record_lost_race(function: str, sqlstate: str, gave_up: bool) -> None:
+    """The transactions' conflict listener: a retry, or a conflict the mutation gave up on."""
+    (CONFLICTS if gave_up else RETRIES).labels(function, sqlstate).inc()
 
 
 class DatabaseCollector(Collector):
@@ -118,6 +107,6 @@ def install() -> None:
         return
     _installed.set()
     logs.add_listener(record_call)
-    logging.getLogger("reactive.functions.transaction").addHandler(RetryHandler())
+    transaction.add_conflict_listener(record_lost_race)
     REGISTRY.register(DatabaseCollector())
     REGISTRY.register(SourceCollector())

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -114,19 +115,20 @@ def logs_process(cli: Cli) -> Iterator[subprocess.Popen[str]]:
 
 def test_cli_logs_shows_function_log_lines(cli: Cli, logs_process: subprocess.Popen[str]) -> None:
     # Given `convex logs` watching (its first poll's entries are history, not shown)
-    lines: list[str] = []
+    output = bytearray()
     assert logs_process.stdout is not None
-    os.set_blocking(logs_process.stdout.fileno(), False)
+    fd = logs_process.stdout.fileno()
+    os.set_blocking(fd, False)  # read what has arrived; the text layer cannot read "nothing yet"
 
     def saw(text: str) -> bool:
         cli("run", "testapp/dataio:chatty", '{"word": "tailed"}')
-        chunk = logs_process.stdout.read() if logs_process.stdout else None  # type: ignore[union-attr]
-        if chunk:
-            lines.extend(chunk.splitlines())
-        return any(text in line for line in lines)
+        with contextlib.suppress(BlockingIOError):
+            output.extend(os.read(fd, 1 << 16))
+        return text in output.decode(errors="replace")
 
     # When a function logs, Then the CLI prints its lines tagged with the function
     wait_for(lambda: saw("said tailed 0"), timeout=60, interval=0.5, what="the logs output")
+    lines = output.decode(errors="replace").splitlines()
     assert any("[CONVEX Q(testapp/dataio:chatty)] [WARN]" in line and "careful tailed" in line
                for line in lines), lines
 

@@ -24,6 +24,9 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--json", action="store_true", help="Print one JSON document.")
         parser.add_argument(
+            "--system", action="store_true",
+            help="Also list the package's own _system/ functions (what the Convex CLI calls).")
+        parser.add_argument(
             "--check", action="store_true",
             help="List live queries seen reading tables without capture triggers (by any "
             "process, recorded in reactive_untrackedread); exit 1 if any would be refused.")
@@ -40,6 +43,7 @@ class Command(BaseCommand):
                 "args": definition.arguments.json_schema(),
             }
             for definition in registry
+            if options["system"] or not definition.name.startswith("_system/")
         ]
         prefix = "/" + reactive_settings().HTTP_ACTIONS_PREFIX
         rows += [
