@@ -23,17 +23,20 @@ from sqlglot import exp
 from sqlglot.optimizer.normalize_identifiers import normalize_identifiers
 
 import reactive.capture.bypass as bypass
+import reactive.capture.jsonpaths as jsonpaths
 import reactive.capture.search as search
 
 logger = logging.getLogger(__name__)
 
-OPS = frozenset({"eq", "in", "lt", "le", "gt", "ge", "isnull", "notnull"})
+OPS = frozenset({"eq", "in", "lt", "le", "gt", "ge", "isnull", "notnull", "jeq"})
 
 
 @dataclass(frozen=True, slots=True)
 class Condition:
     """``column <op> values``; ``values`` holds 1 value (2 for a BETWEEN's ge/le pair: two
-    conditions are produced instead), any number for ``in``, none for the null tests."""
+    conditions are produced instead), any number for ``in``, none for the null tests.
+    ``jeq``: ``(column -> path) = any of values[1:]`` on a jsonb column, ``values[0]`` the path
+    (a tuple of keys), the others canonical JSON texts (capture/jsonpaths.py)."""
 
     column: str
     op: str
@@ -268,6 +271,10 @@ def _condition(
 ) -> tuple[str, list[_CondTemplate]] | None:
     while isinstance(node, exp.Paren):
         node = node.this
+    found = jsonpaths.condition(node, sources)
+    if found is not None:
+        alias, (column, path, values) = found
+        return alias, [_CondTemplate(column, "jeq", (path, *values))]
     if type(node) in _COMPARISONS:
         op, flipped = _COMPARISONS[type(node)]
         left, right = node.this, node.expression
@@ -405,6 +412,10 @@ def _bind(conds: tuple[_CondTemplate, ...], params: Sequence[Any] | None) -> tup
             else:
                 break  # unknown value: drop the condition (wider)
         else:
+            if cond.op == "jeq":
+                values = jsonpaths.bind(values)  # type: ignore[assignment]
+                if values is None:
+                    continue  # a path or value we cannot read: drop the condition (wider)
             if cond.op == "eq" and values == [None]:
                 continue  # "= NULL" never matches in SQL; dropping it is merely wider
             try:

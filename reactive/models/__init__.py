@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from .crons import Cron, CronRun, CronRunStatus
+from .documents import Document, DocumentShape
 from .jobs import Job, JobCommit, JobState
 from .sessions import SessionRequest
 from .storage import StoredFile, UploadClaim
 
 __all__ = [
-    "Cron", "CronRun", "CronRunStatus", "Job", "JobCommit", "JobState", "SessionRequest",
+    "Cron", "CronRun", "CronRunStatus", "Document", "DocumentShape", "Job", "JobCommit", "JobState", "SessionRequest",
     "StoredFile", "UploadClaim",
 ]
