@@ -12,6 +12,7 @@ import copy
 from typing import Any
 
 Node = dict[str, Any]
+SAFE = 2**53  # integers beyond this are "number": they fit no int64 column as JS sends them
 
 
 def type_of(value: Any) -> str:
@@ -19,9 +20,9 @@ def type_of(value: Any) -> str:
         return "null"
     if isinstance(value, bool):
         return "boolean"
-    if isinstance(value, int) or (isinstance(value, float) and value.is_integer()):
+    if isinstance(value, int | float) and float(value).is_integer() and abs(value) <= SAFE:
         return "integer"
-    if isinstance(value, float):
+    if isinstance(value, int | float):
         return "number"
     if isinstance(value, str):
         return "string"

@@ -9,6 +9,6 @@ from .sessions import SessionRequest
 from .storage import StoredFile, UploadClaim
 
 __all__ = [
-    "Cron", "CronRun", "CronRunStatus", "Document", "DocumentShape", "Job", "JobCommit", "JobState", "SessionRequest",
-    "StoredFile", "UploadClaim",
+    "Cron", "CronRun", "CronRunStatus", "Document", "DocumentShape", "Job", "JobCommit",
+    "JobState", "SessionRequest", "StoredFile", "UploadClaim",
 ]

@@ -1,0 +1,54 @@
+"""``manage.py reactive_schema TABLE``: the tracked shape of a schema-free table as JSON Schema;
+``--enforce`` / ``--no-enforce`` switch validation of later writes; ``--model`` prints a model."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import transaction
+
+from reactive.documents import modelgen
+from reactive.documents import shape as shapes
+from reactive.documents.validation import check_table
+from reactive.exceptions import DocumentError
+from reactive.models import DocumentShape
+
+
+class Command(BaseCommand):
+    help = ("Show a schema-free table's shape as JSON Schema; enforce it on later writes "
+            "(--enforce) or print a Django model for it (--model).")
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("table", help="the document table, as named in ctx.db calls")
+        mode = parser.add_mutually_exclusive_group()
+        mode.add_argument("--enforce", action="store_true",
+                          help="validate every later write against the current shape")
+        mode.add_argument("--no-enforce", action="store_true",
+                          help="stop validating; the shape widens again as documents arrive")
+        mode.add_argument("--model", action="store_true",
+                          help="print a Django model for the shape")
+        parser.add_argument("--db-table", default=None,
+                            help="with --model: the model's Meta.db_table")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        try:
+            table = check_table(options["table"])
+        except DocumentError as exc:
+            raise CommandError(str(exc)) from None
+        with transaction.atomic():
+            row = DocumentShape.objects.select_for_update().filter(pk=table).first()
+            if row is None:
+                raise CommandError(f"No documents were ever written to {table!r}, so it has no "
+                                   "shape yet. Check the name, or insert documents first.")
+            if options["enforce"] or options["no_enforce"]:
+                row.enforced = bool(options["enforce"])
+                row.save(update_fields=["enforced", "updated_at"])
+                state = "enforced on every later write" if row.enforced else "no longer enforced"
+                self.stdout.write(f"The shape of {table!r} is {state}.")
+                return
+        if options["model"]:
+            self.stdout.write(modelgen.model_source(table, row.shape, options["db_table"]))
+            return
+        self.stdout.write(json.dumps(shapes.json_schema(row.shape, table), indent=2))
