@@ -6,10 +6,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from django.apps import apps
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 
-from reactive.documents import modelgen
+from reactive.documents import modelgen, move
 from reactive.documents import shape as shapes
 from reactive.documents.validation import check_table
 from reactive.exceptions import DocumentError
@@ -29,14 +30,21 @@ class Command(BaseCommand):
                           help="stop validating; the shape widens again as documents arrive")
         mode.add_argument("--model", action="store_true",
                           help="print a Django model for the shape")
+        mode.add_argument("--move", metavar="APP_LABEL.MODEL", default=None,
+                          help="move every document into this model's table, in batches")
         parser.add_argument("--db-table", default=None,
                             help="with --model: the model's Meta.db_table")
+        parser.add_argument("--batch-size", type=int, default=500,
+                            help="with --move: documents per transaction (default 500)")
 
     def handle(self, *args: Any, **options: Any) -> None:
         try:
             table = check_table(options["table"])
         except DocumentError as exc:
             raise CommandError(str(exc)) from None
+        if options["move"]:
+            self._move(table, options["move"], options["batch_size"])
+            return
         with transaction.atomic():
             row = DocumentShape.objects.select_for_update().filter(pk=table).first()
             if row is None:
@@ -52,3 +60,19 @@ class Command(BaseCommand):
             self.stdout.write(modelgen.model_source(table, row.shape, options["db_table"]))
             return
         self.stdout.write(json.dumps(shapes.json_schema(row.shape, table), indent=2))
+
+    def _move(self, table: str, label: str, batch_size: int) -> None:
+        try:
+            model = apps.get_model(label)
+        except (LookupError, ValueError):
+            raise CommandError(f"--move needs an installed model as APP_LABEL.MODEL; "
+                               f"{label!r} is not one.") from None
+        if batch_size < 1:
+            raise CommandError("--batch-size must be at least 1.")
+        try:
+            moved = move.move_documents(
+                table, model, batch_size=batch_size,
+                progress=lambda n: self.stdout.write(f"moved {n} documents"))
+        except DocumentError as exc:
+            raise CommandError(f"{exc} (batches before this one were moved.)") from None
+        self.stdout.write(f"Moved {moved} documents of {table!r} into {model._meta.label}.")
