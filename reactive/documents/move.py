@@ -30,20 +30,20 @@ def move_documents(table: str, model: type[models.Model], *, batch_size: int = 5
     check_table(table)
     if batch_size < 1:
         raise ValueError("batch_size must be at least 1.")
-    if document_model is None:
-        from reactive.models import Document as document_model  # noqa: N813
+    from reactive.models import Document
+
+    documents: Any = (document_model or Document)._default_manager
     columns = {f.db_column or f.name: f.attname for f in model._meta.concrete_fields}
     columns.update({key: columns[name] for key, name in SYSTEM.items() if name in columns})
     moved = 0
     while True:
         with transaction.atomic():
-            batch = list(document_model._default_manager.select_for_update()  # type: ignore[attr-defined]
-                         .filter(table=table).order_by("creation_time", "id")[:batch_size])
+            batch = list(documents.select_for_update().filter(table=table)
+                         .order_by("creation_time", "id")[:batch_size])
             if not batch:
                 return moved
             model._default_manager.bulk_create([_row(model, columns, doc) for doc in batch])
-            document_model._default_manager.filter(  # type: ignore[attr-defined]
-                pk__in=[doc.pk for doc in batch]).delete()
+            documents.filter(pk__in=[doc.pk for doc in batch]).delete()
         moved += len(batch)
         if progress is not None:
             progress(moved)
