@@ -86,3 +86,40 @@ def row_for(specs: list[FieldSpec], document: dict[str, Any]) -> dict[str, Any]:
         if key not in ("_id", "_creationTime"):
             row[by_column[key]] = value
     return row
+
+
+def migration_source(table: str, node: Node, app_label: str,
+                     dependencies: list[tuple[str, str]], batch_size: int = 500) -> str:
+    """A migration that creates the model for ``table`` in ``app_label`` and moves every
+    document into it in batches (non-atomic, so each batch commits and a rerun resumes)."""
+    name = class_name(table)
+    fields = "\n".join(f"                ({spec.name!r}, models.{spec.kind}("
+                       + ", ".join(f"{k}={v!r}" for k, v in spec.options.items()) + ")),"
+                       for spec in fields_for(node))
+    deps = "\n".join(f"        ({a!r}, {m!r})," for a, m in dependencies)
+    return f'''"""Creates {name} from the schema-free table {table!r} and moves its documents in
+(written by reactive_schema {table} --migration {app_label})."""
+
+from django.db import migrations, models
+
+from reactive.documents.move import migration_operation
+
+
+class Migration(migrations.Migration):
+    atomic = False  # each batch of the move commits on its own: a stopped move resumes
+
+    dependencies = [
+{deps}
+    ]
+
+    operations = [
+        migrations.CreateModel(
+            name={name!r},
+            fields=[
+{fields}
+            ],
+            options={{"ordering": ["creation_time", "id"]}},
+        ),
+        migration_operation({table!r}, {f"{app_label}.{name}"!r}, batch_size={batch_size!r}),
+    ]
+'''

@@ -5,8 +5,11 @@ at its batch, and a rerun carries on."""
 from __future__ import annotations
 
 import io
+from pathlib import Path
+from typing import Any
 
 import pytest
+from django.apps import apps as global_apps
 from django.core.management import CommandError, call_command
 
 from reactive.documents import store
@@ -68,3 +71,33 @@ def test_bad_move_arguments_are_refused(args: list[str]) -> None:
     with pytest.raises(CommandError):
         call_command("reactive_schema", "notes", *args, stdout=io.StringIO())
     assert Document.objects.count() == 1
+
+
+def test_migration_creates_the_model_and_its_operation_moves_the_documents(
+        tmp_path: Path, settings: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given documents of a table whose generated model is testapp.MovedNote
+    for i in range(3):
+        store.insert("moved_note", {"body": f"n{i}", "tags": ["x"], "pinned": None})
+    (tmp_path / "gradual_mig").mkdir()
+    (tmp_path / "gradual_mig" / "__init__.py").write_text("")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    settings.MIGRATION_MODULES = {"testapp": "gradual_mig"}
+    # When the command writes the migration
+    out = io.StringIO()
+    call_command("reactive_schema", "moved_note", "--migration", "testapp", stdout=out)
+    # Then it is a non-atomic migration after reactive's, creating the model, then moving
+    written = tmp_path / "gradual_mig" / "0001_move_moved_note.py"
+    assert str(written) in out.getvalue() and "class MovedNote(models.Model):" in out.getvalue()
+    namespace: dict[str, Any] = {}
+    exec(compile(written.read_text(), str(written), "exec"), namespace)
+    migration = namespace["Migration"]
+    assert migration.atomic is False
+    assert any(app == "reactive" for app, _ in migration.dependencies)
+    create, move = migration.operations
+    assert create.name == "MovedNote"
+    assert [name for name, _ in create.fields] == ["id", "creation_time", "body", "pinned",
+                                                   "tags"]
+    # And its data operation moves every document (the table itself exists in this test app)
+    move.code(global_apps, None)
+    assert sorted(MovedNote.objects.values_list("body", flat=True)) == ["n0", "n1", "n2"]
+    assert not Document.objects.exists()

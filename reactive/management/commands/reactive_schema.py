@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
+import importlib
 import json
+from pathlib import Path
 from typing import Any
 
 from django.apps import apps
@@ -34,6 +36,9 @@ class Command(BaseCommand):
                           help="move every document into this model's table, in batches")
         parser.add_argument("--db-table", default=None,
                             help="with --model: the model's Meta.db_table")
+        mode.add_argument("--migration", metavar="APP_LABEL", default=None,
+                          help="write a migration into APP_LABEL that creates the model and "
+                          "moves every document into it")
         parser.add_argument("--batch-size", type=int, default=500,
                             help="with --move: documents per transaction (default 500)")
 
@@ -56,6 +61,9 @@ class Command(BaseCommand):
                 state = "enforced on every later write" if row.enforced else "no longer enforced"
                 self.stdout.write(f"The shape of {table!r} is {state}.")
                 return
+        if options["migration"]:
+            self._write_migration(table, row.shape, options["migration"], options["batch_size"])
+            return
         if options["model"]:
             self.stdout.write(modelgen.model_source(table, row.shape, options["db_table"]))
             return
@@ -76,3 +84,28 @@ class Command(BaseCommand):
         except DocumentError as exc:
             raise CommandError(f"{exc} (batches before this one were moved.)") from None
         self.stdout.write(f"Moved {moved} documents of {table!r} into {model._meta.label}.")
+
+    def _write_migration(self, table: str, shape: dict[str, Any], app_label: str,
+                         batch_size: int) -> None:
+        from django.db.migrations.loader import MigrationLoader
+
+        if batch_size < 1:
+            raise CommandError("--batch-size must be at least 1.")
+        try:
+            apps.get_app_config(app_label)
+        except LookupError:
+            raise CommandError(f"--migration needs an installed app label; {app_label!r} "
+                               "is not one.") from None
+        loader = MigrationLoader(None, ignore_no_migrations=True)
+        module_name, _ = loader.migrations_module(app_label)
+        if module_name is None:
+            raise CommandError(f"The app {app_label!r} has migrations disabled.")
+        leaves = loader.graph.leaf_nodes(app_label)
+        depends = [*loader.graph.leaf_nodes("reactive"), *leaves]
+        number = max((int(name[:4]) for _, name in leaves if name[:4].isdigit()), default=0) + 1
+        module = importlib.import_module(module_name)
+        path = Path(next(iter(module.__path__))) / f"{number:04d}_move_{table.lower()}.py"
+        path.write_text(modelgen.migration_source(table, shape, app_label, depends, batch_size))
+        self.stdout.write(modelgen.model_source(table, shape))
+        self.stdout.write(f"Wrote {path}. Paste the model above into {app_label}/models.py, "
+                          "then run migrate.")
