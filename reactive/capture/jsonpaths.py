@@ -20,11 +20,15 @@ _EXTRACTS = (exp.JSONExtract, exp.JSONBExtract)
 
 
 def condition(node: exp.Expression, sources: Mapping[str, exp.Table]
-              ) -> tuple[str, tuple[str, Source, list[Source]]] | None:
-    """``(alias, (column, path source, value sources))`` for a jsonb key equality or IN list."""
+              ) -> tuple[str, str, tuple[str, Source, list[Source]]] | None:
+    """``(alias, op, (column, path source, value sources))`` for a jsonb key equality or IN
+    list (op ``jeq``) or containment ``(col -> key) @> v`` (op ``jcontains``)."""
     while isinstance(node, exp.Paren):
         node = node.this
-    if isinstance(node, exp.EQ):
+    op = "jeq"
+    if isinstance(node, exp.ArrayContainsAll):
+        left, operands, op = node.this, [node.expression], "jcontains"
+    elif isinstance(node, exp.EQ):
         left, operands = node.this, [node.expression]
         if not isinstance(_unparen(left), _EXTRACTS):
             left, operands = node.expression, [node.this]
@@ -43,7 +47,7 @@ def condition(node: exp.Expression, sources: Mapping[str, exp.Table]
     values = [_value(operand) for operand in operands]
     if alias not in sources or path is None or any(v is None for v in values):
         return None
-    return alias, (column.name, path, values)  # type: ignore[return-value]
+    return alias, op, (column.name, path, values)  # type: ignore[return-value]
 
 
 def _unparen(node: exp.Expression) -> exp.Expression:
@@ -80,7 +84,7 @@ class _Text(str):
 
 
 def bind(values: Sequence[Any]) -> tuple[Any, ...] | None:
-    """``(path tuple, canonical JSON text, ...)`` from a bound path and values; None if unsure."""
+    """``(path tuple, JSON text, ...)`` from a bound path and values; None if unsure."""
     raw_path, *raw_values = values
     if isinstance(raw_path, str):
         path: tuple[str, ...] = (raw_path,)
@@ -101,14 +105,14 @@ def bind(values: Sequence[Any]) -> tuple[Any, ...] | None:
         else:
             return None
         try:
-            parsed = json.loads(text, parse_float=decimal.Decimal)
+            json.loads(text, parse_float=decimal.Decimal)
         except (ValueError, TypeError):
             return None
-        texts.append(json.dumps(parsed, sort_keys=True, default=str))
+        texts.append(text)  # the text Postgres parses; compared parsed, as exact decimals
     return (path, *texts)
 
 
-def holds(image: Any, values: Sequence[Any]) -> bool:
+def holds(image: Any, values: Sequence[Any], op: str = "jeq") -> bool:
     """Whether the logged jsonb ``image`` of the column may satisfy the bound condition."""
     if image is None:
         return True  # a null column, or one we cannot see: maybe
@@ -124,7 +128,7 @@ def holds(image: Any, values: Sequence[Any]) -> bool:
         current = current[key]
     for text in texts:
         wanted = json.loads(text, parse_float=decimal.Decimal)
-        verdict = _equal(current, wanted)
+        verdict = _equal(current, wanted) if op == "jeq" else _contains(current, wanted, True)
         if verdict is not False:
             return True
     return False
@@ -151,3 +155,46 @@ def _equal(a: Any, b: Any) -> bool | None:
     if False in verdicts:
         return False
     return None if None in verdicts else True
+
+
+def _contains(a: Any, b: Any, top: bool) -> bool | None:
+    """jsonb ``a @> b``; None when unsure. At the top an array contains a scalar it holds."""
+    if isinstance(b, dict):
+        if not isinstance(a, dict):
+            return False if isinstance(a, list) or not top else None
+        verdicts = [_nested(a[k], v) if k in a else False for k, v in b.items()]
+    elif isinstance(b, list):
+        if not isinstance(a, list):
+            return None if not isinstance(a, dict) else False
+        verdicts = [_any([_member(x, e) for x in a]) for e in b]
+    elif isinstance(a, list):
+        return _any([_equal(x, b) for x in a if not isinstance(x, list | dict)]) if top else None
+    elif isinstance(a, dict):
+        return False
+    else:
+        return _equal(a, b)
+    if False in verdicts:
+        return False
+    return None if None in verdicts else True
+
+
+def _nested(a: Any, b: Any) -> bool | None:
+    """An object's value: containers of one kind recurse; scalars compare; mixed: unsure."""
+    if isinstance(b, dict | list) and type(a) is type(b):
+        return _contains(a, b, False)
+    if not isinstance(a, dict | list) and not isinstance(b, dict | list):
+        return _equal(a, b)
+    return None
+
+
+def _member(x: Any, e: Any) -> bool | None:
+    """Whether array element ``x`` accounts for element ``e`` of the contained array."""
+    if isinstance(e, dict | list):
+        return _contains(x, e, False) if type(x) is type(e) else False
+    return False if isinstance(x, dict | list) else _equal(x, e)
+
+
+def _any(verdicts: list[bool | None]) -> bool | None:
+    if True in verdicts:
+        return True
+    return None if None in verdicts else False

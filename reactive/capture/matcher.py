@@ -171,8 +171,8 @@ class Matcher:
         if cond.column not in row:
             return True  # a column we cannot see: maybe
         raw = row[cond.column]
-        if cond.op == "jeq":
-            return jsonpaths.holds(raw, cond.values)
+        if cond.op in ("jeq", "jcontains"):
+            return jsonpaths.holds(raw, cond.values, cond.op)
         if raw is None and self._columns.null_is_ambiguous(table, cond.column):
             return True  # JSON null and SQL NULL are both null in the logged image
         if cond.op == "isnull":

@@ -28,7 +28,7 @@ import reactive.capture.search as search
 
 logger = logging.getLogger(__name__)
 
-OPS = frozenset({"eq", "in", "lt", "le", "gt", "ge", "isnull", "notnull", "jeq"})
+OPS = frozenset({"eq", "in", "lt", "le", "gt", "ge", "isnull", "notnull", "jeq", "jcontains"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,7 +36,8 @@ class Condition:
     """``column <op> values``; ``values`` holds 1 value (2 for a BETWEEN's ge/le pair: two
     conditions are produced instead), any number for ``in``, none for the null tests.
     ``jeq``: ``(column -> path) = any of values[1:]`` on a jsonb column, ``values[0]`` the path
-    (a tuple of keys), the others canonical JSON texts (capture/jsonpaths.py)."""
+    (a tuple of keys), the others JSON texts (capture/jsonpaths.py); ``jcontains``
+    alike for ``(column -> path) @> values[1]``."""
 
     column: str
     op: str
@@ -273,8 +274,8 @@ def _condition(
         node = node.this
     found = jsonpaths.condition(node, sources)
     if found is not None:
-        alias, (column, path, values) = found
-        return alias, [_CondTemplate(column, "jeq", (path, *values))]
+        alias, op, (column, path, values) = found
+        return alias, [_CondTemplate(column, op, (path, *values))]
     if type(node) in _COMPARISONS:
         op, flipped = _COMPARISONS[type(node)]
         left, right = node.this, node.expression
@@ -412,7 +413,7 @@ def _bind(conds: tuple[_CondTemplate, ...], params: Sequence[Any] | None) -> tup
             else:
                 break  # unknown value: drop the condition (wider)
         else:
-            if cond.op == "jeq":
+            if cond.op in ("jeq", "jcontains"):
                 values = jsonpaths.bind(values)  # type: ignore[assignment]
                 if values is None:
                     continue  # a path or value we cannot read: drop the condition (wider)

@@ -32,7 +32,8 @@ EXAMPLES = int(os.environ.get("REACTIVE_SOUNDNESS_EXAMPLES", "300"))
 TABLE = Document._meta.db_table
 
 VALUES = st.sampled_from([None, True, False, 0, 1, 1.0, 1.5, 2, "a", "b", [], ["x"],
-                          ["x", "y"], {"color": "red"}, {"color": "blue"}, {}])
+                          ["x", "y"], ["a", 1.0], [True, {"color": "red"}], [["x"]],
+                          {"color": "red"}, {"color": "blue"}, {"color": ["x"]}, {}])
 FIELDS = ("pinned", "n", "tags", "meta", "body")
 DOCS = st.dictionaries(st.sampled_from(FIELDS), VALUES, max_size=4)
 PATHS = st.sampled_from([*FIELDS, "meta__color"])
@@ -40,7 +41,8 @@ TABLES = st.sampled_from(["notes", "notes", "other"])
 LOOKUPS = st.one_of(
     st.tuples(PATHS, st.just(""), VALUES),
     st.tuples(PATHS, st.just("__in"), st.lists(VALUES, min_size=1, max_size=3)),
-    st.tuples(PATHS, st.just("__contains"), st.sampled_from([["x"], ["y"], {"color": "red"}])),
+    st.tuples(PATHS, st.just("__contains"), st.sampled_from(
+        [["x"], ["y"], [], ["x", "y"], [["x"]], [{}], {"color": "red"}, {}, "a", 1, True])),
     st.tuples(PATHS, st.just("__gt"), st.sampled_from([0, 1, 1.5, "a"])),
     st.tuples(PATHS, st.just("__isnull"), st.booleans()),
 )
@@ -183,3 +185,16 @@ def test_a_write_outside_a_document_field_filter_does_not_match(
            ("insert", "notes", {"pinned": True, "body": "c"})])
     # Then only the last write was matched
     assert tally == Counter(spared=4, needed=1)
+
+
+def test_numbers_match_as_exact_decimals(other: psycopg.Connection[Any]) -> None:
+    # Given subscriptions to n == 1.5 and to tags containing 1 (1.0 is the same jsonb number)
+    tally: Counter[str] = Counter()
+    queries = [Query("notes", (("n", "", 1.5),), False, (), None),
+               Query("notes", (("tags", "__contains", 1),), False, (), None)]
+    # When documents with those numbers, and with others, are written
+    check(other, tally, [], queries,
+          [("insert", "notes", {"n": 1.5}), ("insert", "notes", {"n": 2, "tags": [2.0]}),
+           ("insert", "notes", {"tags": ["a", 1.0]})])
+    # Then each needed re-run was matched, the unrelated writes spared both
+    assert tally == Counter(needed=2, spared=4)
