@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from reactive import compat
 from reactive.auth.identity import UserIdentity
+from reactive.datamigrations.definitions import migration
 from reactive.exceptions import FunctionError
 from reactive.functions.arguments import Id
 from reactive.functions.context import ActionCtx, MutationCtx, QueryCtx, SyncActionCtx
@@ -21,6 +22,7 @@ from reactive.functions.definitions import (
     query,
 )
 from reactive.functions.http_actions import HttpAction, http_action
+from reactive.reactions.definitions import Change, on_change
 from reactive.scheduling import crons
 from reactive.scheduling.retry import retry
 
@@ -38,6 +40,7 @@ def __getattr__(name: str) -> object:
 
 __all__ = [
     "ActionCtx",
+    "Change",
     "FunctionDefinition",
     "FunctionError",
     "HttpAction",
@@ -53,7 +56,9 @@ __all__ = [
     "internal_action",
     "internal_mutation",
     "internal_query",
+    "migration",
     "mutation",
+    "on_change",
     "query",
     "retry",
 ]

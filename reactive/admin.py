@@ -1,5 +1,6 @@
 """The Django admin for scheduled jobs, crons and cron runs (read-only lists with filters and
-search, and an action that cancels pending jobs) and for stored files (with image previews)."""
+search, and an action that cancels pending jobs), for stored files (with image previews), and
+for reactions (retry or skip a parked one) and data migrations."""
 
 from __future__ import annotations
 
@@ -13,8 +14,20 @@ from django.http import HttpRequest
 from django.utils.html import format_html
 
 from reactive.documents import shape as shapes
+from reactive.exceptions import ReactionError
 from reactive.functions.scheduler import cancel_pending
-from reactive.models import Cron, CronRun, Document, DocumentShape, Job, JobState, StoredFile
+from reactive.models import (
+    Cron,
+    CronRun,
+    DataMigration,
+    Document,
+    DocumentShape,
+    Job,
+    JobState,
+    Reaction,
+    StoredFile,
+)
+from reactive.reactions import control
 from reactive.storage import files
 
 
@@ -90,6 +103,44 @@ class CronRunAdmin(_ReadOnly):
     @admin.display(description="outcome")
     def outcome(self, run: CronRun) -> str:
         return run.outcome
+
+
+@admin.register(Reaction)
+class ReactionAdmin(_ReadOnly):
+    """Reactions with their state, lag and the change and traceback of the last failure."""
+
+    list_display = ("name", "state", "cursor_at", "handled", "attempts", "next_attempt_at")
+    list_filter = ("state",)
+    search_fields = ("name", "error")
+    readonly_fields = ("name", "state", "cursor_at", "handled", "attempts", "next_attempt_at",
+                       "failed_change", "error", "snapshot", "window_end", "updated_at")
+    fields = readonly_fields
+    actions = ["retry_reactions", "skip_failed_changes"]
+
+    @admin.action(description="Retry the selected parked reactions")
+    def retry_reactions(self, request: HttpRequest, queryset: QuerySet[Reaction]) -> None:
+        self._each(request, queryset, control.retry, "retried")
+
+    @admin.action(description="Skip the failed change of the selected reactions")
+    def skip_failed_changes(self, request: HttpRequest, queryset: QuerySet[Reaction]) -> None:
+        self._each(request, queryset, control.skip, "skipped")
+
+    def _each(self, request: HttpRequest, queryset: QuerySet[Reaction], do: Any,
+              done: str) -> None:
+        for name in queryset.values_list("name", flat=True):
+            try:
+                do(name)
+                self.message_user(request, f"{name}: {done}.", messages.SUCCESS)
+            except ReactionError as exc:
+                self.message_user(request, str(exc), messages.ERROR)
+
+
+@admin.register(DataMigration)
+class DataMigrationAdmin(_ReadOnly):
+    list_display = ("name", "state", "phase", "done", "total", "skipped", "dry_run",
+                    "failed_pk", "heartbeat_at")
+    list_filter = ("state", "dry_run")
+    search_fields = ("name", "error", "failed_pk")
 
 
 @admin.register(StoredFile)

@@ -51,3 +51,7 @@ def _install_triggers(*, using: str = "default", **kwargs: Any) -> None:
               file=kwargs.get("stdout") or sys.stdout)
     tables = triggers.install([m for m in models if m._meta.db_table in existing], using=using)
     triggers.drop_stale(set(tables), using)
+    if "reactive_reaction" in existing:
+        from reactive.reactions.runner import ensure_rows
+
+        ensure_rows()  # new reactions start at the present

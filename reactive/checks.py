@@ -90,6 +90,69 @@ def _engine() -> str:
 
 
 @register(Tags.compatibility)
+def check_reactions_and_migrations(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """reactive.E020: an ``@on_change`` model is not tracked; reactive.E021: a ``@migration``
+    model is not tracked; reactive.E022: an ``@on_change`` ``where=`` reaches another table."""
+    from reactive.capture.triggers import tracked_models
+    from reactive.datamigrations.definitions import registry as migrations
+    from reactive.exceptions import DefinitionError
+    from reactive.reactions.definitions import registry as reactions
+    from reactive.reactions.log import where_sql
+
+    tracked = set(tracked_models())
+    problems: list[CheckMessage] = []
+    for reaction in reactions:
+        if reaction.model not in tracked:
+            problems.append(Error(
+                f"Reaction {reaction.name!r} watches {reaction.model._meta.label}, whose table "
+                "is not tracked by change capture, so it would never fire.",
+                hint="Track the model (REACTIVE['TRACKED_APPS'] / ['UNTRACKED_MODELS']).",
+                id="reactive.E020"))
+        try:
+            where_sql(reaction)
+        except DefinitionError as exc:
+            problems.append(Error(str(exc), id="reactive.E022"))
+    problems.extend(
+        Error(f"Data migration {m.name!r} runs over {m.model._meta.label}, whose table is not "
+              "tracked by change capture; its final pass could not find rows written behind "
+              "its cursor.", hint="Track the model (REACTIVE['TRACKED_APPS'] / "
+              "['UNTRACKED_MODELS']).", id="reactive.E021")
+        for m in migrations if m.model not in tracked
+    )
+    return problems
+
+
+@register(Tags.database)
+def check_reaction_health(
+    app_configs: Any = None, databases: Any = None, **kwargs: Any
+) -> list[CheckMessage]:
+    """reactive.W020: a reaction is parked (failed); reactive.W021: a reaction fell behind the
+    change log (``--database default``)."""
+    from reactive.capture import log
+    from reactive.models import Reaction, ReactionState
+
+    if not databases or "default" not in databases or not log.log_exists():
+        return []
+    messages: list[CheckMessage] = []
+    for name, state in Reaction.objects.exclude(state=ReactionState.ACTIVE).values_list(
+        "name", "state"
+    ):
+        if state == ReactionState.FAILED:
+            messages.append(Warning(
+                f"Reaction {name!r} is parked after failing on every attempt.",
+                hint=f"See manage.py reactive_triggers reactions; then retry {name} or "
+                f"skip {name}.",
+                id="reactive.W020"))
+        else:
+            messages.append(Warning(
+                f"Reaction {name!r} fell behind: the change log was pruned past its cursor "
+                "(REACTION_MAX_LAG), so it stopped.",
+                hint=f"manage.py reactive_triggers skip {name} resumes it from the present.",
+                id="reactive.W021"))
+    return messages
+
+
+@register(Tags.compatibility)
 def check_storage(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
     """reactive.E030: ``STORAGE_BACKEND`` names no entry of ``settings.STORAGES``;
     reactive.W030: cross-origin clients are allowed but storage URLs are path-only."""

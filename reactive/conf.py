@@ -192,6 +192,20 @@ class ReactiveSettings(BaseModel):
     SCHEDULER_CRONS_MODULE: str = Field("crons", min_length=1, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
     SCHEDULER_BEAT_ENTRIES: bool = True  # add the sweeper and cron tick to Celery beat
 
+    # Server-side reactions (@on_change); docs/guides/reactions.md.
+    REACTION_MAX_ATTEMPTS: int = Field(5, ge=1, le=100)  # then the reaction is parked (failed)
+    REACTION_RETRY_BASE_DELAY: float = Field(1.0, ge=0, le=3600)
+    REACTION_RETRY_MAX_DELAY: float = Field(300.0, ge=0, le=86400)
+    REACTION_SCAN_ROWS: int = Field(1000, ge=1, le=100_000)  # log rows read per transaction
+    REACTION_MAX_LAG: float = Field(86400.0, gt=0)  # log held for a reaction at most this long
+    REACTION_POLL_INTERVAL: float = Field(1.0, gt=0, le=60)  # dispatcher wake-up without NOTIFY
+    REACTION_DISPATCHER: bool = True  # each Celery worker runs a dispatcher thread
+    REACTION_QUEUE: str | None = None  # Celery queue for reaction tasks; None: the default
+
+    # Data migrations (@migration); docs/guides/data-migrations.md.
+    DATA_MIGRATION_LEASE: float = Field(60.0, gt=0)  # no batch for this long: sent again
+    DATA_MIGRATION_QUEUE: str | None = None  # Celery queue; None: the default queue
+
     # Auth: JWT issuers for `Authenticate` and `Authorization: Bearer`; docs/guides/auth.md.
     AUTH_PROVIDERS: tuple[AuthProvider, ...] = ()
     AUTH_LEEWAY: float = Field(10.0, ge=0, le=300)  # clock skew allowed on exp, nbf, iat

@@ -20,9 +20,11 @@
         ├── ReadOnlyError         a query (or an action's direct ORM use) tried to write
         ├── ReturnValueError      the result does not match the declared `returns=` type
         ├── UntrackedReadError    a live query read a relation no capture trigger watches
-        └── SchedulingError       a job cannot be scheduled or canceled as asked
-            ├── ScheduledArgumentError   arguments do not match the target's signature
-            └── SchedulingLimitError     too many jobs in one transaction, or arguments too large
+        ├── SchedulingError       a job cannot be scheduled or canceled as asked
+        │   ├── ScheduledArgumentError   arguments do not match the target's signature
+        │   └── SchedulingLimitError     too many jobs in one transaction, or arguments too large
+        ├── ReactionError         a reaction cannot be run, retried or skipped as asked
+        └── DataMigrationError    a data migration cannot be run or changed as asked
 
 Each class has a stable ``code`` (sent to clients and used in logs) and structured
 attributes; messages are full sentences that say what was expected and what to change.
@@ -291,3 +293,17 @@ def _describe(data: Any) -> str:
     except (TypeError, ValueError):  # circular data, keys JSON cannot hold
         text = str(data)
     return f"ConvexError: {text}"
+
+
+class ReactionError(ExecutionError):
+    """Raised when a reaction (``@on_change``) is unknown, or cannot be retried or skipped in
+    its current state."""
+
+    code = "ReactionError"
+
+
+class DataMigrationError(ExecutionError):
+    """Raised when a data migration (``@migration``) is unknown, its queryset cannot be
+    migrated (untracked or unmanaged model), or its state does not allow what was asked."""
+
+    code = "DataMigrationError"

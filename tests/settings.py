@@ -80,6 +80,14 @@ REACTIVE = {
     "SCHEDULER_DISPATCH_GRACE": 1.0,
     "SCHEDULER_LEASE": 3.0,
     "SCHEDULER_SWEEP_INTERVAL": 0.5,
+    # Reactions retry quickly and park after three attempts; stalled migrations resend soon.
+    "REACTION_MAX_ATTEMPTS": 3,
+    "REACTION_RETRY_BASE_DELAY": 0.05,
+    "REACTION_RETRY_MAX_DELAY": 0.2,
+    "REACTION_POLL_INTERVAL": 0.2,
+    "DATA_MIGRATION_LEASE": 3.0,
+    # Only workers started for reaction and data-migration tests run the dispatcher.
+    "REACTION_DISPATCHER": os.environ.get("REACTIVE_TEST_DISPATCHER") == "1",
     # JWTs signed with the test-only key in tests/keys (see tests/test_jwt_auth.py).
     "AUTH_PROVIDERS": [
         {

@@ -2,7 +2,8 @@
 
 `chat:channels`, `chat:history` (paginated, live), `chat:unread`, `chat:me`; mutations
 `chat:send`, `chat:edit`, `chat:remove`, `chat:mark_read`; `chat:summarize` (an action calling an
-outside service); internal `chat:expire` (scheduled) and `chat:post_digest` (a cron).
+outside service); internal `chat:expire` (scheduled) and `chat:post_digest` (a cron). A reaction,
+`chat:mark_own_messages_read`, and a cleanup data migration, `chat:strip_bodies`.
 """
 
 import datetime
@@ -16,13 +17,16 @@ from django.utils import timezone
 
 from reactive import (
     ActionCtx,
+    Change,
     FunctionError,
     Id,
     MutationCtx,
     QueryCtx,
     action,
     internal_mutation,
+    migration,
     mutation,
+    on_change,
     query,
 )
 from reactive.functions.pagination import PaginationOptions
@@ -229,3 +233,25 @@ def _own_message(ctx: MutationCtx, message_id: Any) -> Message:
             {"code": "FORBIDDEN", "message": "You can only change your own messages."}
         )
     return message
+
+
+@on_change(Message, where=Q(author__isnull=False), ops=("insert",))
+def mark_own_messages_read(ctx: MutationCtx, change: Change[Message]) -> None:
+    """An author has read their own messages, however they were posted: ``chat:send``, the
+    admin, ``chat:post_as_bot`` or a script writing the table directly."""
+    message = change.new
+    if message is not None and message.author_id is not None:
+        marker, _ = ReadMarker.objects.get_or_create(
+            user_id=message.author_id, channel_id=message.channel_id
+        )
+        if marker.last_read_id < message.pk:
+            ReadMarker.objects.filter(pk=marker.pk).update(last_read_id=message.pk)
+
+
+@migration(Message.objects.filter(Q(body__regex=r"^\s") | Q(body__regex=r"\s$")),
+           batch_size=500)
+def strip_bodies(ctx: MutationCtx, message: Message) -> None:
+    """Cleanup: messages written before ``chat:send`` stripped whitespace lose it now
+    (``manage.py reactive_migrations run chat:strip_bodies``)."""
+    message.body = message.body.strip()
+    message.save(update_fields=["body"])

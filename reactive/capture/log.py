@@ -58,21 +58,35 @@ def prune(cursor: Any) -> int:
     a Reactor whose previous snapshot has ``xmin`` above it saw every pruned row, while the time
     can miss a transaction that stayed open longer than the retention (``created_at`` is its
     start, not its commit). One pruner at a time: the advisory lock is taken inside the same
-    statement, so it also holds when ``cursor`` is in autocommit.
+    statement, so it also holds when ``cursor`` is in autocommit. Rows a reaction still needs
+    stay (``REACTION_FLOOR``).
     """
-    retention = reactive_settings().CHANGE_LOG_RETENTION
+    conf = reactive_settings()
     cursor.execute(
         "WITH held AS MATERIALIZED (SELECT pg_try_advisory_xact_lock(hashtext('reactive_prune')) "
-        "AS ok), gone AS (DELETE FROM reactive_change WHERE (SELECT ok FROM held) "
-        "AND created_at < now() - %s * interval '1 second' RETURNING created_at, txid) "
+        f"AS ok), {REACTION_FLOOR}, "
+        "gone AS (DELETE FROM reactive_change WHERE (SELECT ok FROM held) "
+        "AND created_at < now() - %s * interval '1 second' "
+        "AND txid < coalesce((SELECT xmin FROM floor), pg_current_xact_id()) "
+        "RETURNING created_at, txid) "
         "UPDATE reactive_state SET time_value = GREATEST(time_value, "
         "(SELECT max(created_at) FROM gone)), int_value = GREATEST(int_value, "
         "(SELECT max(txid::text::bigint) FROM gone)) WHERE name = 'pruned' "
         "AND EXISTS (SELECT 1 FROM gone) RETURNING (SELECT count(*) FROM gone)",
-        [retention],
+        [conf.REACTION_MAX_LAG, conf.CHANGE_LOG_RETENTION],
     )
     row = cursor.fetchone()
     return int(row[0]) if row else 0
+
+
+# The prune floor of server-side reactions (reactive/reactions/): the oldest cursor of a
+# reaction that is not fallen behind and moved within REACTION_MAX_LAG. Rows it still needs
+# stay; a reaction past the limit stops holding the log and marks itself fallen behind.
+REACTION_FLOOR = (
+    "floor AS (SELECT min(pg_snapshot_xmin(snapshot::pg_snapshot)) AS xmin "
+    "FROM reactive_reaction WHERE state <> 'fallen_behind' "
+    "AND cursor_at > now() - %s * interval '1 second')"
+)
 
 
 def clock_reservation(cursor: Any) -> int:

@@ -10,7 +10,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import reactive.capture.catalog as catalog
-from reactive.capture.readsets import ReadSet, TablePredicate, template
+from reactive.capture.readsets import ReadSet, TablePredicate
+from reactive.capture.templates import template
 
 logger = logging.getLogger(__name__)
 

@@ -4,7 +4,7 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-    dependencies = [("reactive", "0007_storage")]
+    dependencies = [("reactive", "0008_datawork")]
 
     operations = [
         migrations.CreateModel(

@@ -3,12 +3,28 @@
 from __future__ import annotations
 
 from .crons import Cron, CronRun, CronRunStatus
+from .datamigrations import DataMigration, DataMigrationBatch, DataMigrationState
 from .documents import Document, DocumentShape
 from .jobs import Job, JobCommit, JobState
+from .reactions import Reaction, ReactionState
 from .sessions import SessionRequest
 from .storage import StoredFile, UploadClaim
 
 __all__ = [
-    "Cron", "CronRun", "CronRunStatus", "Document", "DocumentShape", "Job", "JobCommit",
-    "JobState", "SessionRequest", "StoredFile", "UploadClaim",
+    "Cron",
+    "CronRun",
+    "CronRunStatus",
+    "DataMigration",
+    "DataMigrationBatch",
+    "DataMigrationState",
+    "Document",
+    "DocumentShape",
+    "Job",
+    "JobCommit",
+    "JobState",
+    "Reaction",
+    "ReactionState",
+    "SessionRequest",
+    "StoredFile",
+    "UploadClaim",
 ]

@@ -96,13 +96,14 @@ class CeleryProcess:
 
 
 def worker_process(
-    database_url: str, redis_url: str, *, name: str, pool: str = "solo"
+    database_url: str, redis_url: str, *, name: str, pool: str = "solo",
+    env: dict[str, str] | None = None,
 ) -> CeleryProcess:
     args = ["worker", "--pool", pool, "--loglevel", "INFO", "--hostname", f"{name}@%h",
             "--without-gossip", "--without-mingle", "--without-heartbeat"]  # fmt: skip
     if pool != "solo":
         args += ["--concurrency", "4"]
-    env = {"DATABASE_URL": database_url, "REDIS_URL": redis_url}
+    env = {"DATABASE_URL": database_url, "REDIS_URL": redis_url, **(env or {})}
     return CeleryProcess(args, env, ready=" ready.")
 
 
@@ -139,6 +140,20 @@ def worker(_session_worker: CeleryProcess, celery_app: Celery) -> CeleryProcess:
     if not _session_worker.alive:
         _session_worker.start()
     return _session_worker
+
+
+@pytest.fixture
+def reacting_worker(
+    make_celery: Callable[..., CeleryProcess], redis_url: str, celery_app: Celery
+) -> CeleryProcess:
+    """A worker of its own running the reaction dispatcher (off in the shared worker: its
+    drains would race the per-test flush). Stopped before the test's database is flushed."""
+    process = make_celery("worker", redis_url, name="reacting", env=DISPATCHER_ON)
+    process.start()
+    return process
+
+
+DISPATCHER_ON = {"REACTIVE_TEST_DISPATCHER": "1"}
 
 
 @pytest.fixture

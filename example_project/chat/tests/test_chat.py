@@ -82,6 +82,38 @@ def test_the_digest_cron_counts_recent_messages(ada):
     assert bodies == ["Last hour: #random: 1"]
 
 
+def test_messages_written_anywhere_mark_the_channel_read_for_their_author(ada, grace):
+    # Given a message posted by grace outside chat:send (as the admin or a script would)
+    from django.contrib.auth.models import User
+
+    from chat.models import Channel, Message
+    from reactive.reactions import runner
+
+    runner.ensure_rows()
+    ada.mutation("chat:send", channel="ops", body="deploying?")
+    assert grace.query("chat:unread")["ops"] == 1
+    user = User.objects.get(username="grace")
+    room = Channel.objects.get(name="ops")
+    Message.objects.create(channel=room, author=user, author_name="grace", body="deployed")
+    # When the reaction runs (a Celery worker's dispatcher does this after each commit)
+    runner.drain("chat:mark_own_messages_read")
+    # Then posting in the channel marked what she answered as read
+    assert grace.query("chat:unread")["ops"] == 0
+
+
+def test_the_cleanup_migration_strips_old_bodies(ada):
+    from django.core.management import call_command
+
+    from chat.models import Channel, Message
+
+    room = Channel.objects.create(name="old")
+    kept = Message.objects.create(channel=room, body="fine")
+    messy = Message.objects.create(channel=room, body="  padded \n")
+    call_command("reactive_migrations", "run", "chat:strip_bodies", "--inline")
+    assert Message.objects.get(pk=messy.pk).body == "padded"
+    assert Message.objects.get(pk=kept.pk).body == "fine"
+
+
 def test_search_as_you_type_follows_new_and_edited_messages(ada, grace):
     ada.mutation("chat:send", channel="general", body="the deploy failed again")
     with grace.subscribe("chat:search", channel="general", text="deplo") as hits:

@@ -1,0 +1,1 @@
+"""Batched data migrations (``@migration``) run on Celery, resumable and exactly once per row."""

@@ -1,0 +1,128 @@
+"""The dispatcher: a thread in each Celery worker that LISTENs on the change log's channel and
+sends a drain task to each reaction whose table the commits wrote (and to every reaction each
+``REACTION_POLL_INTERVAL`` seconds, for retries due and missed notifications).
+
+A drain sent twice is harmless (the second finds the row locked, or nothing to do), so any
+number of workers may run a dispatcher.
+"""
+
+from __future__ import annotations
+
+import datetime
+import logging
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import psycopg
+from django.db import close_old_connections
+from django.utils import timezone
+
+from reactive.capture.listener import CONNECT_TIMEOUT, conninfo
+from reactive.capture.triggers import CHANNEL
+from reactive.conf import reactive_settings
+from reactive.models import Reaction
+from reactive.reactions.definitions import registry
+from reactive.reactions.runner import ensure_rows
+
+logger = logging.getLogger(__name__)
+
+RESEND_AFTER = 5.0
+
+
+class Dispatcher:
+    """Calls ``send(name)`` for every reaction on each wake-up, and each ``tick`` callback on
+    every poll interval."""
+
+    def __init__(self, send: Callable[[str], None], ticks: tuple[Callable[[], object], ...] = ()
+                 ) -> None:
+        self.send = send
+        self.ticks = ticks
+        self._stop = threading.Event()
+        self._sent: dict[str, datetime.datetime] = {}
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="reactive-dispatcher",
+                                        daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(5)
+
+    def _run(self) -> None:
+        delay = 0.1
+        while not self._stop.is_set():
+            try:
+                self._listen()
+                delay = 0.1
+            except Exception as exc:
+                logger.warning("reaction dispatcher lost its connection error=%s", exc)
+                self._stop.wait(delay)
+                delay = min(delay * 2, 5.0)
+            finally:
+                close_old_connections()
+
+    def _listen(self) -> None:
+        interval = reactive_settings().REACTION_POLL_INTERVAL
+        with psycopg.connect(conninfo(), autocommit=True,
+                             connect_timeout=CONNECT_TIMEOUT) as conn:
+            conn.execute(f"LISTEN {CHANNEL}")
+            ensure_rows()
+            snapshot = self._changed_tables(conn, None)[0]
+            self._wake(None)
+            next_tick = 0.0
+            while not self._stop.is_set():
+                woke = any(True for _ in conn.notifies(timeout=interval, stop_after=1))
+                if woke:
+                    snapshot, tables = self._changed_tables(conn, snapshot)
+                    self._wake(tables)
+                if time.monotonic() >= next_tick:
+                    next_tick = time.monotonic() + interval
+                    if not woke:
+                        self._wake(None)
+                    for tick in self.ticks:
+                        try:
+                            tick()
+                        except Exception:
+                            logger.warning("dispatcher tick failed tick=%s", tick.__name__,
+                                           exc_info=True)
+
+    @staticmethod
+    def _changed_tables(conn: psycopg.Connection[Any], previous: str | None
+                        ) -> tuple[str, set[str] | None]:
+        """The tables written by commits since ``previous`` (one statement, one snapshot)."""
+        row = conn.execute(
+            "SELECT pg_current_snapshot()::text, CASE WHEN %(s)s::text IS NULL THEN NULL ELSE "
+            "array(SELECT DISTINCT tbl FROM reactive_change "
+            "WHERE txid >= pg_snapshot_xmin(%(s)s::pg_snapshot) "
+            "AND NOT pg_visible_in_snapshot(txid, %(s)s::pg_snapshot)) END",
+            {"s": previous},
+        ).fetchone()
+        assert row is not None
+        return row[0], None if row[1] is None else set(row[1])
+
+    def _wake(self, tables: set[str] | None) -> None:
+        """Send a drain to each reaction on a changed table (all when ``tables`` is None),
+        unless one it was sent has not stepped yet: one queued drain per reaction is enough,
+        since a drain steps until nothing is left. A send older than ``RESEND_AFTER`` seconds
+        is assumed lost."""
+        updated = dict(Reaction.objects.values_list("name", "updated_at"))
+        now = timezone.now()
+        for reaction in registry:
+            if tables is not None and reaction.model._meta.db_table not in tables:
+                continue
+            sent, stepped = self._sent.get(reaction.name), updated.get(reaction.name)
+            if tables is not None and sent is not None and stepped is not None and (
+                stepped < sent and (now - sent).total_seconds() < RESEND_AFTER
+            ):
+                continue
+            try:
+                self.send(reaction.name)
+                self._sent[reaction.name] = now
+            except Exception:
+                logger.warning("reaction dispatch failed reaction=%s", reaction.name,
+                               exc_info=True)

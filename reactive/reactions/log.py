@@ -1,0 +1,123 @@
+"""Reading a reaction's pending changes from the change log, and turning row images into
+model instances.
+
+A window is the set of changes committed between two snapshots (the visibility test of
+docs/internals/reactor.md); inside it changes are ordered by (txid, log id). ``where`` is
+compiled by Django to SQL over the model's table and evaluated by Postgres on each logged
+image (``jsonb_populate_record``), so it means exactly what ``filter(where)`` means.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from django.db.models import Model
+
+from reactive.exceptions import DefinitionError
+from reactive.reactions.definitions import Change, OnChange, Op
+
+OP_NAMES: dict[str, Op] = {"I": "insert", "U": "update", "D": "delete", "T": "truncate"}
+
+
+@dataclass(frozen=True)
+class LoggedChange:
+    """A change row and whether it matches the reaction."""
+
+    log_id: int
+    txid: int
+    op: str
+    matches: bool
+
+
+@dataclass(frozen=True)
+class Window:
+    """What one read of the log found after the cursor."""
+
+    scanned: list[LoggedChange]
+    exhausted: bool  # nothing more in the window after the last scanned row
+
+    @property
+    def matching(self) -> list[LoggedChange]:
+        return [c for c in self.scanned if c.matches]
+
+
+def where_sql(reaction: OnChange[Any], using: str = "default") -> tuple[str, list[Any]]:
+    """The SQL condition of ``reaction.where`` over the model's table (``TRUE`` when none).
+
+    Raises DefinitionError when the condition needs another table (a join).
+    """
+    if reaction.where is None:
+        return "TRUE", []
+    model = reaction.model
+    query = model._base_manager.filter(reaction.where).query
+    compiler = query.get_compiler(using=using)
+    sql, params = compiler.compile(query.where)
+    # Joins Django set up and then trimmed (author__isnull on the key column) have no refs.
+    if sum(1 for refs in query.alias_refcount.values() if refs) > 1:
+        raise DefinitionError(
+            f"@on_change({model._meta.label}) where={reaction.where!r} reaches another table; "
+            "use only the model's own columns (a change carries only its own row)."
+        )
+    return sql or "TRUE", list(params)
+
+
+def read_window(
+    cursor: Any, reaction: OnChange[Any], *, snapshot: str, window_end: str,
+    after: tuple[int, int], exclude: list[int], limit: int,
+) -> Window:
+    """Changes of the reaction's table in (``snapshot``, ``window_end``] after ``after``,
+    skipping the transactions in ``exclude``, at most ``limit`` rows."""
+    table = reaction.model._meta.db_table
+    condition, params = where_sql(reaction)
+    image = f"jsonb_populate_record(NULL::{_quote(table)}, c.%s) AS {_quote(table)}"
+    old_match = f"(c.old_row IS NOT NULL AND EXISTS (SELECT 1 FROM {image % 'old_row'} " \
+                f"WHERE {condition}))"
+    new_match = f"(c.new_row IS NOT NULL AND EXISTS (SELECT 1 FROM {image % 'new_row'} " \
+                f"WHERE {condition}))"
+    cursor.execute(
+        f"SELECT c.id, c.txid::text::bigint, c.op, c.op = ANY(%s) AND "
+        f"(c.op = 'T' OR {old_match} OR {new_match}) FROM reactive_change c "
+        "WHERE c.tbl = %s AND c.txid >= pg_snapshot_xmin(%s::pg_snapshot) "
+        "AND NOT pg_visible_in_snapshot(c.txid, %s::pg_snapshot) "
+        "AND pg_visible_in_snapshot(c.txid, %s::pg_snapshot) "
+        "AND (c.txid, c.id) > (%s::text::xid8, %s) "
+        "AND NOT (c.txid::text::bigint = ANY(%s)) ORDER BY c.txid, c.id LIMIT %s",
+        [list(reaction.op_codes), *params, *params, table, snapshot, snapshot, window_end,
+         str(after[0]), after[1], exclude, limit],
+    )
+    rows = [LoggedChange(int(i), int(t), op, bool(m)) for i, t, op, m in cursor.fetchall()]
+    return Window(rows, exhausted=len(rows) < limit)
+
+
+def load_changes(reaction: OnChange[Any], logged: list[LoggedChange],
+                 using: str = "default") -> list[Change[Any]]:
+    """``Change`` objects for ``logged``, with typed model instances for the row images.
+
+    Postgres rebuilds each image as a row of the table (``jsonb_populate_record``) and Django
+    reads it like any row, so every field gets its usual Python type.
+    """
+    model = reaction.model
+    ids = [c.log_id for c in logged]
+    old = _images(model, "old_row", ids, using)
+    new = _images(model, "new_row", ids, using)
+    return [
+        Change(op=OP_NAMES[c.op], old=old.get(c.log_id), new=new.get(c.log_id), txid=c.txid,
+               log_id=c.log_id, table=model._meta.db_table)
+        for c in logged
+    ]
+
+
+def _images(model: type[Model], column: str, ids: list[int], using: str) -> dict[int, Any]:
+    table = _quote(model._meta.db_table)
+    rows = model._base_manager.db_manager(using).raw(
+        f"SELECT r.*, c.id AS reactive_log_id FROM reactive_change c, "
+        f"LATERAL jsonb_populate_record(NULL::{table}, c.{column}) r "
+        f"WHERE c.id = ANY(%s) AND c.{column} IS NOT NULL",
+        [ids],
+    )
+    return {row.reactive_log_id: row for row in rows}  # type: ignore[attr-defined]
+
+
+def _quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
