@@ -20,7 +20,6 @@ from sqlglot import exp
 from sqlglot.optimizer.normalize_identifiers import normalize_identifiers
 
 import reactive.capture.jsonpaths as jsonpaths
-
 import reactive.capture.search as search
 
 logger = logging.getLogger(__name__)
