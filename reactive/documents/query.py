@@ -10,8 +10,9 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
-from django.db.models import Q, QuerySet
+from django.db.models import Model, Q, QuerySet
 
+from reactive.documents import routes
 from reactive.documents.validation import as_document, check_table
 from reactive.exceptions import DocumentError
 from reactive.models import Document
@@ -20,15 +21,20 @@ SYSTEM_COLUMNS = {"_id": "id", "_creationTime": "creation_time"}
 Paginator = Callable[[QuerySet[Any], Mapping[str, Any]], dict[str, Any]]
 
 
-def field_path(name: str, table: str) -> str:
-    """The ORM path of a document lookup: ``_id`` / ``_creationTime`` or ``data__<name>``."""
+def field_path(name: str, table: str, model: type[Model] | None = None) -> str:
+    """The ORM path of a document lookup: ``_id`` / ``_creationTime``, ``data__<name>``, or
+    the column of a table moved into ``model``."""
     head, _, rest = name.partition("__")
     if head in SYSTEM_COLUMNS:
         return SYSTEM_COLUMNS[head] + (f"__{rest}" if rest else "")
-    if not head or head.startswith("_") or head == "pk":
+    names = routes.columns(model) if model is not None else None
+    if (not head or head.startswith("_") or head == "pk"
+            or (names is not None and (head not in names or head in SYSTEM_COLUMNS.values()))):
         raise DocumentError(f"Cannot filter or order {table!r} documents by {name!r}: name a "
                             "document field, '_id' or '_creationTime'.",
                             code="InvalidDocument", table=table, field=name)
+    if names is not None:
+        return names[head] + (f"__{rest}" if rest else "")
     return f"data__{name}"
 
 
@@ -39,15 +45,23 @@ class DocumentQuery:
     (default ``_creationTime``; ``_id`` is appended to make every order total).
     """
 
-    def __init__(self, table: str, queryset: QuerySet[Document] | None = None,
+    def __init__(self, table: str, queryset: QuerySet[Any] | None = None,
                  paginator: Paginator | None = None) -> None:
         self.table = check_table(table)
-        self._qs = (queryset if queryset is not None
-                    else Document.objects.filter(table=table).order_by("creation_time", "id"))
+        self._model = routes.model_for(table)
+        if queryset is None:
+            queryset = (Document.objects.filter(table=table) if self._model is None
+                        else self._model._default_manager.all()).order_by("creation_time", "id")
+        self._qs = queryset
         self._paginator = paginator
 
-    def _with(self, queryset: QuerySet[Document]) -> DocumentQuery:
+    def _with(self, queryset: QuerySet[Any]) -> DocumentQuery:
         return DocumentQuery(self.table, queryset, self._paginator)
+
+    def _doc(self, row: Any) -> dict[str, Any]:
+        if self._model is not None:
+            return routes.as_document(row)
+        return as_document(row.id, row.creation_time, row.data)
 
     def filter(self, *args: Q, **lookups: Any) -> DocumentQuery:
         return self._with(self._qs.filter(*args, **self._lookups(lookups)))
@@ -62,27 +76,27 @@ class DocumentQuery:
                 raise DocumentError(f"order_by takes field names, not {name!r}.",
                                     code="InvalidDocument", table=self.table)
             sign = "-" if name.startswith("-") else ""
-            paths.append(sign + field_path(name.lstrip("-"), self.table))
+            paths.append(sign + field_path(name.lstrip("-"), self.table, self._model))
         if not any(p.lstrip("-") == "id" for p in paths):
             paths.append(("-" if paths and paths[-1].startswith("-") else "") + "id")
         return self._with(self._qs.order_by(*paths))
 
     def _lookups(self, lookups: Mapping[str, Any]) -> dict[str, Any]:
-        return {field_path(name, self.table): value for name, value in lookups.items()}
+        return {field_path(name, self.table, self._model): value
+                for name, value in lookups.items()}
 
     @property
-    def queryset(self) -> QuerySet[Document]:
-        """The Django queryset over :class:`~reactive.models.Document` rows."""
+    def queryset(self) -> QuerySet[Any]:
+        """The Django queryset: :class:`~reactive.models.Document` rows, or the model's."""
         return self._qs
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
-        return (as_document(d.id, d.creation_time, d.data) for d in self._qs.iterator())
+        return (self._doc(row) for row in self._qs.iterator())
 
     def __getitem__(self, item: int | slice) -> Any:
         if isinstance(item, slice):
-            return [as_document(d.id, d.creation_time, d.data) for d in self._qs[item]]
-        row = self._qs[item]
-        return as_document(row.id, row.creation_time, row.data)
+            return [self._doc(row) for row in self._qs[item]]
+        return self._doc(self._qs[item])
 
     def collect(self) -> list[dict[str, Any]]:
         return list(self)
@@ -102,4 +116,6 @@ class DocumentQuery:
         if self._paginator is None:
             raise DocumentError("paginate() needs the query's ctx; use ctx.db.table(...).",
                                 code="InvalidDocument", table=self.table)
-        return self._paginator(self._qs, pagination_opts)
+        result = self._paginator(self._qs, pagination_opts)
+        result["page"] = [self._doc(row) for row in result["page"]]
+        return result

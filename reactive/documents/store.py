@@ -8,9 +8,12 @@ mutation's), so a rejected write leaves nothing behind.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
-from reactive.documents import shape
+from django.db.models import Model
+
+from reactive.documents import routes, shape
 from reactive.documents.validation import (
     SYSTEM_FIELDS,
     as_document,
@@ -31,6 +34,12 @@ def insert(table: str, value: Mapping[str, Any]) -> str:
         raise DocumentError(f"A new {table!r} document cannot set _id or _creationTime.",
                             code="InvalidDocument", table=table, field="_id")
     data = check_document(table, value)
+    model = routes.model_for(table)
+    if model is not None:  # moved into a model: a row of it, with a document id
+        row_id = new_id()
+        model._default_manager.create(id=row_id, creation_time=creation_time(),
+                                      **routes.row_values(model, table, data))
+        return row_id
     observe(table, data)
     row = Document.objects.create(id=new_id(), table=table, creation_time=creation_time(),
                                   data=data)
@@ -38,9 +47,15 @@ def insert(table: str, value: Mapping[str, Any]) -> str:
 
 
 def get(doc_id: str) -> dict[str, Any] | None:
-    """The document with id ``doc_id``, or None."""
+    """The document with id ``doc_id`` (in a schema-free table or a moved one), or None."""
     row = Document.objects.filter(pk=check_id(doc_id)).first()
-    return None if row is None else as_document(row.id, row.creation_time, row.data)
+    if row is not None:
+        return as_document(row.id, row.creation_time, row.data)
+    for _table, model in routes.routed_models():
+        moved = model._default_manager.filter(pk=doc_id).first()
+        if moved is not None:
+            return routes.as_document(moved)
+    return None
 
 
 def patch(doc_id: str, fields: Mapping[str, Any]) -> None:
@@ -63,7 +78,7 @@ def replace(doc_id: str, value: Mapping[str, Any]) -> None:
 
 def delete(doc_id: str) -> None:
     row = _existing(doc_id)
-    Document.objects.filter(pk=row.pk).delete()
+    row.queryset.delete()
 
 
 def observe(table: str, data: dict[str, Any]) -> None:
@@ -84,14 +99,34 @@ def observe(table: str, data: dict[str, Any]) -> None:
         current.save(update_fields=["shape", "updated_at"])
 
 
-def _existing(doc_id: str) -> Document:
+@dataclass
+class _Found:
+    """A document to change: a Document row, or a row of the model its table moved into."""
+
+    id: str
+    table: str
+    creation_time: float
+    data: dict[str, Any]
+    queryset: Any
+    model: type[Model] | None = None
+
+
+def _existing(doc_id: str) -> _Found:
     row = Document.objects.filter(pk=check_id(doc_id)).first()
-    if row is None:
-        raise DocumentError(f"No document with id {doc_id!r}.", code="DocumentNotFound")
-    return row
+    if row is not None:
+        return _Found(row.id, row.table, row.creation_time, row.data,
+                      Document.objects.filter(pk=row.pk))
+    for table, model in routes.routed_models():
+        moved = model._default_manager.filter(pk=doc_id).first()
+        if moved is not None:
+            doc = routes.as_document(moved)
+            data = {k: v for k, v in doc.items() if k not in SYSTEM_FIELDS}
+            return _Found(doc_id, table, doc["_creationTime"], data,
+                          model._default_manager.filter(pk=doc_id), model)
+    raise DocumentError(f"No document with id {doc_id!r}.", code="DocumentNotFound")
 
 
-def _without_system(row: Document, value: Mapping[str, Any]) -> dict[str, Any]:
+def _without_system(row: _Found, value: Mapping[str, Any]) -> dict[str, Any]:
     if value.get("_id", row.id) != row.id or value.get("_creationTime",
                                                        row.creation_time) != row.creation_time:
         raise DocumentError(f"_id and _creationTime of a {row.table!r} document cannot change.",
@@ -99,7 +134,12 @@ def _without_system(row: Document, value: Mapping[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in value.items() if k not in SYSTEM_FIELDS}
 
 
-def _write(row: Document, value: dict[str, Any]) -> None:
+def _write(row: _Found, value: dict[str, Any]) -> None:
     data = check_document(row.table, value)
+    if row.model is not None:
+        cleared = {name: None for key, name in routes.columns(row.model).items()
+                   if key not in SYSTEM_FIELDS and name not in ("id", "creation_time")}
+        row.queryset.update(**{**cleared, **routes.row_values(row.model, row.table, data)})
+        return
     observe(row.table, data)
-    Document.objects.filter(pk=row.pk).update(data=data)
+    row.queryset.update(data=data)

@@ -13,7 +13,6 @@ from django.db.models import QuerySet
 
 from reactive.documents import store
 from reactive.documents.query import DocumentQuery
-from reactive.documents.validation import as_document
 from reactive.exceptions import ReadOnlyError
 
 PageFn = Callable[[QuerySet[Any], Mapping[str, Any]], Any]
@@ -33,7 +32,6 @@ class QueryDb:
 
     def _page(self, queryset: QuerySet[Any], opts: Mapping[str, Any]) -> dict[str, Any]:
         result: dict[str, Any] = self._paginate(queryset, opts)
-        result["page"] = [as_document(d.id, d.creation_time, d.data) for d in result["page"]]
         return result
 
     def insert(self, table: str, value: Mapping[str, Any]) -> str:

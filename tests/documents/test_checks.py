@@ -27,3 +27,12 @@ def test_untracking_the_documents_table_is_an_error(settings: object,
     reactive_settings.cache_clear()
     [error] = check_documents()
     assert error.id == "reactive.E100" and "ctx.db" in error.msg
+
+
+@pytest.mark.parametrize("value", [{"bad name": "testapp.MovedNote"}, {"notes": "nodot"},
+                                   {"notes": 3}])
+def test_a_malformed_documents_models_setting_is_refused(value: object) -> None:
+    from reactive.conf import validate
+
+    [problem] = validate({"DOCUMENTS_MODELS": value})
+    assert "DOCUMENTS_MODELS" in problem

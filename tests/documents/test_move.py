@@ -13,6 +13,8 @@ from django.apps import apps as global_apps
 from django.core.management import CommandError, call_command
 
 from reactive.documents import store
+from reactive.exceptions import DocumentError
+from reactive.functions.runtime import runtime
 from reactive.models import Document
 from tests.support.changelog import changes_after, last_change_id
 from tests.testapp.models import MovedNote
@@ -101,3 +103,32 @@ def test_migration_creates_the_model_and_its_operation_moves_the_documents(
     move.code(global_apps, None)
     assert sorted(MovedNote.objects.values_list("body", flat=True)) == ["n0", "n1", "n2"]
     assert not Document.objects.exists()
+
+
+def test_functions_keep_working_against_the_model_after_the_move(settings: Any) -> None:
+    # Given notes written schema-free, moved into testapp.MovedNote
+    run = lambda name, **args: runtime.run(f"testapp/documents:{name}", args)  # noqa: E731
+    first = run("add_note", body="a", tags=["x"], pinned=True)
+    run("add_note", body="b", tags=["y"], pinned=False)
+    call_command("reactive_schema", "notes", "--move", "testapp.MovedNote", stdout=io.StringIO())
+    # When the table is routed to the model
+    settings.REACTIVE = {**settings.REACTIVE, "DOCUMENTS_MODELS": {"notes": "testapp.MovedNote"}}
+    # Then the same functions read and write the model's rows, ids kept
+    assert [d["_id"] for d in run("pinned")] == [first]
+    assert [d["body"] for d in run("tagged", tag="y")] == ["b"]
+    third = run("add_note", body="c", tags=["x"], pinned=True)
+    assert MovedNote.objects.get(pk=third).body == "c" and not Document.objects.exists()
+    assert [d["body"] for d in run("pinned")] == ["c", "a"]
+    run("patch", id=first, fields={"pinned": False})
+    assert run("get", id=first)["pinned"] is False
+    run("replace", id=first, doc={"body": "a2"})
+    assert run("get", id=first) == {"_id": first, "_creationTime": run("get", id=first)[
+        "_creationTime"], "body": "a2"}
+    page = run("page", pagination_opts={"numItems": 2, "cursor": None})
+    assert [d["body"] for d in page["page"]] == ["c", "b"]
+    run("delete", id=third)
+    assert not MovedNote.objects.filter(pk=third).exists()
+    # And a field the model lacks is refused, naming it
+    with pytest.raises(DocumentError) as caught:
+        run("insert", table="notes", doc={"body": "d", "color": "red"})
+    assert caught.value.field == "color"
