@@ -49,6 +49,17 @@ def move_documents(table: str, model: type[models.Model], *, batch_size: int = 5
             progress(moved)
 
 
+def move_document(doc: Any, model: type[models.Model]) -> None:
+    """Move one Document row into ``model`` (insert the row, delete the document), in the
+    caller's transaction: the body of a ``@migration`` over
+    ``Document.objects.filter(table=...)``, so the data-migration runner batches, resumes and
+    reports the move (docs/guides/documents.md)."""
+    columns = {f.db_column or f.name: f.attname for f in model._meta.concrete_fields}
+    columns.update({key: columns[name] for key, name in SYSTEM.items() if name in columns})
+    _row(model, columns, doc).save(force_insert=True)
+    type(doc)._default_manager.filter(pk=doc.pk).delete()
+
+
 def _row(model: type[models.Model], columns: dict[str, str], doc: Any) -> models.Model:
     values = {"_id": doc.id, "_creationTime": doc.creation_time, **doc.data}
     row = {}

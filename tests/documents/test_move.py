@@ -132,3 +132,15 @@ def test_functions_keep_working_against_the_model_after_the_move(settings: Any) 
     with pytest.raises(DocumentError) as caught:
         run("insert", table="notes", doc={"body": "d", "color": "red"})
     assert caught.value.field == "color"
+
+
+def test_the_data_migration_runner_moves_documents_in_batches_keeping_ids() -> None:
+    # Given documents of moved_note and a @migration whose body is move_document
+    ids = [store.insert("moved_note", {"body": f"n{i}", "tags": [i]}) for i in range(5)]
+    store.insert("notes", {"body": "stays"})
+    # When the runner runs it inline (batches of 2, each one SERIALIZABLE mutation)
+    out = io.StringIO()
+    call_command("reactive_migrations", "run", "testapp:move_moved_notes", "--inline", stdout=out)
+    # Then every document is a row with its id, and only the other table's document is left
+    assert sorted(MovedNote.objects.values_list("id", flat=True)) == sorted(ids)
+    assert list(Document.objects.values_list("table", flat=True)) == ["notes"]

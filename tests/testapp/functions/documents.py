@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from reactive import MutationCtx, QueryCtx, mutation, query
+from reactive import MutationCtx, QueryCtx, migration, mutation, query
+from reactive.documents.move import move_document
 from reactive.functions.pagination import PaginationOptions
+from reactive.models import Document
+from tests.testapp.models import MovedNote
 
 
 @mutation
@@ -67,3 +70,9 @@ def all_of(ctx: QueryCtx, table: str) -> list[dict[str, Any]]:
 @query
 def write_in_query(ctx: QueryCtx) -> str:
     return ctx.db.insert("notes", {"body": "no"})
+
+
+@migration(Document.objects.filter(table="moved_note"), batch_size=2)
+def move_moved_notes(ctx: MutationCtx, doc: Document) -> None:
+    """The documents of ``moved_note`` into testapp.MovedNote, by the data-migration runner."""
+    move_document(doc, MovedNote)
