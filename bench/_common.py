@@ -73,7 +73,8 @@ def migrate(url: str) -> None:
 
 
 @contextlib.contextmanager
-def live_server(url: str, *, pool: bool = False) -> Iterator[AsgiServer]:
+def live_server(url: str, *, pool: bool = False, args: tuple[str, ...] = ()
+                ) -> Iterator[AsgiServer]:
     """One uvicorn process serving tests.asgi (tests.settings) on the given database.
 
     ``pool`` turns on Django's psycopg pool (dj-database-url reads ``?pool=true`` into
@@ -82,7 +83,7 @@ def live_server(url: str, *, pool: bool = False) -> Iterator[AsgiServer]:
     """
     if pool:
         url += ("&" if "?" in url else "?") + "pool=true"
-    server = AsgiServer({"DATABASE_URL": url})
+    server = AsgiServer({"DATABASE_URL": url}, args=args)
     log(f"starting uvicorn; log at {server.log_path}")
     server.start()
     try:

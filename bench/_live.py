@@ -151,6 +151,35 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def postmaster_pid(db_url: str) -> int:
+    """The pid of the (local) Postgres server process: the parent of any backend."""
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        backend = conn.execute("SELECT pg_backend_pid()").fetchone()
+    assert backend is not None
+    with open(f"/proc/{backend[0]}/stat") as stat:
+        return int(stat.read().rpartition(")")[2].split()[1])
+
+
+def server_tree_cpu_seconds(pid: int) -> float:
+    """CPU a server and all its children have used, the exited ones included (their time is
+    added to the parent's ``cutime``/``cstime`` when it reaps them): for Postgres, every
+    backend, the LISTEN and round connections of each server process among them."""
+    def fields(p: int) -> list[str]:
+        with open(f"/proc/{p}/stat") as stat:
+            return stat.read().rpartition(")")[2].split()
+
+    ticks = sum(int(x) for x in fields(pid)[11:15])
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                child = fields(int(entry))
+            except OSError:
+                continue  # exited meanwhile: now in the parent's cutime
+            if int(child[1]) == pid:
+                ticks += int(child[11]) + int(child[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
 def rss_bytes(pid: int) -> int:
     """Resident set size of a process (``VmRSS`` in /proc/<pid>/status)."""
     for line in open(f"/proc/{pid}/status").read().splitlines():  # noqa: SIM115

@@ -98,7 +98,7 @@ async def measure(options: argparse.Namespace, db_url: str, base_url: str, pid: 
 
     per_sub = (rss_subscribed - rss_sockets) / total
     return {
-        "benchmark": "capacity",
+        "benchmark": "capacity", "per_message_deflate": not options.no_deflate,
         "sockets": options.sockets, "queries_per_socket": options.queries,
         "subscriptions": total, "held": held, "messages_per_channel": options.messages,
         "server_queries": stats["queries"], "server_sessions": stats["sessions"],
@@ -125,8 +125,11 @@ def main() -> None:
                         help="writes at capacity, to check that pushes still flow")
     parser.add_argument("--timeout", type=float, default=150.0,
                         help="seconds allowed for every subscription's first result")
+    parser.add_argument("--no-deflate", action="store_true",
+                        help="serve with uvicorn --ws-per-message-deflate false")
     options = parser.parse_args()
-    with database() as db_url, live_server(db_url) as server:
+    args = ("--ws-per-message-deflate", "false") if options.no_deflate else ()
+    with database() as db_url, live_server(db_url, args=args) as server:
         result = asyncio.run(measure(options, db_url, server.url, server_pid(server)))
     emit(result)
 

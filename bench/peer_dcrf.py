@@ -39,6 +39,8 @@ from _live import (
     latency_summary,
     open_sessions,
     paced,
+    rss_bytes,
+    server_pid,
     wait_until,
 )
 
@@ -48,11 +50,20 @@ SETTINGS = "bench.peer_dcrf.settings"
 APP = "bench.peer_dcrf.asgi:application"
 
 
+async def steady_rss(pid: int, samples: int = 5, every: float = 0.4) -> int:
+    """The median of a few readings of a server's resident memory, once it has gone quiet."""
+    readings = []
+    for _ in range(samples):
+        await asyncio.sleep(every)
+        readings.append(rss_bytes(pid))
+    return sorted(readings)[len(readings) // 2]
+
+
 class BenchServer(AsgiServer):
     """tests.support.servers.AsgiServer serving bench.peer_dcrf (one stack per process)."""
 
-    def __init__(self, env: dict[str, str]) -> None:
-        super().__init__(env)
+    def __init__(self, env: dict[str, str], args: tuple[str, ...] = ()) -> None:
+        super().__init__(env, args=args)
         self._env["DJANGO_SETTINGS_MODULE"] = SETTINGS
 
     def command(self) -> list[str]:
@@ -60,8 +71,8 @@ class BenchServer(AsgiServer):
 
 
 @contextlib.contextmanager
-def serving(env: dict[str, str]) -> Iterator[BenchServer]:
-    server = BenchServer(env)
+def serving(env: dict[str, str], args: tuple[str, ...] = ()) -> Iterator[BenchServer]:
+    server = BenchServer(env, args)
     log(f"starting {env['BENCH_STACK']} server; log at {server.log_path}")
     server.start()
     try:
@@ -206,9 +217,19 @@ async def connect_peer(side: Side, sessions: int) -> list[DcrfSession]:
 
 async def measure(options: argparse.Namespace, ours: Side, peer: Side) -> dict[str, Any]:
     loop = asyncio.get_running_loop()
+    log("warming both stacks with one session each")
+    await close_sessions(await connect_ours(ours, 1))
+    await asyncio.gather(*(s.stop() for s in await connect_peer(peer, 1)))
+    ours.subscribers.clear()
+    peer.subscribers.clear()
+    rss_before = {side.name: await steady_rss(server_pid(side.server)) for side in (ours, peer)}
     log(f"connecting {options.sessions} sessions to each stack")
     our_sessions = await connect_ours(ours, options.sessions)
     peer_sessions = await connect_peer(peer, options.sessions)
+    # idle: every session subscribed, no writes yet
+    memory = {side.name: round((await steady_rss(server_pid(side.server))
+                                - rss_before[side.name]) / options.sessions)
+              for side in (ours, peer)}
     freeze_heap()
     log("warming up")
     n = 0
@@ -239,6 +260,9 @@ async def measure(options: argparse.Namespace, ours: Side, peer: Side) -> dict[s
         "benchmark": "peer_dcrf", "layer": options.layer, "sessions": options.sessions,
         "channels": options.channels, "active": options.active, "rate": options.rate,
         "ours": mine, "dcrf": theirs,
+        "per_message_deflate": not options.no_deflate,
+        "bytes_per_idle_session": memory,
+        "ratio_memory": round(memory["ours"] / memory["dcrf"], 2) if memory["dcrf"] else None,
         "ratio_p50": ratio("p50_ms"), "ratio_p99": ratio("p99_ms"),
         "meets_aim": bool(theirs["p50_ms"]) and mine["p50_ms"] <= theirs["p50_ms"] / 2
         and mine["p99_ms"] <= theirs["p99_ms"] / 2 and mine["missing"] == 0,
@@ -248,6 +272,8 @@ async def measure(options: argparse.Namespace, ours: Side, peer: Side) -> dict[s
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--sessions", type=int, default=200, help="sessions per stack")
+    parser.add_argument("--no-deflate", action="store_true",
+                        help="both servers: uvicorn --ws-per-message-deflate false")
     parser.add_argument("--channels", type=int, default=200)
     parser.add_argument("--active", type=int, default=20, help="channels that get writes")
     parser.add_argument("--rate", type=float, default=25.0, help="writes per second")
@@ -259,6 +285,7 @@ def main() -> None:
     options = parser.parse_args()
     if importlib.util.find_spec("djangochannelsrestframework") is None:
         sys.exit("peer_dcrf.py needs the peer installed: pip install -e '.[bench]'")
+    args = ("--ws-per-message-deflate", "false") if options.no_deflate else ()
     with contextlib.ExitStack() as stack:
         ours_db = stack.enter_context(database("reactive_bench"))
         peer_db = stack.enter_context(database("reactive_peer"))
@@ -269,9 +296,9 @@ def main() -> None:
         if options.layer == "redis":
             peer_env["REDIS_URL"] = stack.enter_context(redis())
         ours = Side("ours", stack.enter_context(serving(
-            {"DATABASE_URL": pooled(ours_db), "BENCH_STACK": "ours"})), options.channels,
+            {"DATABASE_URL": pooled(ours_db), "BENCH_STACK": "ours"}, args)), options.channels,
             options.active)
-        peer = Side("dcrf", stack.enter_context(serving(peer_env)), options.channels,
+        peer = Side("dcrf", stack.enter_context(serving(peer_env, args)), options.channels,
                     options.active)
         result = asyncio.run(measure(options, ours, peer))
     emit(result)

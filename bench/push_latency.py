@@ -41,6 +41,7 @@ from _live import (
 )
 
 FLOOR_CHANNEL = "bench_floor"
+PHASES = ("inbox", "begin", "log", "match", "rerun", "commit", "encode", "send")
 
 
 class Floor:
@@ -194,15 +195,19 @@ async def measure(options: argparse.Namespace, db_url: str, base_url: str, pid: 
     floor_notify = [floor.notified[n] - c for n, c in floor_commits.items()
                     if n in floor.notified]
     push_ms, floor_ms = latency_summary(push), latency_summary(floor_total)
+    # Fan-out: per write, when its LAST subscriber got it (writes every subscriber got).
+    last = [max(times) - commits[n][1] for n, times in workload.arrivals.items()
+            if n in commits and len(times) >= workload.subscribers[commits[n][0]]]
     aim_ms = 2 * floor_ms["p99_ms"] + 10
     server = delta(after, before)
     writes = len(commits)
     return {
-        "benchmark": "push_latency",
+        "benchmark": "push_latency", "per_message_deflate": not options.no_deflate,
         "sessions": options.sessions, "channels": options.channels, "active": options.active,
         "writes": writes, "rate": options.rate, "duration_s": options.duration,
         "push": {**push_ms, "deliveries": len(push), "expected": expected,
                  "missing": expected - len(push)},
+        "last_arrival": latency_summary(last),
         "floor": {**floor_ms, "samples": len(floor_total), "missing":
                   len(floor_commits) - len(floor_total)},
         "floor_notify_only": latency_summary(floor_notify),
@@ -213,7 +218,10 @@ async def measure(options: argparse.Namespace, db_url: str, base_url: str, pid: 
         "server": {**server, "executions_per_write": round(server["executions"] / writes, 3),
                    "rounds_per_write": round(server["rounds"] / writes, 3),
                    "cpu_ms_per_write": round(cpu * 1000 / writes, 2),
-                   "queries": after.get("queries"), "sessions": after.get("sessions")},
+                   "queries": after.get("queries"), "sessions": after.get("sessions"),
+                   # where a round's time went, per round (microseconds; docs/internals)
+                   "round_us": {p: round((after.get(f"{p}_us", 0) - before.get(f"{p}_us", 0))
+                                         / max(server["rounds"], 1), 1) for p in PHASES}},
         "client_failures": failures[:5],
     }
 
@@ -228,8 +236,11 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=30.0, help="measured seconds")
     parser.add_argument("--grace", type=float, default=10.0,
                         help="seconds to wait for the last pushes")
+    parser.add_argument("--no-deflate", action="store_true",
+                        help="serve with uvicorn --ws-per-message-deflate false")
     options = parser.parse_args()
-    with database() as db_url, live_server(db_url) as server:
+    args = ("--ws-per-message-deflate", "false") if options.no_deflate else ()
+    with database() as db_url, live_server(db_url, args=args) as server:
         result = asyncio.run(measure(options, db_url, server.url, server_pid(server)))
     emit(result)
 

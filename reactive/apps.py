@@ -24,12 +24,39 @@ class ReactiveConfig(AppConfig):
         from reactive.functions.transaction import install_guard
 
         registry.discover(apps.get_app_configs(), reactive_settings().FUNCTIONS_MODULE)
+        from reactive.export import system
+        from reactive.observability import logstream
+
+        system.register(registry)
+        logstream.install()
+        _install_metrics()
         connection_created.connect(install_guard, dispatch_uid="reactive_write_guard")
         from reactive.scheduling import crons
 
         crons.registry.discover(apps.get_app_configs(), reactive_settings().SCHEDULER_CRONS_MODULE)
         crons.registry.validate(registry)
         post_migrate.connect(_install_triggers, sender=self, dispatch_uid="reactive_triggers")
+
+
+def _install_metrics() -> None:
+    """Count calls and retries, and report this process's Reactors at every scrape."""
+    from reactive.live.reactor import running_reactors
+    from reactive.observability import metrics
+
+    def reactors() -> dict[str, float]:
+        totals: dict[str, float] = {}
+        for reactor in running_reactors():
+            counts = reactor.counts()
+            for key, name in (("sessions", "reactive_reactor_sessions"),
+                              ("queries", "reactive_reactor_subscriptions"),
+                              ("rounds", "reactive_reactor_rounds_total"),
+                              ("executions", "reactive_reactor_query_runs_total"),
+                              ("changes", "reactive_reactor_changes_total")):
+                totals[name] = totals.get(name, 0) + counts.get(key, 0)
+        return totals
+
+    metrics.install()
+    metrics.add_source("reactors", reactors)
 
 
 def _install_triggers(*, using: str = "default", **kwargs: Any) -> None:

@@ -14,6 +14,8 @@ from reactive.probe import DOWN_HINT, database_problem
 from reactive.project_checks import settings_file
 
 POSTGRESQL = "django.db.backends.postgresql"
+# Django's, and service_url's subclass of it (it only reports a stopped server sooner)
+POSTGRESQL_ENGINES = frozenset({POSTGRESQL, "reactive.embedded.backend"})
 
 
 @register(Tags.compatibility)
@@ -29,7 +31,7 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
 def check_database(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
     """reactive.E002: the default database is PostgreSQL; reactive.E003: through psycopg 3."""
     engine = _engine()
-    if engine != POSTGRESQL:
+    if engine not in POSTGRESQL_ENGINES:
         return [
             Error(
                 f"django-reactivity needs PostgreSQL; DATABASES['default'] uses {engine!r}.",
@@ -65,7 +67,7 @@ def check_triggers(
     """
     from reactive.capture import log, triggers
 
-    if not databases or "default" not in databases or _engine() != POSTGRESQL:
+    if not databases or "default" not in databases or _engine() not in POSTGRESQL_ENGINES:
         return []  # E002 reports another engine; SQLite has no to_regclass()
     problem = database_problem("default")
     if problem is not None:
@@ -131,8 +133,10 @@ def check_reaction_health(
     from reactive.capture import log
     from reactive.models import Reaction, ReactionState
 
-    if not databases or "default" not in databases or not log.log_exists():
-        return []
+    if not databases or "default" not in databases or _engine() not in POSTGRESQL_ENGINES:
+        return []  # E002 reports another engine; SQLite has no to_regclass()
+    if database_problem("default") is not None or not log.log_exists():
+        return []  # E050 (check_triggers) reports a database that does not answer
     messages: list[CheckMessage] = []
     for name, state in Reaction.objects.exclude(state=ReactionState.ACTIVE).values_list(
         "name", "state"
@@ -179,6 +183,34 @@ def check_storage(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
         ))
     return messages
 
+
+@register(Tags.compatibility)
+def check_export(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """reactive.E040: ``EXPORT_DIRECTORY`` is set but not a writable directory;
+    reactive.W040: ``METRICS_ENABLED`` without an ``ADMIN_KEY`` (only staff can scrape)."""
+    import os
+
+    from reactive.conf import reactive_settings
+
+    if validate(getattr(settings, "REACTIVE", None)):
+        return []  # reactive.E001 reports it
+    conf = reactive_settings()
+    messages: list[CheckMessage] = []
+    directory = conf.EXPORT_DIRECTORY
+    if directory and not (os.path.isdir(directory) and os.access(directory, os.W_OK)):
+        messages.append(Error(
+            f"REACTIVE['EXPORT_DIRECTORY'] is {directory!r}, which is not a writable directory.",
+            hint="Create it, make it writable by the server, or unset it (docs/guides/export.md).",
+            id="reactive.E040",
+        ))
+    if conf.METRICS_ENABLED and not conf.ADMIN_KEY:
+        messages.append(Warning(
+            "REACTIVE['METRICS_ENABLED'] is on but REACTIVE['ADMIN_KEY'] is unset: only staff "
+            "sessions can read /api/metrics, so a Prometheus scraper cannot.",
+            hint="Set REACTIVE['ADMIN_KEY'] and give the scraper 'Authorization: Convex <key>'.",
+            id="reactive.W040",
+        ))
+    return messages
 
 @register(Tags.models)
 def check_search_indexes(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:

@@ -149,6 +149,13 @@ class ReactiveSettings(BaseModel):
     FUNCTIONS_MODULE: str = Field("functions", min_length=1, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
     EXPOSE_ERROR_DETAILS: bool | None = None  # None: follow settings.DEBUG
     ADMIN_KEY: str | None = Field(None, min_length=16)
+    # Function logs: logging below FUNCTION_LOGS_LOGGER ("" = root) and print, per call.
+    FUNCTION_LOGS: bool | None = None  # None: follow settings.DEBUG
+    FUNCTION_LOGS_LOGGER: str = ""
+    FUNCTION_LOGS_MAX_LINES: int = Field(256, ge=1, le=100_000)
+    FUNCTION_LOGS_MAX_LINE_LENGTH: int = Field(32 * 1024, ge=80)
+    FUNCTION_LOGS_STREAM_SIZE: int = Field(10_000, ge=1)  # entries kept for `npx convex logs`
+    METRICS_ENABLED: bool = False  # GET /api/metrics (admin key or staff)
 
     # Mutations: retry policy for serialization failures and deadlocks.
     MUTATION_MAX_ATTEMPTS: int = Field(8, ge=1, le=100)
@@ -167,6 +174,8 @@ class ReactiveSettings(BaseModel):
     WEBSOCKET_PING_INTERVAL: float = Field(15.0, gt=0, le=55)
     WEBSOCKET_MAX_MESSAGES_PER_SECOND: float = Field(200.0, gt=0)
     WEBSOCKET_MAX_PENDING_MUTATIONS: int = Field(1000, ge=1)
+    # One live query's result as encoded JSON; over it that query gets a ResultTooLarge error.
+    WEBSOCKET_MAX_RESULT_BYTES: int = Field(16 * 1024 * 1024, ge=1024)
     # How often a cookie-authenticated websocket's Django session is re-checked (logout,
     # flush, deactivation): the bound on how long such a socket can outlive its session.
     WEBSOCKET_SESSION_RECHECK_SECONDS: float = Field(5.0, gt=0, le=300)
@@ -177,7 +186,15 @@ class ReactiveSettings(BaseModel):
     # A live query reading a table without capture triggers: "refuse" (an UntrackedRead error)
     # or "warn" (run it; log a WARNING naming the tables once per function).
     UNTRACKED_READS: Literal["refuse", "warn"] = "refuse"
-    CHANGE_LOG_RETENTION: float = Field(3600.0, gt=0)
+    CHANGE_LOG_RETENTION: float = Field(3600.0, gt=0)  # also bounds export cursors' age
+    # Connections a Reactor round re-runs queries on (its own included): above 1, a round
+    # with many invalidated queries runs them concurrently, all in the round's snapshot.
+    REACTOR_RERUN_CONNECTIONS: int = Field(1, ge=1, le=64)
+
+    # Streaming export and snapshots (docs/guides/export.md)
+    EXPORT_PAGE_SIZE: int = Field(1000, ge=1, le=100_000)  # documents per HTTP page
+    EXPORT_DIRECTORY: str | None = None  # CLI snapshot ZIPs; None: <tmp>/reactive-exports
+    EXPORT_MAX_UPLOAD_PART_BYTES: int = Field(16 * 1024 * 1024, ge=1024)
 
     # Scheduler and crons (Celery). Seconds unless noted; see docs/guides/scheduling.md.
     SCHEDULER_QUEUE: str | None = None  # Celery queue for job tasks; None: the default queue

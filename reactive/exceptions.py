@@ -8,7 +8,8 @@
     │   ├── FunctionNotFound      no public function of that name (or not visible to the caller)
     │   ├── ArgumentError         arguments do not match the function's signature
     │   ├── BadRequest            the request itself is malformed (body, JSON, shape, size)
-    │   └── AuthenticationError   credentials were sent but are not valid
+    │   ├── AuthenticationError   credentials were sent but are not valid
+    │   └── CursorExpired         an export cursor is older than the change log's retention
     ├── FunctionError             raised on purpose by user code; its data reaches the client
     │   ├── StorageError          ctx.storage was given an unknown or malformed storage id
     │   └── DocumentError         ctx.db was given a bad table, id or document
@@ -114,6 +115,21 @@ class AuthenticationError(RequestError):
 
     code = "Unauthenticated"
     http_status = 401
+
+
+class CursorExpired(RequestError):
+    """Raised when a streaming-export cursor or snapshot is unknown, or older than what the
+    change log still holds (``CHANGE_LOG_RETENTION``): the consumer must take a new snapshot.
+
+    ``cursor`` is the value the consumer sent.
+    """
+
+    code = "CursorExpired"
+    http_status = 410
+
+    def __init__(self, message: str, cursor: str) -> None:
+        super().__init__(message)
+        self.cursor = cursor
 
 
 class FunctionError(ReactiveError):
@@ -227,6 +243,23 @@ class UntrackedReadError(ExecutionError):
         )
         self.function = function
         self.tables = tables
+
+
+class ResultTooLarge(ExecutionError):
+    """A live query's encoded result is over ``REACTIVE['WEBSOCKET_MAX_RESULT_BYTES']``: that
+    query fails with this error; the session's other queries keep updating."""
+
+    code = "ResultTooLarge"
+
+    def __init__(self, function: str, size: int, limit: int) -> None:
+        super().__init__(
+            f"Query '{function}' returned {size} bytes of JSON, over the limit of {limit} "
+            "bytes for a live query result (REACTIVE['WEBSOCKET_MAX_RESULT_BYTES']). Return "
+            "less (paginate) or raise the limit."
+        )
+        self.function = function
+        self.size = size
+        self.limit = limit
 
 
 class ReturnValueError(ExecutionError):

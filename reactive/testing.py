@@ -92,8 +92,9 @@ class Subscription:
     def __init__(self, functions: Runtime, name: str, args: dict[str, Any],
                  identity: Identity) -> None:
         self._name = name
-        # This subscription is the round's only session; it prunes nothing.
-        self._reactor = Reactor(functions, prune=False)
+        # This subscription is the round's only session; it prunes nothing and re-runs one
+        # query, on the test's own connection.
+        self._reactor = Reactor(functions, prune=False, rerun_connections=1)
         self._modification: dict[str, Any] | None = None
         events: list[InboxEvent] = []
         if not identity.is_anonymous:

@@ -73,6 +73,10 @@ MEDIA_ROOT = os.environ.get("REACTIVE_TEST_MEDIA_ROOT") or tempfile.mkdtemp(pref
 REACTIVE = {
     "ADMIN_KEY": "tests-admin-key-0123456789",
     "EXPOSE_ERROR_DETAILS": True,
+    "FUNCTION_LOGS": True,
+    "FUNCTION_LOGS_MAX_LINES": 20,
+    "EXPORT_PAGE_SIZE": 40,  # small pages, so the export tests page
+    "METRICS_ENABLED": True,
     "CORS_ALLOWED_ORIGINS": ["http://allowed.example"],
     "MUTATION_RETRY_BASE_DELAY": 0.002,
     "MUTATION_RETRY_MAX_DELAY": 0.05,
@@ -80,6 +84,8 @@ REACTIVE = {
     "SCHEDULER_DISPATCH_GRACE": 1.0,
     "SCHEDULER_LEASE": 3.0,
     "SCHEDULER_SWEEP_INTERVAL": 0.5,
+    # bench/many_queries.py starts servers with several (tests: the default, 1).
+    "REACTOR_RERUN_CONNECTIONS": int(os.environ.get("REACTIVE_RERUN_CONNECTIONS", "1")),
     # Reactions retry quickly and park after three attempts; stalled migrations resend soon.
     "REACTION_MAX_ATTEMPTS": 3,
     "REACTION_RETRY_BASE_DELAY": 0.05,

@@ -28,6 +28,11 @@ def test_defaults_are_read_and_overrides_apply_at_use_time(settings: Any) -> Non
         ([1, 2], "settings.REACTIVE must be a dict, not list"),
         ({"WEBSOCKET_SESSION_RECHECK_SECONDS": 0}, "WEBSOCKET_SESSION_RECHECK_SECONDS"),
         ({"WEBSOCKET_SESSION_RECHECK_SECONDS": "often"}, "WEBSOCKET_SESSION_RECHECK_SECONDS"),
+        ({"WEBSOCKET_MAX_RESULT_BYTES": 100}, "WEBSOCKET_MAX_RESULT_BYTES"),
+        ({"WEBSOCKET_MAX_RESULT_BYTES": "big"}, "WEBSOCKET_MAX_RESULT_BYTES"),
+        ({"REACTOR_RERUN_CONNECTIONS": 0}, "REACTOR_RERUN_CONNECTIONS"),
+        ({"REACTOR_RERUN_CONNECTIONS": 65}, "REACTOR_RERUN_CONNECTIONS"),
+        ({"REACTOR_RERUN_CONNECTIONS": 1.5}, "REACTOR_RERUN_CONNECTIONS"),
     ],
 )
 def test_bad_settings_fail_the_check_and_raise_on_use(

@@ -1,13 +1,15 @@
 """The chat's functions, called by the page through the official Convex browser client.
 
 `chat:channels`, `chat:history` (paginated, live), `chat:unread`, `chat:me`; mutations
-`chat:send`, `chat:edit`, `chat:remove`, `chat:mark_read`; `chat:summarize` (an action calling an
-outside service); internal `chat:expire` (scheduled) and `chat:post_digest` (a cron). A reaction,
+`chat:create_channel`, `chat:send`, `chat:send_image` (after `chat:generate_upload_url`),
+`chat:edit`, `chat:remove`, `chat:mark_read`; `chat:summarize` (an action calling an outside
+service); internal `chat:expire` (scheduled) and `chat:post_digest` (a cron). A reaction,
 `chat:mark_own_messages_read`, and a cleanup data migration, `chat:strip_bodies`.
 """
 
 import datetime
 import json
+import re
 import urllib.request
 from typing import Any
 
@@ -22,6 +24,7 @@ from reactive import (
     Id,
     MutationCtx,
     QueryCtx,
+    StoredFile,
     action,
     internal_mutation,
     migration,
@@ -29,6 +32,7 @@ from reactive import (
     on_change,
     query,
 )
+from reactive.functions.convert import to_value
 from reactive.functions.pagination import PaginationOptions
 from reactive.search import nearest
 from reactive.search import search as text_search
@@ -37,6 +41,8 @@ from .embedding import embed
 from .models import Channel, Message, ReadMarker
 
 MAX_EXPIRY_SECONDS = 24 * 3600
+# The page's channel-name input has the same rule (its `pattern` attribute): lowercase slugs.
+CHANNEL_NAME = re.compile(r"[a-z0-9_-]{1,50}")
 
 
 @query
@@ -60,14 +66,27 @@ def list(ctx: QueryCtx, channel: str, limit: int = 50) -> Any:
     room = Channel.objects.filter(name=channel).first()
     if room is None:
         return []
-    return Message.objects.filter(channel=room).order_by("-id")[: min(limit, 200)]
+    newest = Message.objects.filter(channel=room).order_by("-id")[: min(limit, 200)]
+    return [_document(ctx, message) for message in newest]
 
 
 @query
 def history(ctx: QueryCtx, channel: str, pagination_opts: PaginationOptions) -> Any:
     """A channel's messages page by page, newest first (infinite scroll, live)."""
     room = Channel.objects.filter(name=channel).first()
-    return ctx.paginate(Message.objects.filter(channel=room).order_by("-id"), pagination_opts)
+    result = ctx.paginate(Message.objects.filter(channel=room).order_by("-id"), pagination_opts)
+    result["page"] = [_document(ctx, message) for message in result["page"]]
+    return result
+
+
+def _document(ctx: QueryCtx, message: Message) -> dict[str, Any]:
+    """A message as the page shows it: its fields, plus ``image_url`` for an attached image
+    (``ctx.storage.get_url`` reads the file's row, so deleting the file updates the page)."""
+    url = ctx.storage.get_url(message.image_id) if message.image_id else None
+    document = to_value(message)
+    assert isinstance(document, dict)
+    document.pop("embedding", None)  # 64 numbers the page has no use for (chat:similar has)
+    return {**document, "image_url": url}
 
 
 @query
@@ -109,6 +128,13 @@ def unread(ctx: QueryCtx) -> dict[str, int]:
 
 
 @mutation
+def create_channel(ctx: MutationCtx, name: str) -> str:
+    """Create a channel (or find it): lowercase letters, digits, ``-`` and ``_``."""
+    _user(ctx)
+    return _room(name).name
+
+
+@mutation
 def send(ctx: MutationCtx, channel: str, body: str, expires_in: int | None = None) -> str:
     """Post a message; with ``expires_in`` (seconds) it deletes itself on time."""
     user = _user(ctx)
@@ -117,7 +143,7 @@ def send(ctx: MutationCtx, channel: str, body: str, expires_in: int | None = Non
         raise FunctionError({"code": "EMPTY", "message": "Write something first."})
     if expires_in is not None and not 1 <= expires_in <= MAX_EXPIRY_SECONDS:
         raise FunctionError({"code": "BAD_EXPIRY", "message": "Expiry must be 1 s to 24 h."})
-    room, _ = Channel.objects.get_or_create(name=channel)
+    room = _room(channel)
     expires_at = timezone.now() + datetime.timedelta(seconds=expires_in) if expires_in else None
     message = Message.objects.create(
         channel=room, author=user, author_name=user.get_username(), body=body,
@@ -125,6 +151,31 @@ def send(ctx: MutationCtx, channel: str, body: str, expires_in: int | None = Non
     )
     if expires_in:
         ctx.scheduler.run_after(expires_in, expire, id=str(message.pk))
+    _mark_read(user, room, message.pk)
+    return str(message.pk)
+
+
+@mutation
+def generate_upload_url(ctx: MutationCtx) -> str:
+    """Step 1 of attaching an image: a signed, single-use URL the page POSTs the file to."""
+    _user(ctx)
+    return ctx.storage.generate_upload_url()
+
+
+@mutation
+def send_image(ctx: MutationCtx, channel: str, storage_id: Id[StoredFile],
+               body: str = "") -> str:
+    """Step 3: post the uploaded file (the ``storageId`` the upload answered) as a message."""
+    user = _user(ctx)
+    metadata = ctx.storage.get_metadata(storage_id)
+    if metadata is None:
+        raise FunctionError({"code": "NOT_FOUND", "message": "That upload is gone; try again."})
+    if not str(metadata["contentType"]).startswith("image/"):
+        raise FunctionError({"code": "NOT_AN_IMAGE", "message": "Only images can be attached."})
+    room = _room(channel)
+    message = Message.objects.create(channel=room, author=user, author_name=user.get_username(),
+                                     body=body.strip(), image_id=metadata["_id"],
+                                     embedding=embed(body) if body.strip() else None)
     _mark_read(user, room, message.pk)
     return str(message.pk)
 
@@ -178,7 +229,7 @@ def post_digest(ctx: MutationCtx) -> None:
 def post_as_bot(ctx: MutationCtx, channel: str, body: str) -> str:
     """Used by `summarize`: a message from the summary bot on behalf of the logged-in caller."""
     _user(ctx)
-    room, _ = Channel.objects.get_or_create(name=channel)
+    room = _room(channel)
     return str(Message.objects.create(channel=room, author_name="summary-bot", body=body,
                                       embedding=embed(body)).pk)
 
@@ -187,7 +238,7 @@ def post_as_bot(ctx: MutationCtx, channel: str, body: str) -> str:
 async def summarize(ctx: ActionCtx, channel: str) -> str:
     """Send the channel's recent messages to an outside summarizer; post what it answers."""
     messages = await ctx.run_query(list, channel=channel, limit=20)
-    texts = [m["body"] for m in reversed(messages)]
+    texts = [m["body"] for m in reversed(messages) if m["body"]]
     summary = await _call_summarizer(texts)
     await ctx.run_mutation(post_as_bot, channel=channel, body=summary)
     return summary
@@ -215,6 +266,14 @@ def _user(ctx: QueryCtx) -> Any:
     if not user.is_authenticated:
         raise FunctionError({"code": "LOGIN_REQUIRED", "message": "Log in first."})
     return user
+
+
+def _room(name: str) -> Channel:
+    """The channel called ``name``, created on first use; FunctionError for a bad name."""
+    if not CHANNEL_NAME.fullmatch(name):
+        raise FunctionError({"code": "BAD_CHANNEL", "message": (
+            "Channel names are 1-50 lowercase letters, digits, - or _.")})
+    return Channel.objects.get_or_create(name=name)[0]
 
 
 def _mark_read(user: Any, room: Channel, message_id: int) -> None:

@@ -1,4 +1,5 @@
-"""A small chat: channels, messages (some of which expire), and read markers for unread counts."""
+"""A small chat: channels, messages (some expire, some carry an image), and read markers for
+unread counts."""
 
 from django.conf import settings
 from django.contrib.postgres.indexes import GinIndex
@@ -21,7 +22,11 @@ class Message(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
     )
     author_name = models.CharField(max_length=150, blank=True)
-    body = models.TextField(max_length=2000)
+    body = models.TextField(max_length=2000, blank=True)
+    # An attached image (ctx.storage); the foreign key is what keeps it from the orphan sweep.
+    image = models.ForeignKey(
+        "reactive.StoredFile", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     edited_at = models.DateTimeField(null=True, blank=True)
     expires_at = models.DateTimeField(null=True, blank=True)

@@ -1,5 +1,6 @@
-"""ASGI entry point: HTTP through Django (the reactive HTTP API included) and the Convex sync
-protocol on /api/<version>/sync and /api/sync."""
+"""ASGI entry point: HTTP through Django (the reactive HTTP API included; uploads checked by
+UploadGuard before their body is read) and the Convex sync protocol on /api/<version>/sync and
+/api/sync."""
 
 import os
 
@@ -15,11 +16,11 @@ django_asgi_app = get_asgi_application()
 if settings.DEBUG:  # serve the page's JS and the Convex bundle in development
     django_asgi_app = ASGIStaticFilesHandler(django_asgi_app)
 
-from reactive.routing import websocket_urlpatterns  # noqa: E402
+from reactive.routing import UploadGuard, websocket_urlpatterns  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
-        "http": django_asgi_app,
+        "http": UploadGuard(django_asgi_app),
         "websocket": AuthMiddlewareStack(URLRouter(websocket_urlpatterns)),
     }
 )

@@ -65,7 +65,12 @@ CELERY_TASK_ACKS_LATE = True
 
 REACTIVE = {
     "CORS_ALLOWED_ORIGINS": ["http://localhost:5173"],
+    # Images attached in the chat (docs/guides/file-storage.md): images only, 5 MiB at most.
+    "STORAGE_ALLOWED_CONTENT_TYPES": ["image/*"],
+    "STORAGE_MAX_UPLOAD_BYTES": 5 * 1024 * 1024,
 }
+# Where FileSystemStorage keeps uploaded bytes (served by reactive's signed URLs, not MEDIA_URL).
+MEDIA_ROOT = os.environ.get("MEDIA_ROOT") or BASE_DIR / ".reactive" / "media"
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import decimal
 import json
+from collections.abc import Collection
 from typing import Any
 
 from django.db import connections
@@ -34,17 +35,25 @@ def begin(cursor: Any, previous_snapshot: str | None) -> tuple[str, Any, bool]:
     return str(snapshot), now, bool(pruned)
 
 
-def changes_since(cursor: Any, previous_snapshot: str) -> list[Change]:
-    """Rows committed after ``previous_snapshot`` and visible to the current transaction.
+def changes_since(cursor: Any, previous_snapshot: str,
+                  tables: Collection[str] | None = None) -> list[Change]:
+    """Rows committed after ``previous_snapshot`` and visible to the current transaction;
+    only those of ``tables`` when given (``None``: every table).
 
     Call inside the REPEATABLE READ transaction whose snapshot is the new one: visibility of
     ``txid`` in the old snapshot, not commit time, decides (docs/internals/reactor.md).
     """
+    if tables is not None and not tables:
+        return []
+    only = "" if tables is None else "AND tbl = ANY(%s) "
+    params: list[Any] = [previous_snapshot, previous_snapshot]
+    if tables is not None:
+        params.append(sorted(tables))
     cursor.execute(
         "SELECT tbl, op, old_row::text, new_row::text FROM reactive_change "
         "WHERE txid >= pg_snapshot_xmin(%s::pg_snapshot) "
-        "AND NOT pg_visible_in_snapshot(txid, %s::pg_snapshot) ORDER BY id",
-        [previous_snapshot, previous_snapshot],
+        f"AND NOT pg_visible_in_snapshot(txid, %s::pg_snapshot) {only}ORDER BY id",
+        params,
     )
     return [Change(t, op, _row(old), _row(new)) for t, op, old, new in cursor.fetchall()]
 

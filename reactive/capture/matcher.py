@@ -60,6 +60,7 @@ class Matcher:
         first use when not given."""
         self._read_sets: dict[Key, ReadSet] = {}
         self._everything: builtins.set[Key] = set()
+        self._table_refs: dict[str, int] = {}  # table -> how many read sets involve it
         self._catch_all: dict[str, builtins.set[Key]] = defaultdict(set)
         self._ranges: dict[str, dict[Key, list[TablePredicate]]] = defaultdict(dict)
         # table -> column -> normalised value -> key -> predicates hashed there
@@ -83,6 +84,8 @@ class Matcher:
         self._read_sets[key] = read_set
         if read_set.everything:
             self._everything.add(key)
+        for table in read_set.tables():
+            self._table_refs[table] = self._table_refs.get(table, 0) + 1
         for predicate in read_set.predicates:
             self._index(key, predicate)
         if read_set.searches:
@@ -93,6 +96,11 @@ class Matcher:
         if read_set is None:
             return
         self._everything.discard(key)
+        for table in read_set.tables():
+            if self._table_refs[table] == 1:
+                del self._table_refs[table]
+            else:
+                self._table_refs[table] -= 1
         if read_set.searches:
             self._search.remove(key)
         for predicate in read_set.predicates:
@@ -109,6 +117,15 @@ class Matcher:
                         bucket.pop(key, None)
                         if not bucket:
                             del by_value[normal]
+
+    def tables(self) -> frozenset[str] | None:
+        """The tables some indexed read set involves; ``None`` when one involves everything
+        (then a change to any table may match)."""
+        return None if self._everything else frozenset(self._table_refs)
+
+    def involves(self, tables: Iterable[str]) -> bool:
+        """Whether a change to any of ``tables`` could match some indexed read set."""
+        return bool(self._everything) or any(t in self._table_refs for t in tables)
 
     def match(self, changes: Iterable[Change], cursor: Any = None) -> builtins.set[Key]:
         """Every key whose read set an old or new row of ``changes`` satisfies.

@@ -11,6 +11,7 @@ from typing import Any
 import dj_database_url
 
 SERVICES_FILE = "services.json"
+ENGINE = "reactive.embedded.backend"  # PostgreSQL that reports a stopped server at once
 DEFAULT_DATABASE_NAME = "reactive"
 
 
@@ -21,10 +22,14 @@ def database(state_dir: Path, *, pool_size: int = 20) -> dict[str, Any]:
     commands fail with "connection refused" until ``make run`` has started it. Connections are
     pooled (psycopg's pool, Django 5.1+): under ASGI every request runs in a new thread, so
     without a pool each one would open a connection of its own. ``pool_size`` 0 turns it off.
+    The engine is Django's PostgreSQL backend with one addition: until the pool has connected
+    once, a stopped server fails the first query at once with the hint to start it, rather
+    than after the pool's 30 s wait (``reactive.embedded.backend``).
     """
     url = os.environ.get("DATABASE_URL") or _recorded(state_dir).get("database_url")
     url = url or f"postgresql://postgres@127.0.0.1:54329/{DEFAULT_DATABASE_NAME}"
     config: dict[str, Any] = dict(dj_database_url.parse(url))
+    config["ENGINE"] = ENGINE
     if pool_size:
         options: dict[str, Any] = dict(config.get("OPTIONS") or {})
         options["pool"] = {"min_size": 1, "max_size": pool_size, "timeout": 30}

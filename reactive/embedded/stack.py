@@ -68,6 +68,9 @@ class DevStack:
         self._announce()
         with self._running():
             url = f"http://{self.config.host}:{self.config.port}/"
+            if not self._wait_listening():  # it stopped (supervise says so) or hangs
+                self.say(f"asgi does not accept connections on {url}; see its log above.")
+                return self._supervise()
             self.say(f"django-reactivity dev stack ready: {url}")
             if self.config.banner:
                 self.say(self.config.banner)
@@ -158,6 +161,21 @@ class DevStack:
         assert proc.stdout is not None
         self.output.follow(name, proc.stdout)
         self._children.append((name, proc))
+
+    def _wait_listening(self, timeout: float = 120) -> bool:
+        """Wait until the ASGI server accepts connections, so that "ready" means it; False
+        when it exited first (or never listened within ``timeout``)."""
+        import socket
+
+        asgi = next(proc for name, proc in self._children if name == "asgi")
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and asgi.poll() is None:
+            try:
+                socket.create_connection((self.config.host, self.config.port), timeout=1).close()
+                return True
+            except OSError:
+                time.sleep(0.1)
+        return False
 
     def _supervise(self) -> int:
         while True:

@@ -36,6 +36,7 @@ from reactive.functions import untracked
 from reactive.functions.context import ActionCtx, MutationCtx, QueryCtx, SyncActionCtx
 from reactive.functions.convert import to_value
 from reactive.functions.definitions import AnyDefinition, FunctionDefinition, FunctionRef
+from reactive.functions.logs import captured
 from reactive.functions.outcome import Outcome, failure, ref_name
 from reactive.functions.registry import Registry, registry
 from reactive.functions.transaction import (
@@ -98,6 +99,7 @@ class Runtime:
 
     # -- for edges: describe, never raise ---------------------------------------------------
 
+    @captured
     def call(self, call: Call) -> Outcome:
         """Run a call on behalf of a client and describe the outcome; never raises.
 
@@ -111,6 +113,7 @@ class Runtime:
         finally:
             _log_duration(call, started)
 
+    @captured
     async def acall(self, call: Call) -> Outcome:
         """``call`` for async callers: database work runs in a worker thread, an ``async def``
         action on the caller's event loop."""
@@ -122,6 +125,7 @@ class Runtime:
         finally:
             _log_duration(call, started)
 
+    @captured
     def evaluate(self, call: Call) -> Evaluation:
         """Run a query inside the caller's open read-only snapshot, recording its read set.
 

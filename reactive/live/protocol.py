@@ -8,6 +8,8 @@ plain dicts ready for ``json.dumps``. See docs/reference/protocol.md and convex-
 from __future__ import annotations
 
 import json
+import re
+import uuid
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
@@ -15,6 +17,8 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from reactive import values
 from reactive.exceptions import ProtocolError as ProtocolError  # also named protocol.ProtocolError
+
+_VERSIONED_PATH = re.compile(r"/api/(\d+)\.(\d+)\.(\d+)[^/]*/sync$")
 
 if TYPE_CHECKING:
     from reactive.functions.runtime import Outcome
@@ -138,6 +142,25 @@ def transition(
     return (f'{{"type":"Transition","startVersion":{dumps(start.wire())},'
             f'"endVersion":{dumps(end.wire())},"modifications":[{parts}],'
             f'"serverTs":{server_ts}}}')
+
+
+def transition_chunks(text: str, part_chars: int) -> list[str]:
+    """A Transition's JSON text as TransitionChunk messages of at most ``part_chars`` of it
+    each (npm clients >= 1.28 join the parts, in order, and parse the whole)."""
+    parts = [text[i:i + part_chars] for i in range(0, len(text), part_chars)]
+    transition_id = uuid.uuid4().hex
+    return [f'{{"type":"TransitionChunk","chunk":{dumps(part)},"partNumber":{n},'
+            f'"totalParts":{len(parts)},"transitionId":"{transition_id}"}}'
+            for n, part in enumerate(parts)]
+
+
+def chunking_client(path: str) -> bool:
+    """Whether the client behind a sync URL path accepts TransitionChunk: the npm client
+    (``/api/<version>/sync``) from 1.28.0 on. The Python client (``/api/sync``) never does."""
+    match = _VERSIONED_PATH.search(path)
+    if match is None:
+        return False
+    return tuple(int(part) for part in match.groups()) >= (1, 28, 0)
 
 
 def query_updated_text(query_id: int, value_text: str, journal: str | None,

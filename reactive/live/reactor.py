@@ -10,8 +10,10 @@ changes, finished mutations), then, in one REPEATABLE READ READ ONLY transaction
    Transition to a fresh timestamp.
 Queries not invalidated stay valid at S: no commit in (S_prev, S] touched their read sets.
 Rounds run in one worker thread (its own database connection); the asyncio side only moves
-messages. Rounds are woken by NOTIFY, by session activity, and by a periodic timer. Who holds
-which query is :mod:`reactive.live.subscriptions`'s; the log is :mod:`reactive.capture.log`'s.
+messages. Rounds are woken by NOTIFY, by session activity, and by a periodic timer; a NOTIFY
+naming only tables no live query of this process reads wakes no round, and the log is read
+for the tables they read only. Who holds which query is :mod:`reactive.live.subscriptions`'s;
+the log is :mod:`reactive.capture.log`'s.
 """
 
 from __future__ import annotations
@@ -31,10 +33,12 @@ from reactive.capture import log, triggers
 from reactive.capture.listener import Listener
 from reactive.capture.matcher import Matcher
 from reactive.clock import clock
-from reactive.functions.runtime import Call, Runtime, runtime
+from reactive.conf import reactive_settings
+from reactive.functions.runtime import Evaluation, Runtime, runtime
 from reactive.functions.transaction import run_read_only
 from reactive.live.inbox import InboxEvent, SessionHandle
 from reactive.live.inflight import InFlight
+from reactive.live.rerun import Rerunner, RoundAborted, spoiled
 from reactive.live.subscriptions import Delivery, QueryEntry, Subscriptions
 
 logger = logging.getLogger(__name__)
@@ -42,19 +46,23 @@ logger = logging.getLogger(__name__)
 IDLE_ROUND_SECONDS = 5.0
 PRUNE_EVERY_SECONDS = 60.0
 CLOCK_RESERVATION_NS = 10_000_000_000  # persist the clock's high-water mark 10 s ahead
+# Where a round's time goes, summed in microseconds (``Reactor.phases_us``): applying session
+# requests, BEGIN + snapshot, the log read, matching, re-runs, COMMIT (+ clock upkeep),
+# building the messages, handing them to the sessions (on the event loop).
+PHASES = ("inbox", "begin", "log", "match", "rerun", "commit", "encode", "send")
 
 
-class RoundAborted(Exception):
-    """The round's connection or transaction broke; the round is retried as a whole."""
+class _Laps:
+    """Adds the time since the previous lap to that phase's total (microseconds)."""
 
+    def __init__(self, totals: dict[str, int]) -> None:
+        self.totals = totals
+        self.last = time.perf_counter_ns()
 
-def _spoiled() -> bool:
-    """Whether the round's transaction can no longer commit (a savepoint could not be rolled
-    back, or the connection is gone): then per-query errors are the connection's, not the
-    queries'."""
-    wrapper = connections["default"]
-    raw = wrapper.connection
-    return bool(wrapper.needs_rollback or raw is None or raw.closed)
+    def __call__(self, phase: str) -> None:
+        now = time.perf_counter_ns()
+        self.totals[phase] += (now - self.last) // 1000
+        self.last = now
 
 
 class Reactor:
@@ -65,15 +73,23 @@ class Reactor:
     ``prune=False`` leaves pruning the log to other processes.
     """
 
-    def __init__(self, functions: Runtime = runtime, *, prune: bool = True) -> None:
+    def __init__(self, functions: Runtime = runtime, *, prune: bool = True,
+                 rerun_connections: int | None = None) -> None:
         self.runtime = functions
+        if rerun_connections is None:
+            rerun_connections = reactive_settings().REACTOR_RERUN_CONNECTIONS
+        self.rerunner = Rerunner(functions, rerun_connections)
         self._prune = prune
         self._inbox: list[InboxEvent] = []
         self.mutations = InFlight()  # the sessions' running mutations (see ``news``)
         self._wake = asyncio.Event()
+        self._tables: set[str] = set()  # tables NOTIFY named since the last round
+        self._any_table = False  # a NOTIFY named no table (a trigger from before 0008)
+        self._last_round = 0.0
+        self._busy = False  # a round is running in the worker thread
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="reactive-reactor")
         self._task: asyncio.Task[None] | None = None
-        self._listener = Listener(triggers.CHANNEL, self._on_notify, self._on_listen_lost)
+        self._listener = Listener(triggers.CHANNEL, self.notified, self._on_listen_lost)
         # Owned by the round thread:
         self.subscriptions = Subscriptions()
         self._matcher = Matcher()
@@ -84,7 +100,8 @@ class Reactor:
         self._held: set[SessionHandle] = set()
         self._clock_reserved = 0
         self._last_prune = 0.0
-        self.stats = {"rounds": 0, "executions": 0, "changes": 0}
+        self.stats = {"rounds": 0, "executions": 0, "changes": 0, "notifies": 0, "skipped": 0}
+        self.phases_us = dict.fromkeys(PHASES, 0)
 
     # -- asyncio side --------------------------------------------------------------------
 
@@ -101,13 +118,24 @@ class Reactor:
                 await self._task
             self._task = None
         self._executor.shutdown(wait=True, cancel_futures=True)
+        self.rerunner.shutdown()
 
     def post(self, event: InboxEvent) -> None:
         """Queue a session's request for the next round (called on the event loop)."""
         self._inbox.append(event)
         self._wake.set()
 
-    def _on_notify(self) -> None:
+    def notified(self, table: str) -> None:
+        """A NOTIFY on the change-log channel: a commit wrote ``table`` ("": some table)."""
+        self.stats["notifies"] += 1
+        if table and not self._busy and not self._matcher.involves((table,)):
+            # Between rounds the read sets stand still (see round_due): drop it unwoken.
+            self.stats["skipped"] += 1
+            return
+        if table:
+            self._tables.add(table)
+        else:
+            self._any_table = True
         self._wake.set()
 
     def _on_listen_lost(self) -> None:
@@ -119,10 +147,18 @@ class Reactor:
         loop = asyncio.get_running_loop()
         failures = 0
         while True:
+            idle = IDLE_ROUND_SECONDS - (time.monotonic() - self._last_round)
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), IDLE_ROUND_SECONDS)
+                await asyncio.wait_for(self._wake.wait(), max(idle, 0.0))
             self._wake.clear()
+            due = self.round_due()
+            self._tables.clear()
+            self._any_table = False
+            if not due:
+                self.stats["skipped"] += 1
+                continue
             inbox, self._inbox = self._inbox, []
+            self._busy = True
             try:
                 deliveries = await loop.run_in_executor(self._executor, self.run_round, inbox)
                 failures = 0
@@ -130,28 +166,54 @@ class Reactor:
                 failures += 1
                 logger.exception("reactor round failed attempt=%d", failures)
                 self._rerun_all = True
+                self._busy = False
                 await asyncio.sleep(min(5.0, 0.1 * 2**failures))
                 self._wake.set()
                 continue
+            self._busy = False
+            sending = _Laps(self.phases_us)
             for handle, messages in deliveries:
                 handle.deliver(messages)
+            sending("send")
+
+    def round_due(self) -> bool:
+        """Whether a round could change anything for this process's sessions.
+
+        Yes for session requests, after a failure or a lost LISTEN, before the first round,
+        for a NOTIFY naming no table, and every ``IDLE_ROUND_SECONDS`` (which advances the
+        snapshot, so the log can be pruned behind it). Otherwise only if a notified table is
+        one some read set involves (all of them, once a read set widened to everything).
+        Between rounds no read set changes: they are set inside a round, and rounds run one
+        at a time in this loop. A skipped commit is still in the log, and read by the next
+        round if its table matters by then; a query that starts reading that table later is
+        first run in a snapshot that already includes the commit.
+        """
+        if self._inbox or self._rerun_all or self._snapshot is None or self._any_table:
+            return True
+        if time.monotonic() - self._last_round >= IDLE_ROUND_SECONDS:
+            return True
+        return bool(self._tables) and self._matcher.involves(self._tables)
 
     # -- round thread --------------------------------------------------------------------
 
     def run_round(self, inbox: list[InboxEvent]) -> list[Delivery]:
         """One round; returns the messages for each session with news, in order."""
+        lap = _Laps(self.phases_us)
+        self._last_round = time.monotonic()
         # Requests are taken in before any database work, so a round that fails loses none:
         # the next one answers them (new queries stay unevaluated, responses stay queued).
         for event in inbox:
             for key in self.subscriptions.apply(event):
                 self._matcher.remove(key)
             self.mutations.taken(event)
+        lap("inbox")
         try:
             if self._clock_reserved == 0:
                 self._load_clock()
-            changed = run_read_only(self._compute, function="<reactor round>")
+            changed = run_read_only(lambda: self._compute(lap), function="<reactor round>")
             ts = clock.next()
             self._maintain(ts)
+            lap("commit")
         except Exception:
             connections["default"].close()  # a broken connection is reopened next round
             # Results this round computed were never sent; forget them, and re-run every
@@ -163,20 +225,26 @@ class Reactor:
         self.stats["rounds"] += 1
         # A session whose mutation committed in S but whose MutationDone is not taken in yet
         # gets nothing now: its response must go before any Transition including the write.
-        return self.subscriptions.news(changed, ts, time.time_ns(), held=self._held)
+        news = self.subscriptions.news(changed, ts, time.time_ns(), held=self._held)
+        lap("encode")
+        return news
 
-    def _compute(self) -> set[Hashable]:
+    def _compute(self, lap: _Laps) -> set[Hashable]:
         with connections["default"].cursor() as cursor:
             snapshot, now, pruned = log.begin(cursor, self._snapshot)
             self._held = self.mutations.committed(cursor)  # after S is taken, in S
-            dirty = self._dirty(cursor, pruned)
+            lap("begin")
+            dirty = self._dirty(cursor, pruned, lap)
+            lap("match")
         self._snapshot, self._snapshot_time = snapshot, now
-        pending = self.subscriptions.pending(dirty)
-        changed = {entry.key for entry in pending if self._evaluate(entry)}
+        pending = list(self.subscriptions.pending(dirty))
+        changed = {entry.key for entry, result in self.rerunner.evaluate(pending)
+                   if self._apply(entry, result)}
         self.subscriptions.evaluated()
+        lap("rerun")
         return changed
 
-    def _dirty(self, cursor: Any, pruned: bool) -> set[Hashable]:
+    def _dirty(self, cursor: Any, pruned: bool, lap: _Laps) -> set[Hashable]:
         if self._rerun_all or self._snapshot is None:
             rerun = self._rerun_all
             self._rerun_all = False
@@ -184,16 +252,16 @@ class Reactor:
         if pruned:
             logger.warning("reactor fell behind the change log; re-running every query")
             return set(self.subscriptions.queries)
-        changes = log.changes_since(cursor, self._snapshot)
+        # Only the tables some read set involves: rows of others cannot match anything.
+        changes = log.changes_since(cursor, self._snapshot, self._matcher.tables())
+        lap("log")
         self.stats["changes"] += len(changes)
         return self._matcher.match(changes, cursor) if changes else set()
 
-    def _evaluate(self, entry: QueryEntry) -> bool:
-        """Re-run one distinct query; True if its result (or error) changed."""
-        result = self.runtime.evaluate(Call(entry.path, entry.args, entry.identity,
-                                             journal=entry.journal_in))
+    def _apply(self, entry: QueryEntry, result: Evaluation) -> bool:
+        """Keep one distinct query's re-run; True if its result (or error) changed."""
         self.stats["executions"] += 1
-        if _spoiled():
+        if spoiled():
             # The connection broke under this query (its error may have been caught and
             # re-raised as something else): no result of this round can be trusted.
             raise RoundAborted(f"the round's connection failed during {entry.path}")
@@ -239,11 +307,18 @@ class Reactor:
 
     def counts(self) -> dict[str, int]:
         return {"queries": len(self.subscriptions.queries),
-                "sessions": len(self.subscriptions.sessions), **self.stats}
+                "sessions": len(self.subscriptions.sessions), **self.stats,
+                **{f"{phase}_us": total for phase, total in self.phases_us.items()}}
 
 
 _reactors: dict[asyncio.AbstractEventLoop, Reactor] = {}
 _lock = threading.Lock()
+
+
+def running_reactors() -> list[Reactor]:
+    """The Reactors of this process (one per event loop that served a sync session)."""
+    with _lock:
+        return list(_reactors.values())
 
 
 def get_reactor() -> Reactor:

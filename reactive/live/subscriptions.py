@@ -6,11 +6,13 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import logging
 from collections.abc import Collection, Hashable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from reactive.conf import reactive_settings
+from reactive.exceptions import ResultTooLarge
 from reactive.functions.arguments import decode_wire_args
 from reactive.functions.registry import canonical_name
 from reactive.functions.runtime import Outcome
@@ -24,6 +26,8 @@ from reactive.live.inbox import (
     SessionHandle,
 )
 from reactive.types import ANONYMOUS, Identity
+
+logger = logging.getLogger(__name__)
 
 Delivery = tuple[SessionHandle, list[protocol.Outgoing]]
 
@@ -53,6 +57,14 @@ class QueryEntry:
         # Kept as encoded text: smaller than the objects, and encoded once however many
         # sessions receive it.
         value_text = protocol.dumps(outcome.value) if outcome.ok else None
+        limit = reactive_settings().WEBSOCKET_MAX_RESULT_BYTES
+        if value_text is not None and len(value_text) > limit:  # ASCII: characters = bytes
+            too_large = ResultTooLarge(self.path, len(value_text), limit)
+            logger.warning("live query result too large function=%s bytes=%d limit=%d",
+                           self.path, len(value_text), limit)
+            outcome = Outcome(error=str(too_large), code=too_large.code,
+                              log_lines=outcome.log_lines)
+            value_text = None
         hasher = hashlib.blake2b(digest_size=16)  # the value is hashed as the text we send
         hasher.update((value_text or "").encode())
         hasher.update(protocol.dumps([outcome.error, outcome.error_data, journal_text]).encode())

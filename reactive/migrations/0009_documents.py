@@ -4,7 +4,7 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-    dependencies = [("reactive", "0008_datawork")]
+    dependencies = [("reactive", "0010_notify_tables")]
 
     operations = [
         migrations.CreateModel(

@@ -3,6 +3,7 @@ played by a handle that records what the round would send."""
 
 from __future__ import annotations
 
+import itertools
 import json
 from typing import Any
 
@@ -82,6 +83,8 @@ def test_begin_a_log_pruned_past_the_snapshot_re_runs_every_query(reactor: React
     step(reactor, subscribe(session, 1, (1, "testapp:list_notes"), (2, "testapp:echo")))
     Note.objects.create(body="pruned before it was read")
     with connection.cursor() as cursor:  # the row ages past the retention, then goes
+        # (no server-side reaction holds the log here: their cursors would keep the row)
+        cursor.execute("DELETE FROM reactive_reaction")
         cursor.execute("UPDATE reactive_change SET created_at = now() - interval '30 days'")
         assert log.prune(cursor) >= 1
     step(reactor)
@@ -90,14 +93,60 @@ def test_begin_a_log_pruned_past_the_snapshot_re_runs_every_query(reactor: React
     assert bodies(session.updates()[1]) == ["pruned before it was read"]
 
 
-def test_log_read_counts_every_row_committed_since_the_last_snapshot(reactor: Reactor) -> None:
+def test_log_read_reads_each_row_of_the_tables_read_sets_involve_once(reactor: Reactor) -> None:
     step(reactor, subscribe(Session(), 1, (1, "testapp:list_notes")))
     Note.objects.bulk_create([Note(body="a"), Note(body="b")])
+    Item.objects.create(name="i", price=1)  # a table no read set involves: not read
+    step(reactor)
+    assert reactor.counts()["changes"] == 2
+    step(reactor)
+    assert reactor.counts()["changes"] == 2  # read once
+
+
+def test_log_read_reads_every_table_once_a_read_set_is_everything(reactor: Reactor) -> None:
+    session = Session()
+    step(reactor, subscribe(session, 1, (1, "testapp:list_notes"),
+                            (2, "testapp/bench:opaque_item_count")))
+    Note.objects.create(body="a")
     Item.objects.create(name="i", price=1)
     step(reactor)
-    assert reactor.counts()["changes"] == 3
+    assert reactor.counts()["changes"] == 2
+    assert session.updates()[2] == 1
+
+
+def test_a_round_is_due_only_for_a_notified_table_some_read_set_involves(
+    reactor: Reactor,
+) -> None:
+    session = Session()
+    step(reactor, subscribe(session, 1, (1, "testapp:list_notes")))
+    assert not reactor.round_due()  # nothing happened since the round
+    reactor.notified("testapp_item")
+    assert not reactor.round_due()
+    reactor.notified("testapp_note")
+    assert reactor.round_due()
     step(reactor)
-    assert reactor.counts()["changes"] == 3  # read once
+    reactor.notified("")  # a trigger that names no table: any table
+    assert reactor.round_due()
+    step(reactor)
+    # A session's request is always due; once a read set is everything, so is every table
+    reactor.post(subscribe(session, 2, (2, "testapp/bench:opaque_item_count")))
+    assert reactor.round_due()
+    step(reactor, *reactor._inbox)  # what the loop does: hand the queued requests over
+    reactor._inbox.clear()
+    reactor.notified("testapp_item")
+    assert reactor.round_due()
+
+
+def test_a_commit_skipped_before_a_query_read_its_table_is_in_that_query_s_first_result(
+    reactor: Reactor,
+) -> None:
+    session = Session()
+    step(reactor, subscribe(session, 1, (1, "testapp:list_notes")))
+    Item.objects.create(name="skipped", price=1)  # no read set involves items yet
+    reactor.notified("testapp_item")
+    assert not reactor.round_due()
+    step(reactor, subscribe(session, 2, (2, "testapp/bench:opaque_item_count")))
+    assert session.updates()[2] == 1
 
 
 def test_match_re_runs_only_queries_whose_read_set_a_change_touches(reactor: Reactor) -> None:
@@ -204,3 +253,28 @@ def test_a_failed_round_loses_no_request_and_the_next_one_answers_it(reactor: Re
     step(reactor)
     response, transition = session.messages[sent:]
     assert response["requestId"] == 3 and transition["type"] == "Transition"
+
+
+def test_rerun_on_several_connections_sees_the_round_s_snapshot_only() -> None:
+    # Given 12 distinct queries on a Reactor that re-runs on 3 connections
+    reactor, session = Reactor(prune=False, rerun_connections=3), Session()
+    try:
+        _rerun_twelve(reactor, session)
+    finally:
+        reactor.rerunner.shutdown()
+
+
+def _rerun_twelve(reactor: Reactor, session: Session) -> None:
+    queries = [(i, "testapp:list_notes") for i in range(12)]
+    adds = tuple(AddRequest(qid, path, {"limit": 100 + qid}, None) for qid, path in queries)
+    step(reactor, QuerySetChanged(session, 1, adds, ()))
+    assert reactor.counts()["executions"] == 12
+    # When a write invalidates all of them and a round re-runs them concurrently
+    Note.objects.bulk_create([Note(body="a"), Note(body="b")])
+    step(reactor)
+    # Then each was re-run once and every result shows exactly that commit
+    assert reactor.counts()["executions"] == 24
+    assert {tuple(sorted(bodies(v))) for v in session.updates().values()} == {("a", "b")}
+    # ... and a Transition chain continues unbroken
+    versions = [m for m in session.messages if m["type"] == "Transition"]
+    assert all(b["startVersion"] == a["endVersion"] for a, b in itertools.pairwise(versions))

@@ -203,3 +203,37 @@ def test_events_for_an_unknown_session_are_harmless(event: str) -> None:
         subs.apply(IdentityChanged(a, 1, Identity(user_id="x")))
         (transition,) = frames(subs.news(set(), 1, 0))[a]
         assert transition["endVersion"]["identity"] == 1
+
+
+def test_a_result_over_the_size_limit_fails_that_query_and_a_smaller_one_recovers(
+    settings: Any,
+) -> None:
+    settings.REACTIVE = {**getattr(settings, "REACTIVE", {}), "WEBSOCKET_MAX_RESULT_BYTES": 1024}
+    subs, a = Subscriptions(), Handle()
+    subs.apply(modify(a, 1, (add(1, n=1),)))
+    (transition,) = frames(subs.news(run(subs, "x" * 2000), 1, 0))[a]
+    (failed,) = transition["modifications"]
+    assert failed["type"] == "QueryFailed"
+    assert "2002 bytes of JSON, over the limit of 1024 bytes" in failed["errorMessage"]
+    entry = next(iter(subs.queries.values()))
+    assert entry.record(Outcome(value="small"), [])
+    assert json.loads(str(entry.modification(1)))["type"] == "QueryUpdated"
+
+
+@pytest.mark.parametrize(("path", "chunks"), [
+    ("/api/1.48.0/sync", True), ("//api/1.28.0/sync", True), ("/api/2.0.0-beta.1/sync", True),
+    ("/api/1.27.9/sync", False), ("/api/sync", False), ("/api/latest/sync", False),
+    ("/api/1.48/sync", False),
+])
+def test_only_npm_clients_from_1_28_get_transition_chunks(path: str, chunks: bool) -> None:
+    assert protocol.chunking_client(path) is chunks
+
+
+def test_transition_chunks_join_to_the_transition_in_order() -> None:
+    text = protocol.transition(protocol.INITIAL_VERSION, protocol.INITIAL_VERSION,
+                               [protocol.query_updated_text(1, json.dumps("é" * 50), None, [])], 7)
+    parts = [json.loads(p) for p in protocol.transition_chunks(text, 16)]
+    assert [p["partNumber"] for p in parts] == list(range(len(parts)))
+    assert {p["totalParts"] for p in parts} == {len(parts)}
+    assert len({p["transitionId"] for p in parts}) == 1
+    assert "".join(p["chunk"] for p in parts) == text

@@ -62,7 +62,10 @@ def redis() -> Iterator[str]:
 class AsgiServer:
     """The test project served by a real ASGI server (uvicorn or daphne) in a child process."""
 
-    def __init__(self, env: dict[str, str], *, server: str = "uvicorn") -> None:
+    def __init__(self, env: dict[str, str], *, server: str = "uvicorn",
+                 args: tuple[str, ...] = ()) -> None:
+        """``args``: extra command-line options for the server (benchmarks)."""
+        self._args = args
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = scratch_dir("reactive-asgi-") / "server.log"
@@ -79,7 +82,8 @@ class AsgiServer:
             return [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port),
                     "tests.asgi:application"]
         return [sys.executable, "-m", "uvicorn", "--host", "127.0.0.1", "--port", str(self.port),
-                "--no-access-log", "--log-level", "warning", "tests.asgi:application"]
+                "--no-access-log", "--log-level", "warning", *self._args,
+                "tests.asgi:application"]
 
     def start(self, timeout: float = 60) -> None:
         with self.log_path.open("ab") as log:

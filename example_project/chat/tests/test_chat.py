@@ -82,6 +82,21 @@ def test_the_digest_cron_counts_recent_messages(ada):
     assert bodies == ["Last hour: #random: 1"]
 
 
+@pytest.mark.parametrize("name", ["Bad Name!", "", "UPPER", "x" * 51, "a/b"])
+def test_bad_channel_names_are_refused(ada, name):
+    with pytest.raises(FunctionError) as info:
+        ada.mutation("chat:create_channel", name=name)
+    assert info.value.data["code"] == "BAD_CHANNEL"
+    with pytest.raises(FunctionError):
+        ada.mutation("chat:send", channel=name, body="hi")
+
+
+def test_a_channel_can_be_created_before_its_first_message(ada):
+    with ada.subscribe("chat:channels") as channels:
+        assert ada.mutation("chat:create_channel", name="design-review") == "design-review"
+        assert "design-review" in [room["name"] for room in channels.next()]
+
+
 def test_messages_written_anywhere_mark_the_channel_read_for_their_author(ada, grace):
     # Given a message posted by grace outside chat:send (as the admin or a script would)
     from django.contrib.auth.models import User

@@ -5,7 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib.postgres.search import SearchQuery, SearchVector
+from django.db import connection
 from django.db.models.functions import Upper
+from psycopg import sql
 
 from reactive import MutationCtx, QueryCtx, internal_query, mutation, query
 from reactive.search import nearest, search
@@ -17,6 +19,14 @@ def channel_messages(ctx: QueryCtx, channel: str, limit: int = 10) -> Any:
     """The newest ``limit`` messages of one channel: one live query per channel."""
     return list(Message.objects.filter(channel=channel).order_by("-id")
                 .values("id", "body")[:limit])
+
+
+@query
+def opaque_item_count(ctx: QueryCtx) -> int:
+    """Composed SQL, which read-set analysis cannot follow: its read set is "everything"."""
+    with connection.cursor() as cursor:
+        cursor.execute(sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier("testapp_item")))
+        return int(cursor.fetchone()[0])
 
 
 @query

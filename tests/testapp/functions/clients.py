@@ -61,6 +61,25 @@ def int64_double(ctx: QueryCtx, n: int) -> Int64:
     return Int64(2 * n)
 
 
+def blob(size: int) -> str:
+    """``size`` characters of hex, the same for the same size (the tests recompute it)."""
+    import hashlib
+
+    seed = hashlib.sha256(str(size).encode()).hexdigest()
+    return (seed * (size // len(seed) + 1))[:size]
+
+
+@query
+def sized(ctx: QueryCtx, size: int, prefix: str = "") -> dict[str, Any]:
+    """The notes whose body starts with ``prefix``, and a ``size``-character string: a live
+    result of any size that a note write changes."""
+    if not 0 <= size <= 64 * 1024 * 1024:
+        raise FunctionError("size must be between 0 and 64 MiB", {"code": "SIZE"})
+    bodies = list(Note.objects.filter(body__startswith=prefix).order_by("id")
+                  .values_list("body", flat=True))
+    return {"bodies": bodies, "blob": blob(size)}
+
+
 @query
 def napping_count(ctx: QueryCtx, prefix: str, index: int, seconds: float) -> int:
     """Sleeps ``seconds`` (out of the database), then counts notes: a round re-running many of

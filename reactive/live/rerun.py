@@ -1,0 +1,106 @@
+"""Re-running a round's queries, on several connections at once when there are many: each helper
+imports the round's snapshot (``pg_export_snapshot`` / ``SET TRANSACTION SNAPSHOT``), so every
+result still belongs to the one snapshot the round reads the log at."""
+
+from __future__ import annotations
+
+import re
+from concurrent.futures import ThreadPoolExecutor
+
+from django.db import DEFAULT_DB_ALIAS, connections
+
+from reactive.functions.runtime import Call, Evaluation, Runtime
+from reactive.functions.transaction import run_read_only
+from reactive.live.subscriptions import QueryEntry
+
+# Fewer re-runs than this stay on the round's own connection: a hand-off costs more.
+MIN_CONCURRENT = 8
+_SNAPSHOT_ID = re.compile(r"^[0-9A-Fa-f]+-[0-9A-Fa-f]+(-[0-9]+)?$")
+
+Evaluated = list[tuple[QueryEntry, Evaluation]]
+
+
+class RoundAborted(Exception):
+    """The round's connection or transaction broke; the round is retried as a whole."""
+
+
+def spoiled() -> bool:
+    """Whether this thread's transaction can no longer commit (a savepoint could not be rolled
+    back, or the connection is gone): then per-query errors are the connection's, not the
+    queries'."""
+    wrapper = connections[DEFAULT_DB_ALIAS]
+    raw = wrapper.connection
+    return bool(wrapper.needs_rollback or raw is None or raw.closed)
+
+
+class Rerunner:
+    """Evaluates queries for the round thread; ``connections`` in all, the round's included.
+
+    Helpers only evaluate: the round thread applies every result (read sets, digests), so the
+    bookkeeping stays single-threaded. A helper that fails fails the round, which then
+    re-runs everything (as for any failed round).
+    """
+
+    def __init__(self, functions: Runtime, connections_total: int = 1) -> None:
+        self.runtime = functions
+        self.helpers = max(0, connections_total - 1)
+        # One thread per helper: each keeps its own connection from round to round.
+        self._threads = [ThreadPoolExecutor(1, thread_name_prefix="reactive-rerun")
+                         for _ in range(self.helpers)]
+
+    def evaluate(self, entries: list[QueryEntry]) -> Evaluated:
+        if not self._threads or len(entries) < MIN_CONCURRENT:
+            return [(entry, self._one(entry)) for entry in entries]
+        with connections[DEFAULT_DB_ALIAS].cursor() as cursor:
+            cursor.execute("SELECT pg_export_snapshot()")
+            (snapshot,) = cursor.fetchone()
+        # Interleaved, so that each share gets some of every kind of query.
+        shares = [entries[i::self.helpers + 1] for i in range(self.helpers + 1)]
+        futures = [thread.submit(self._helper, str(snapshot), share)
+                   for thread, share in zip(self._threads, shares[1:], strict=True) if share]
+        done = [(entry, self._one(entry)) for entry in shares[0]]
+        failure: BaseException | None = None
+        for future in futures:  # wait for all before the round's snapshot may go away
+            try:
+                done += future.result()
+            except BaseException as exc:
+                failure = failure or exc
+        if failure is not None:
+            raise failure
+        return done
+
+    def shutdown(self) -> None:
+        """Close the helpers' connections and stop their threads."""
+        for thread in self._threads:
+            thread.submit(self._close).result()
+            thread.shutdown(wait=True)
+        self._threads = []
+
+    def _close(self) -> None:
+        connections[DEFAULT_DB_ALIAS].close()  # this thread's connection
+
+    def _one(self, entry: QueryEntry) -> Evaluation:
+        return self.runtime.evaluate(Call(entry.path, entry.args, entry.identity,
+                                          journal=entry.journal_in))
+
+    def _helper(self, snapshot: str, share: list[QueryEntry]) -> Evaluated:
+        if not _SNAPSHOT_ID.match(snapshot):
+            raise ValueError(f"unexpected snapshot id {snapshot!r}")
+
+        def run() -> Evaluated:
+            with connections[DEFAULT_DB_ALIAS].cursor() as cursor:
+                # Before any query of this transaction: it then sees exactly the round's data.
+                cursor.execute(f"SET TRANSACTION SNAPSHOT '{snapshot}'")
+            done = []
+            for entry in share:
+                done.append((entry, self._one(entry)))
+                if spoiled():  # else the rollback at the end would hide it, and the errors
+                    raise RoundAborted(f"a re-run connection failed during {entry.path}")
+            return done
+
+        try:
+            return run_read_only(run, function="<reactor re-run>")
+        except Exception:
+            connections[DEFAULT_DB_ALIAS].close()  # reopened by this thread's next share
+            raise
+

@@ -1,0 +1,1 @@
+"""Observability: the function log stream, metrics and error reporting."""

@@ -1,0 +1,63 @@
+"""``GET /api/stream_function_logs?cursor=N`` (admin key): the log stream as ``npx convex
+logs`` polls it, ``{entries, newCursor}``, waiting briefly when there is nothing new; and
+``GET /api/metrics`` (``METRICS_ENABLED``; admin key or a staff session): Prometheus text."""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
+
+from reactive.conf import reactive_settings
+from reactive.observability.logstream import stream
+
+LONG_POLL_SECONDS = 5.0
+POLL_INTERVAL = 0.1
+
+
+@csrf_exempt
+async def stream_function_logs(request: HttpRequest) -> HttpResponse:
+    if request.method != "GET":
+        response = JsonResponse({"code": "MethodNotAllowed", "message": "Use GET."}, status=405)
+        response["Allow"] = "GET"
+        return response
+    if not _is_admin(request.headers.get("Authorization", "")):
+        return JsonResponse({"code": "Unauthenticated", "message": "This endpoint needs the "
+                             "admin key: 'Authorization: Convex <admin key>'."}, status=401)
+    raw = request.GET.get("cursor", "0")
+    try:
+        cursor = int(float(raw))
+    except ValueError:
+        return JsonResponse({"code": "BadCursor", "message": "'cursor' must be a number."},
+                            status=400)
+    deadline = asyncio.get_running_loop().time() + LONG_POLL_SECONDS
+    entries, new_cursor = stream.since(cursor)
+    while not entries and cursor > 0 and asyncio.get_running_loop().time() < deadline:
+        await asyncio.sleep(POLL_INTERVAL)
+        entries, new_cursor = stream.since(cursor)
+    return JsonResponse({"entries": entries, "newCursor": new_cursor})
+
+
+def _is_admin(header: str) -> bool:
+    # Admin key only, checked here without blocking the event loop (no JWT verification).
+    scheme, _, key = header.strip().partition(" ")
+    configured = reactive_settings().ADMIN_KEY
+    return (scheme.lower() == "convex" and bool(configured) and ":" not in key
+            and hmac.compare_digest(key.strip().encode(), str(configured).encode()))
+
+
+def metrics(request: HttpRequest) -> HttpResponse:
+    """The Prometheus exposition of the default registry (ours and the project's metrics)."""
+    from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
+
+    if not reactive_settings().METRICS_ENABLED:
+        raise Http404("Metrics are off: set REACTIVE['METRICS_ENABLED'] = True.")
+    user = getattr(request, "user", None)
+    header = request.headers.get("Authorization", "")
+    if not (_is_admin(header) or (user is not None and user.is_active and user.is_staff)):
+        return JsonResponse({"code": "Unauthenticated", "message": "Metrics need the admin key "
+                             "('Authorization: Convex <admin key>') or a staff login."},
+                            status=401)
+    return HttpResponse(generate_latest(REGISTRY), content_type=CONTENT_TYPE_LATEST)

@@ -1,0 +1,155 @@
+"""Metrics on /api/metrics (admin key or staff, off unless enabled), counted from real calls
+and genuine mutation conflicts; Sentry events from function crashes, through a fake DSN."""
+
+from __future__ import annotations
+
+import threading
+from io import StringIO
+from typing import Any
+
+import pytest
+import requests
+import sentry_sdk
+from django.contrib.auth.models import User
+from django.core.management import CommandError, call_command
+from django.db import connection
+from django.test import Client, override_settings
+from prometheus_client import REGISTRY
+
+from reactive.functions.runtime import Call, runtime
+from reactive.observability.sentry import before_send
+from tests.testapp.models import Account
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(120)]
+
+KEY = "tests-admin-key-0123456789"
+
+
+def sample(name: str, **labels: str) -> float:
+    return REGISTRY.get_sample_value(name, labels) or 0.0
+
+
+def test_metrics_endpoint_counts_calls_errors_and_latency(live_server_url: str) -> None:
+    # Given calls through the HTTP API, one of them failing
+    for body in ({"path": "testapp/dataio:chatty", "args": {"word": "m"}},
+                 {"path": "testapp:crash", "args": {}}):
+        requests.post(f"{live_server_url}/api/query", json=body, timeout=10)
+    # When scraped with the admin key
+    text = requests.get(f"{live_server_url}/api/metrics", timeout=10,
+                        headers={"Authorization": f"Convex {KEY}"}).text
+    # Then
+    assert ('reactive_function_calls_total{function="testapp/dataio:chatty",kind="query",'
+            'outcome="success"}') in text
+    assert ('reactive_function_calls_total{function="testapp:crash",kind="query",'
+            'outcome="error"}') in text
+    assert 'reactive_function_duration_seconds_bucket{function="testapp:crash"' in text
+    assert "reactive_change_log_rows " in text and "reactive_scheduler_due_jobs " in text
+
+
+def test_metrics_need_the_admin_key_or_staff_and_can_be_off(live_server_url: str) -> None:
+    assert requests.get(f"{live_server_url}/api/metrics", timeout=10).status_code == 401
+    client = Client()
+    client.force_login(User.objects.create_user("ops", is_staff=True))
+    assert client.get("/api/metrics").status_code == 200
+    client.force_login(User.objects.create_user("user"))
+    assert client.get("/api/metrics").status_code == 401
+    with override_settings(REACTIVE={"METRICS_ENABLED": False}):
+        assert Client().get("/api/metrics", HTTP_AUTHORIZATION=f"Convex {KEY}").status_code == 404
+
+
+def test_mutation_conflicts_are_counted_as_retries_by_sqlstate() -> None:
+    # Given two accounts and threads moving money between them at once (SERIALIZABLE)
+    Account.objects.create(name="a", balance=1000)
+    Account.objects.create(name="b", balance=1000)
+    before = sample("reactive_mutation_retries_total", function="testapp:transfer",
+                    sqlstate="40001")
+
+    def worker(n: int) -> None:
+        try:
+            for _ in range(15):
+                args: dict[str, Any] = {"source": "a", "target": "b", "amount": 1}
+                if n % 2:
+                    args.update(source="b", target="a")
+                runtime.call(Call("testapp:transfer", args))
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    # Then the lost races were counted, and the money is all there
+    after = sample("reactive_mutation_retries_total", function="testapp:transfer",
+                   sqlstate="40001")
+    assert after > before
+    assert sum(Account.objects.values_list("balance", flat=True)) == 2000
+
+
+def test_a_crash_reaches_sentry_tagged_with_the_function() -> None:
+    # Given Sentry with a fake DSN and a transport that keeps the events
+    events: list[dict[str, Any]] = []
+
+    class Keep(sentry_sdk.transport.Transport):
+        def capture_envelope(self, envelope: Any) -> None:
+            for item in envelope.items:
+                if item.type == "event":
+                    events.append(item.payload.json)
+
+    sentry_sdk.init(dsn="https://public@sentry.invalid/1", transport=Keep,
+                    before_send=before_send, default_integrations=True)
+    try:
+        # When a function crashes
+        outcome = runtime.call(Call("testapp:crash", {}))
+        sentry_sdk.flush(timeout=5)
+    finally:
+        sentry_sdk.init()  # no DSN: disabled again
+    # Then one event carries the traceback, tagged with the function
+    assert not outcome.ok
+    crash = [e for e in events if e.get("tags", {}).get("function") == "testapp:crash"]
+    assert len(crash) == 1, events
+    assert crash[0]["tags"]["request_id"] in outcome.error
+    frames = crash[0]["exception"]["values"][-1]
+    assert frames["type"] == "ValueError" and frames["value"] == "boom"
+
+
+def test_reactive_insights_ranks_slow_and_conflicting_functions(live_server_url: str) -> None:
+    # Given calls while the command watches (and totals since start)
+    done = threading.Event()
+
+    def traffic() -> None:
+        while not done.is_set():
+            requests.post(f"{live_server_url}/api/query", timeout=10,
+                          json={"path": "testapp/dataio:chatty", "args": {"word": "i"}})
+
+    thread = threading.Thread(target=traffic)
+    thread.start()
+    out = StringIO()
+    try:
+        call_command("reactive_insights", "--url", live_server_url, "--window", "1",
+                     stdout=out)
+    finally:
+        done.set()
+        thread.join(timeout=30)
+    # Then the watched function is listed with its calls
+    text = out.getvalue()
+    assert "Slowest functions (the last 1 s)" in text
+    row = next(line for line in text.splitlines() if "testapp/dataio:chatty" in line)
+    assert float(row.split()[-2]) >= 1
+    with pytest.raises(CommandError, match="Could not read"):
+        call_command("reactive_insights", "--url", "http://127.0.0.1:9", "--window", "0")
+
+
+def test_system_checks_name_a_bad_export_directory_and_metrics_without_a_key(
+    tmp_path: Any,
+) -> None:
+    from django.core import checks
+
+    missing = str(tmp_path / "nope")
+    with override_settings(REACTIVE={"EXPORT_DIRECTORY": missing, "METRICS_ENABLED": True}):
+        ids = {m.id for m in checks.run_checks() if m.id and m.id.startswith("reactive.")}
+    assert {"reactive.E040", "reactive.W040"} <= ids
+    with override_settings(REACTIVE={"EXPORT_DIRECTORY": str(tmp_path), "ADMIN_KEY": KEY,
+                                     "METRICS_ENABLED": True}):
+        ids = {m.id for m in checks.run_checks() if m.id and m.id.startswith("reactive.")}
+    assert not {"reactive.E040", "reactive.W040"} & ids
