@@ -30,7 +30,7 @@ from reactive.models import Document, DocumentShape
 def insert(table: str, value: Mapping[str, Any]) -> str:
     """Store a new document in ``table``; returns its id."""
     table = check_table(table)
-    if any(name in value for name in SYSTEM_FIELDS):
+    if isinstance(value, Mapping) and any(name in value for name in SYSTEM_FIELDS):
         raise DocumentError(f"A new {table!r} document cannot set _id or _creationTime.",
                             code="InvalidDocument", table=table, field="_id")
     data = check_document(table, value)

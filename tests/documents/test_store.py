@@ -71,6 +71,8 @@ def test_paginate_walks_every_document_once() -> None:
     ("no-dash", {"a": 1}, "InvalidTableName"),
     ("x" * 65, {"a": 1}, "InvalidTableName"),
     ("notes", [1, 2], "InvalidDocument"),
+    ("notes", 5, "InvalidDocument"),
+    ("notes", None, "InvalidDocument"),
     ("notes", {"_secret": 1}, "InvalidDocument"),
     ("notes", {"_id": "abc"}, "InvalidDocument"),
     ("notes", {"a": {"b": b"bytes"}}, "InvalidDocument"),
