@@ -4,6 +4,7 @@ for reactions (retry or skip a parked one) and data migrations."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from django.contrib import admin, messages
@@ -12,9 +13,20 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.html import format_html
 
+from reactive.documents import shape as shapes
 from reactive.exceptions import ReactionError
 from reactive.functions.scheduler import cancel_pending
-from reactive.models import Cron, CronRun, DataMigration, Job, JobState, Reaction, StoredFile
+from reactive.models import (
+    Cron,
+    CronRun,
+    DataMigration,
+    Document,
+    DocumentShape,
+    Job,
+    JobState,
+    Reaction,
+    StoredFile,
+)
 from reactive.reactions import control
 from reactive.storage import files
 
@@ -164,3 +176,36 @@ class StoredFileAdmin(_ReadOnly):
 def _discard_all(names: list[str]) -> None:
     for name in names:
         files.discard(name)
+
+
+@admin.register(DocumentShape)
+class DocumentShapeAdmin(_ReadOnly):
+    """The shape of each schema-free table, widened as documents are written; enforce it with
+    ``manage.py reactive_schema TABLE --enforce``."""
+
+    list_display = ("table", "top_fields", "enforced", "updated_at")
+    list_filter = ("enforced",)
+    search_fields = ("table",)
+    readonly_fields = ("table", "enforced", "updated_at", "json_schema")
+    exclude = ("shape",)
+
+    @admin.display(description="top-level fields")
+    def top_fields(self, obj: DocumentShape) -> str:
+        found = obj.shape.get("fields", {})
+        return ", ".join(f"{name}{'?' if e['optional'] else ''}: "
+                         f"{'|'.join(e['shape']['types'])}" for name, e in found.items())
+
+    @admin.display(description="JSON Schema")
+    def json_schema(self, obj: DocumentShape) -> str:
+        text = json.dumps(shapes.json_schema(obj.shape, obj.table), indent=2)
+        return format_html("<pre>{}</pre>", text)
+
+
+@admin.register(Document)
+class DocumentAdmin(_ReadOnly):
+    """Documents of the schema-free tables; written by ``ctx.db`` in mutations."""
+
+    list_display = ("id", "table", "creation_time")
+    list_filter = ("table",)
+    search_fields = ("=id", "=table")
+    readonly_fields = ("id", "table", "creation_time", "data")

@@ -300,3 +300,23 @@ def _indexed(model: Any, name: str, kind: str) -> bool:
         type(index).__name__ in wanted and name in (index.fields or [])
         for index in model._meta.indexes
     )
+
+
+@register(Tags.compatibility)
+def check_documents(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """reactive.E100: the documents table (``ctx.db``) is excluded from change capture."""
+    from reactive.capture.triggers import tracked_models
+    from reactive.models import Document
+
+    try:
+        tracked = Document in tracked_models()
+    except Exception:  # the settings themselves are broken: E001 says why
+        return []
+    if tracked:
+        return []
+    return [Error(
+        "reactive.Document (the ctx.db documents table) is not tracked by change capture, so "
+        "live queries over ctx.db would never re-run.",
+        hint="Keep 'reactive' in TRACKED_APPS (or use '__all__') and 'reactive.Document' out "
+        "of UNTRACKED_MODELS in settings.REACTIVE. See docs/guides/documents.md.",
+        obj=Document, id="reactive.E100")]

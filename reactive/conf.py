@@ -241,6 +241,15 @@ class ReactiveSettings(BaseModel):
     STORAGE_ORPHAN_AGE: float | None = Field(86400.0, gt=0)  # None: never delete orphans
     STORAGE_ORPHAN_SWEEP_INTERVAL: float = Field(3600.0, gt=0)
 
+    # Schema-free documents (ctx.db): docs/guides/documents.md.
+    DOCUMENTS_MAX_BYTES: int = Field(1024 * 1024, ge=64)  # one document's JSON, encoded
+    DOCUMENTS_MAX_DEPTH: int = Field(16, ge=1, le=64)  # nesting of objects and arrays
+    # Tables moved into models: ctx.db.table("notes") then reads and writes "app_label.Model".
+    DOCUMENTS_MODELS: dict[
+        Annotated[str, Field(pattern=r"^[A-Za-z][A-Za-z0-9_]{0,63}$")],
+        Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*\.[A-Za-z_][A-Za-z0-9_]*$")],
+    ] = {}
+
     # HTTP actions (@http_action): served under this path prefix by reactive.urls.
     HTTP_ACTIONS_PREFIX: str = Field("http/", pattern=r"^([A-Za-z0-9_.~-]+/)*$")
 

@@ -11,7 +11,8 @@
     │   ├── AuthenticationError   credentials were sent but are not valid
     │   └── CursorExpired         an export cursor is older than the change log's retention
     ├── FunctionError             raised on purpose by user code; its data reaches the client
-    │   └── StorageError          ctx.storage was given an unknown or malformed storage id
+    │   ├── StorageError          ctx.storage was given an unknown or malformed storage id
+    │   └── DocumentError         ctx.db was given a bad table, id or document
     ├── ProtocolError             a websocket client broke the sync protocol (FatalError, close)
     ├── Overloaded                a websocket client sends faster than it is served (close 1013)
     ├── AuthRejected              a session's credentials were refused or expired (AuthError, close)
@@ -158,6 +159,24 @@ class StorageError(FunctionError):
         super().__init__({"code": code, "storageId": storage_id}, message)
         self.code = code
         self.storage_id = storage_id
+
+
+class DocumentError(FunctionError):
+    """Raised by ``ctx.db`` for a bad table name, id or document, or a write that breaks an
+    enforced shape. A ``FunctionError``: the client gets a ``ConvexError`` whose ``data`` is
+    ``{"code": code, "table": table, "field": field}`` (``field`` may be None). Codes:
+    ``InvalidTableName``, ``InvalidDocumentId``, ``DocumentNotFound``, ``InvalidDocument``,
+    ``DocumentTooLarge``, ``DocumentTooDeep``, ``ShapeViolation``.
+    """
+
+    code = "DocumentError"
+
+    def __init__(self, message: str, *, code: str, table: str | None = None,
+                 field: str | None = None) -> None:
+        super().__init__({"code": code, "table": table, "field": field}, message)
+        self.code = code
+        self.table = table
+        self.field = field
 
 
 class ProtocolError(ReactiveError):

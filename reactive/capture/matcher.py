@@ -28,6 +28,7 @@ from django.conf import settings
 from django.db import connections
 
 import reactive.capture.catalog as catalog
+import reactive.capture.jsonpaths as jsonpaths
 from reactive.capture.readsets import Condition, ReadSet, TablePredicate
 
 logger = logging.getLogger(__name__)
@@ -187,6 +188,8 @@ class Matcher:
         if cond.column not in row:
             return True  # a column we cannot see: maybe
         raw = row[cond.column]
+        if cond.op in ("jeq", "jcontains"):
+            return jsonpaths.holds(raw, cond.values, cond.op)
         if raw is None and self._columns.null_is_ambiguous(table, cond.column):
             return True  # JSON null and SQL NULL are both null in the logged image
         if cond.op == "isnull":

@@ -16,18 +16,22 @@ from dataclasses import dataclass
 from typing import Any
 
 import reactive.capture.bypass as bypass
+import reactive.capture.jsonpaths as jsonpaths
 import reactive.capture.search as search
 from reactive.capture.templates import CondTemplate, reads_nothing, template
 
 logger = logging.getLogger(__name__)
 
-OPS = frozenset({"eq", "in", "lt", "le", "gt", "ge", "isnull", "notnull"})
+OPS = frozenset({"eq", "in", "lt", "le", "gt", "ge", "isnull", "notnull", "jeq", "jcontains"})
 
 
 @dataclass(frozen=True, slots=True)
 class Condition:
     """``column <op> values``; ``values`` holds 1 value (2 for a BETWEEN's ge/le pair: two
-    conditions are produced instead), any number for ``in``, none for the null tests."""
+    conditions are produced instead), any number for ``in``, none for the null tests.
+    ``jeq``: ``(column -> path) = any of values[1:]`` on a jsonb column, ``values[0]`` the path
+    (a tuple of keys), the others JSON texts (capture/jsonpaths.py); ``jcontains``
+    alike for ``(column -> path) @> values[1]``."""
 
     column: str
     op: str
@@ -137,6 +141,10 @@ def _bind(conds: tuple[CondTemplate, ...], params: Sequence[Any] | None) -> tupl
             else:
                 break  # unknown value: drop the condition (wider)
         else:
+            if cond.op in ("jeq", "jcontains"):
+                values = jsonpaths.bind(values)  # type: ignore[assignment]
+                if values is None:
+                    continue  # a path or value we cannot read: drop the condition (wider)
             if cond.op == "eq" and values == [None]:
                 continue  # "= NULL" never matches in SQL; dropping it is merely wider
             try:

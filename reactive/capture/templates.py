@@ -19,6 +19,7 @@ import sqlglot
 from sqlglot import exp
 from sqlglot.optimizer.normalize_identifiers import normalize_identifiers
 
+import reactive.capture.jsonpaths as jsonpaths
 import reactive.capture.search as search
 
 logger = logging.getLogger(__name__)
@@ -212,6 +213,10 @@ def _condition(
 ) -> tuple[str, list[CondTemplate]] | None:
     while isinstance(node, exp.Paren):
         node = node.this
+    found = jsonpaths.condition(node, sources)
+    if found is not None:
+        alias, op, (column, path, values) = found
+        return alias, [CondTemplate(column, op, (path, *values))]
     if type(node) in _COMPARISONS:
         op, flipped = _COMPARISONS[type(node)]
         left, right = node.this, node.expression

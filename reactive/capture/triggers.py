@@ -34,7 +34,7 @@ UNTRACKED_TABLES = frozenset({
     "django_migrations", "django_session", "django_content_type", "auth_permission",
     "django_admin_log", "reactive_change", "reactive_state", "reactive_sessionrequest",
     "reactive_jobcommit", "reactive_untrackedread", "reactive_uploadclaim",
-    "reactive_reaction", "reactive_datamigrationbatch",
+    "reactive_reaction", "reactive_datamigrationbatch", "reactive_documentshape",
 })
 
 

@@ -18,6 +18,7 @@ from reactive.types import FunctionKind, Identity
 if TYPE_CHECKING:
     from django.db.models import QuerySet
 
+    from reactive.functions.db import MutationDb, QueryDb
     from reactive.functions.definitions import FunctionRef
     from reactive.functions.storage import (
         AsyncActionStorage,
@@ -71,6 +72,13 @@ class QueryCtx(_BaseCtx):
 
         return QueryStorage()
 
+    @cached_property
+    def db(self) -> QueryDb:
+        """Schema-free document tables, read-only here (see :mod:`reactive.functions.db`)."""
+        from reactive.functions.db import QueryDb
+
+        return QueryDb(self.paginate)
+
     def paginate(self, queryset: QuerySet[Any], pagination_opts: Mapping[str, Any]) -> Any:
         """A page ``{page, isDone, continueCursor, splitCursor?, pageStatus?}`` of ``queryset``.
 
@@ -111,6 +119,13 @@ class MutationCtx(QueryCtx):
         from reactive.functions.storage import MutationStorage
 
         return MutationStorage()
+
+    @cached_property
+    def db(self) -> MutationDb:
+        """Schema-free document tables: read, ``insert``, ``patch``, ``replace``, ``delete``."""
+        from reactive.functions.db import MutationDb
+
+        return MutationDb(self.paginate)
 
 
 class ActionCtx(_BaseCtx):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from .crons import Cron, CronRun, CronRunStatus
 from .datamigrations import DataMigration, DataMigrationBatch, DataMigrationState
+from .documents import Document, DocumentShape
 from .jobs import Job, JobCommit, JobState
 from .reactions import Reaction, ReactionState
 from .sessions import SessionRequest
@@ -16,6 +17,8 @@ __all__ = [
     "DataMigration",
     "DataMigrationBatch",
     "DataMigrationState",
+    "Document",
+    "DocumentShape",
     "Job",
     "JobCommit",
     "JobState",

@@ -136,13 +136,22 @@ def test_functions_casts_and_pattern_lookups_widen() -> None:
         Item.objects.filter(name__startswith="a"),
         Item.objects.filter(created_at__date=datetime.date(2024, 1, 1)),
         Item.objects.annotate(up=Upper("name")).filter(up="A"),
-        Item.objects.filter(data__a=1),
+        Item.objects.filter(data__a__startswith="x"),
         Item.objects.filter(price=F("price")),
         Item.objects.filter(name=F("name")),
     ):
         rs = read_set(qs)
         assert conditions(rs, ITEM) == EVERY_ROW, str(qs.query)
         assert not rs.everything
+
+
+def test_jsonb_key_equality_and_containment_are_kept() -> None:
+    # Django's JSONField key lookups: -> / #> with a Jsonb parameter (see capture/jsonpaths.py)
+    rs = read_set(Item.objects.filter(data__a=1, data__b__c__in=["x", None],
+                                      data__t__contains=["y"]))
+    assert conditions(rs, ITEM) == only(C("data", "jeq", (("a",), "1")),
+                                        C("data", "jeq", (("b", "c"), '"x"')),  # None: dropped
+                                        C("data", "jcontains", (("t",), '["y"]')))
 
 
 def test_null_parameter_in_equality_is_dropped_not_matched_literally() -> None:

@@ -182,3 +182,19 @@ class Passage(models.Model):
 
     def __str__(self) -> str:
         return self.body[:40]
+
+
+class MovedNote(models.Model):
+    """The model ``reactive_schema notes --model`` prints for the notes documents, moved into."""
+
+    id = models.CharField(primary_key=True, max_length=32)
+    creation_time = models.FloatField(db_index=True)
+    body = models.TextField(blank=True)
+    pinned = models.BooleanField(null=True, blank=True)
+    tags = models.JSONField(blank=True, null=True)
+
+    class Meta:
+        ordering = ["creation_time", "id"]
+
+    def __str__(self) -> str:
+        return self.body
