@@ -10,13 +10,26 @@ from typing import Any
 from celery.signals import worker_ready, worker_shutdown
 
 from reactive.datamigrations.tasks import data_migration, resend_stale
-from reactive.reactions.tasks import reaction_drain, send_drain
-from reactive.scheduling.tasks import beat_entries, cron_tick, run_job, storage_sweep, sweep
+from reactive.reactions.tasks import DRAIN_TASK, reaction_drain, send_drain
+from reactive.scheduling.quiet import quiet_periodic_ticks
+from reactive.scheduling.tasks import (
+    CRON_TICK_TASK,
+    STORAGE_SWEEP_TASK,
+    SWEEP_TASK,
+    beat_entries,
+    cron_tick,
+    run_job,
+    storage_sweep,
+    sweep,
+)
 
 __all__ = [
     "beat_entries", "cron_tick", "data_migration", "reaction_drain", "run_job", "storage_sweep",
     "sweep",
 ]
+
+# The ticks that run every second or so, idle or not, log at DEBUG (their failures stay ERROR).
+quiet_periodic_ticks((SWEEP_TASK, CRON_TICK_TASK, STORAGE_SWEEP_TASK, DRAIN_TASK))
 
 _dispatchers: list[Any] = []
 

@@ -16,14 +16,11 @@ from reactive.conf import reactive_settings
 from reactive.functions.scheduler import RUN_JOB_TASK
 from reactive.scheduling import runner, sweeper
 from reactive.scheduling.cron_tick import tick
-from reactive.scheduling.quiet import quiet_periodic_ticks
 from reactive.storage import orphans
 
 SWEEP_TASK = "reactive.sweep"
 CRON_TICK_TASK = "reactive.cron_tick"
 STORAGE_SWEEP_TASK = "reactive.storage_sweep"
-
-quiet_periodic_ticks((SWEEP_TASK, CRON_TICK_TASK, STORAGE_SWEEP_TASK))
 
 
 @shared_task(name=RUN_JOB_TASK, ignore_result=True)  # type: ignore[untyped-decorator]
