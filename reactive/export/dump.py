@@ -64,15 +64,8 @@ def export_table(path: Path, table_name: str, fmt: str, progress: Progress | Non
         columns = list(table.schema()["properties"])
         writer = csv.DictWriter(out, fieldnames=columns, extrasaction="ignore")
         writer.writeheader()
-        done = 0
-        for doc in _documents(using, table):
-            writer.writerow({k: _csv_cell(v) for k, v in doc.items()})
-            done += 1
-            if progress and done % BATCH == 0:
-                progress(table.name, done, expected)
-        if progress:
-            progress(table.name, done, expected)
-        return done
+        return _write_all(table, _documents(using, table), expected, progress,
+                          lambda doc: writer.writerow({k: _csv_cell(v) for k, v in doc.items()}))
 
 
 def _choose(tables: list[str] | None) -> list[Table]:
@@ -101,9 +94,16 @@ def _documents(using: str, table: Table) -> Iterator[dict[str, Any]]:
 
 def _write_lines(out: Any, table: Table, docs: Iterator[dict[str, Any]], expected: int,
                  progress: Progress | None) -> int:
+    return _write_all(table, docs, expected, progress,
+                      lambda doc: out.write(json.dumps(doc, separators=(",", ":")) + "\n"))
+
+
+def _write_all(table: Table, docs: Iterator[dict[str, Any]], expected: int,
+               progress: Progress | None, write: Callable[[dict[str, Any]], Any]) -> int:
+    """``write`` each document, reporting progress every ``BATCH``; return how many."""
     done = 0
     for doc in docs:
-        out.write(json.dumps(doc, separators=(",", ":")) + "\n")
+        write(doc)
         done += 1
         if progress and done % BATCH == 0:
             progress(table.name, done, expected)
