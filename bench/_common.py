@@ -190,3 +190,21 @@ def percentile(values: list[float], pct: float) -> float:
     ordered = sorted(values)
     rank = max(1, math.ceil(pct / 100 * len(ordered)))
     return ordered[min(rank, len(ordered)) - 1]
+
+
+def start_worker(db_url: str, redis_url: str, concurrency: int, *, dispatcher: bool = False
+                 ) -> subprocess.Popen[bytes]:
+    """A Celery worker on the test project (prefork, ``concurrency`` processes), logging to a
+    scratch file; ``dispatcher`` also starts the reaction dispatcher in it."""
+    log_path = scratch_dir("reactive-bench-worker-") / "worker.log"
+    env = {**os.environ, "DATABASE_URL": db_url, "REDIS_URL": redis_url,
+           "DJANGO_SETTINGS_MODULE": "tests.settings"}  # fmt: skip
+    if dispatcher:
+        env["REACTIVE_TEST_DISPATCHER"] = "1"
+    command = [sys.executable, "-m", "celery", "-A", "tests.celery_app", "worker",
+               "--pool", "prefork", "--concurrency", str(concurrency), "--loglevel", "WARNING",
+               "--without-gossip", "--without-mingle", "--without-heartbeat"]  # fmt: skip
+    extra = ", dispatcher" if dispatcher else ""
+    log(f"starting a Celery worker (prefork, {concurrency} processes{extra}); log at {log_path}")
+    with log_path.open("ab") as out:
+        return subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)

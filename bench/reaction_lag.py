@@ -17,26 +17,12 @@ from __future__ import annotations
 
 import argparse
 import os
-import subprocess
-import sys
 import time
 import uuid
 
-from _common import ROOT, database, emit, log, percentile
+from _common import database, emit, log, percentile, start_worker
 
 from tests.support.servers import scratch_dir
-
-
-def start_worker(db_url: str, redis_url: str, concurrency: int) -> subprocess.Popen[bytes]:
-    log_path = scratch_dir("reactive-bench-worker-") / "worker.log"
-    env = {**os.environ, "DATABASE_URL": db_url, "REDIS_URL": redis_url,
-           "DJANGO_SETTINGS_MODULE": "tests.settings", "REACTIVE_TEST_DISPATCHER": "1"}  # fmt: skip
-    command = [sys.executable, "-m", "celery", "-A", "tests.celery_app", "worker",
-               "--pool", "prefork", "--concurrency", str(concurrency), "--loglevel", "WARNING",
-               "--without-gossip", "--without-mingle", "--without-heartbeat"]  # fmt: skip
-    log(f"starting a Celery worker (prefork, {concurrency} processes, dispatcher); {log_path}")
-    with log_path.open("ab") as out:
-        return subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
 
 
 def phase(kind: str, rate: float, seconds: float) -> list[float]:
@@ -95,7 +81,7 @@ def main() -> None:
         from tests.celery_app import app
 
         app.conf.broker_url = redis.url
-        worker = start_worker(db_url, redis.url, options.concurrency)
+        worker = start_worker(db_url, redis.url, options.concurrency, dispatcher=True)
         try:
             deadline = time.monotonic() + 60
             while not Reaction.objects.filter(name="testapp:bench_reaction").exists():

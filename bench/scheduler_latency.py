@@ -19,29 +19,14 @@ from __future__ import annotations
 import argparse
 import datetime
 import os
-import subprocess
-import sys
 import time
 import uuid
 
-from _common import ROOT, database, emit, log, percentile
+from _common import database, emit, log, percentile, start_worker
 
 from tests.support.servers import scratch_dir
 
 BATCH = 100
-
-
-def start_worker(db_url: str, redis_url: str, concurrency: int) -> subprocess.Popen[bytes]:
-    log_path = scratch_dir("reactive-bench-worker-") / "worker.log"
-    env = {**os.environ, "DATABASE_URL": db_url, "REDIS_URL": redis_url,
-           "DJANGO_SETTINGS_MODULE": "tests.settings"}  # fmt: skip
-    command = [sys.executable, "-m", "celery", "-A", "tests.celery_app", "worker",
-               "--pool", "prefork", "--concurrency", str(concurrency), "--loglevel", "WARNING",
-               "--without-gossip", "--without-mingle", "--without-heartbeat"]  # fmt: skip
-    log(f"starting a Celery worker (prefork, {concurrency} processes); log at {log_path}")
-    with log_path.open("ab") as out:
-        proc = subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
-    return proc
 
 
 def wait_notes(
