@@ -131,18 +131,14 @@ def capture() -> Iterator[LogBuffer | None]:
 
 
 def captured(method: F) -> F:
-    """Decorate a runtime edge method ``(self, call)`` (or ``(self, ref, args, identity)``)
-    returning an
-    ``Outcome`` (or an object holding one as ``outcome``): fill its ``log_lines`` and report
-    the call to the listeners. Works for sync and ``async`` methods."""
-    signature = inspect.signature(method)
+    """Decorate a runtime method ``(self, call: Call)`` returning an ``Outcome`` (or an object
+    holding one as ``outcome``): fill its ``log_lines`` and report the call to the listeners.
+    Works for sync and ``async`` methods."""
 
     def begin(args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[str, Identity]:
-        bound = signature.bind(*args, **kwargs).arguments
-        request = bound.get("call")  # a runtime Call: function, args, identity...
-        ref = request.function if request is not None else bound["ref"]
-        identity = (request.identity if request is not None else bound.get("identity"))
-        return str(getattr(ref, "name", ref))[:200], identity or Identity()
+        request = args[1] if len(args) > 1 else kwargs["call"]  # the runtime's Call
+        ref = request.function
+        return str(getattr(ref, "name", ref))[:200], request.identity or Identity()
 
     if inspect.iscoroutinefunction(method):
         @functools.wraps(method)
