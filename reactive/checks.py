@@ -91,6 +91,15 @@ def _engine() -> str:
     return str(settings.DATABASES.get("default", {}).get("ENGINE", ""))
 
 
+def _database_answers(databases: Any) -> bool:
+    """Whether database checks were asked for and the default database is a PostgreSQL that
+    answers. Other engines are E002's to report (SQLite has no ``to_regclass()``), a database
+    that does not answer E050's (in ``check_triggers``)."""
+    if not databases or "default" not in databases or _engine() not in POSTGRESQL_ENGINES:
+        return False
+    return database_problem("default") is None
+
+
 @register(Tags.compatibility)
 def check_reactions_and_migrations(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
     """reactive.E020: an ``@on_change`` model is not tracked; reactive.E021: a ``@migration``
@@ -141,10 +150,8 @@ def check_untrackable_tables(
     from reactive.capture.catalog import relkinds
     from reactive.capture.triggers import tracked_models
 
-    if not databases or "default" not in databases or _engine() not in POSTGRESQL_ENGINES:
+    if not _database_answers(databases):
         return []
-    if database_problem("default") is not None:
-        return []  # E050 (check_triggers) reports a database that does not answer
     models = {m._meta.db_table: m for m in tracked_models()}
     with connections["default"].cursor() as cursor:
         kinds = relkinds(cursor, models)
@@ -171,10 +178,8 @@ def check_reaction_health(
     from reactive.capture import log
     from reactive.models import Reaction, ReactionState
 
-    if not databases or "default" not in databases or _engine() not in POSTGRESQL_ENGINES:
-        return []  # E002 reports another engine; SQLite has no to_regclass()
-    if database_problem("default") is not None or not log.log_exists():
-        return []  # E050 (check_triggers) reports a database that does not answer
+    if not _database_answers(databases) or not log.log_exists():
+        return []
     messages: list[CheckMessage] = []
     for name, state in Reaction.objects.exclude(state=ReactionState.ACTIVE).values_list(
         "name", "state"
