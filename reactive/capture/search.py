@@ -19,6 +19,8 @@ from typing import Any
 from psycopg import IsolationLevel
 from sqlglot import exp
 
+from reactive.sql import quote_ident
+
 logger = logging.getLogger(__name__)
 
 ROW = "reactive_row"  # the alias of the changed row when Postgres evaluates a check
@@ -174,18 +176,16 @@ def _nearest(select: exp.Select, alias: str, table: str
     # The query vector typed as the column (a bare text value would not be): what Postgres
     # infers for ``col <=> $n`` in the query itself.
     key = column.replace("'", "''")
-    typed = (f"(jsonb_populate_record(NULL::{_quote(table)}, jsonb_build_object("
-             f"'{key}', ({param})::text))).{_quote(column)}")
-    row_distance = f"({_quote(ROW)}.{_quote(column)} {op} {typed})"
+    typed = (f"(jsonb_populate_record(NULL::{quote_ident(table)}, jsonb_build_object("
+             f"'{key}', ({param})::text))).{quote_ident(column)}")
+    row_distance = f"({quote_ident(ROW)}.{quote_ident(column)} {op} {typed})"
     return row_distance, text, limit, offset
 
 
 def alias_column(alias: str, column: str) -> str:
-    return f"{_quote(alias)}.{_quote(column)}"
+    return f"{quote_ident(alias)}.{quote_ident(column)}"
 
 
-def _quote(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
 
 
 def _count(node: exp.Expression | None) -> int | str | None:

@@ -15,6 +15,7 @@ from collections.abc import Callable, Hashable, Iterable, Mapping
 from typing import Any
 
 from reactive.capture.readsets import SearchPredicate, TablePredicate
+from reactive.sql import quote_ident
 
 logger = logging.getLogger(__name__)
 
@@ -99,7 +100,8 @@ def _evaluate(cursor: Any, pending: list[tuple[Key, SearchPredicate, Row]]
         branches.append(
             f"SELECT v.i FROM (VALUES {values}) AS v({columns}) "
             "JOIN reactive_rows ON reactive_rows.j = v.j "
-            f'CROSS JOIN LATERAL jsonb_populate_record(NULL::{_quote(table)}, reactive_rows.r) '
+            f"CROSS JOIN LATERAL jsonb_populate_record(NULL::{quote_ident(table)}, "
+            "reactive_rows.r) "
             f'AS "reactive_row" WHERE {_on_values(sql)}'
         )
     statement = ("WITH reactive_rows(j, r) AS (SELECT ordinality::int, value FROM "
@@ -158,5 +160,3 @@ def _json(value: Any) -> Any:
     raise TypeError(f"not JSON: {type(value).__name__}")
 
 
-def _quote(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'

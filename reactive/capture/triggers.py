@@ -21,6 +21,7 @@ from django.db.models import Model
 import reactive.capture.catalog as catalog
 from reactive.capture.catalog import TRIGGER_KINDS, relkinds
 from reactive.conf import reactive_settings
+from reactive.sql import quote_ident, quote_literal
 
 logger = logging.getLogger(__name__)
 
@@ -81,13 +82,13 @@ def install(models: Iterable[type[Model]] | None = None, using: str = "default")
                 refs = f"REFERENCING {referencing} " if referencing else ""
                 cursor.execute(
                     f"CREATE OR REPLACE TRIGGER reactive_{suffix} AFTER {event} ON "
-                    f"{_quote(table)} {refs}FOR EACH STATEMENT "
-                    f"EXECUTE FUNCTION reactive_capture({_literal(pk)})"
+                    f"{quote_ident(table)} {refs}FOR EACH STATEMENT "
+                    f"EXECUTE FUNCTION reactive_capture({quote_literal(pk)})"
                 )
                 # ALWAYS: also under session_replication_role = replica (logical replication
                 # apply workers, pg_restore); only ALTER TABLE ... DISABLE TRIGGER stops it.
                 cursor.execute(
-                    f"ALTER TABLE {_quote(table)} ENABLE ALWAYS TRIGGER reactive_{suffix}"
+                    f"ALTER TABLE {quote_ident(table)} ENABLE ALWAYS TRIGGER reactive_{suffix}"
                 )
             tables.append(table)
     if models is None:
@@ -108,7 +109,7 @@ def drop_stale(tracked: set[str], using: str = "default") -> list[str]:
         stale = sorted(name for (name,) in cursor.fetchall() if name not in tracked)
         for table in stale:
             for suffix, _, _ in EVENTS:
-                cursor.execute(f"DROP TRIGGER IF EXISTS reactive_{suffix} ON {_quote(table)}")
+                cursor.execute(f"DROP TRIGGER IF EXISTS reactive_{suffix} ON {quote_ident(table)}")
     if stale:
         logger.info("capture triggers dropped from untracked tables=%s", ",".join(stale))
     return stale
@@ -125,7 +126,7 @@ def remove(models: Iterable[type[Model]] | None = None, using: str = "default") 
             if kinds.get(table) not in TRIGGER_KINDS:
                 continue
             for suffix, _, _ in EVENTS:
-                cursor.execute(f"DROP TRIGGER IF EXISTS reactive_{suffix} ON {_quote(table)}")
+                cursor.execute(f"DROP TRIGGER IF EXISTS reactive_{suffix} ON {quote_ident(table)}")
             tables.append(table)
     catalog.forget()
     return tables
@@ -151,9 +152,5 @@ def status(using: str = "default") -> list[TriggerStatus]:
     ]
 
 
-def _quote(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
 
 
-def _literal(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"

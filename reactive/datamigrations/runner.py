@@ -27,6 +27,7 @@ from reactive.functions.context import MutationCtx
 from reactive.functions.runtime import runtime
 from reactive.functions.transaction import run_serializable
 from reactive.models import DataMigration, DataMigrationBatch, DataMigrationState
+from reactive.sql import quote_ident
 from reactive.types import ANONYMOUS
 
 logger = logging.getLogger(__name__)
@@ -185,7 +186,8 @@ def _final_candidates(row: DataMigration, definition: DataMigrationDefinition[An
     if row.cursor is None:
         return []
     _require_log(row)
-    image = f"(jsonb_populate_record(NULL::{_quote(table)}, c.new_row)).{_quote(pk.column)}"
+    image = (f"(jsonb_populate_record(NULL::{quote_ident(table)}, c.new_row))."
+             f"{quote_ident(pk.column)}")
     bounds, params = "", []
     if row.final_cursor is not None:
         bounds = " AND k.pk > %s"
@@ -263,5 +265,3 @@ def _json_pk(value: Any) -> Any:
     return value if isinstance(value, int) else str(value)
 
 
-def _quote(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'

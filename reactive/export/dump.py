@@ -15,6 +15,7 @@ from django.db import connections
 
 from reactive.export.stream import snapshot_transaction
 from reactive.export.tables import Table, exported_tables, table_named
+from reactive.sql import quote_ident
 
 # progress(table, rows done, rows expected): called every BATCH rows and at each table's end.
 Progress = Callable[[str, int, int], None]
@@ -75,7 +76,7 @@ def _choose(tables: list[str] | None) -> list[Table]:
 
 
 def _count(cursor: Any, table: Table) -> int:
-    cursor.execute(f"SELECT count(*) FROM {_ident(table.name)}")
+    cursor.execute(f"SELECT count(*) FROM {quote_ident(table.name)}")
     return int(cursor.fetchone()[0])
 
 
@@ -86,7 +87,8 @@ def _documents(using: str, table: Table) -> Iterator[dict[str, Any]]:
     with raw.cursor(name=f"reactive_export_{table.name}") as server_side:
         server_side.itersize = BATCH
         server_side.execute(
-            f"SELECT to_jsonb(t)::text FROM {_ident(table.name)} t ORDER BY {_ident(table.pk)}"
+            f"SELECT to_jsonb(t)::text FROM {quote_ident(table.name)} t "
+            f"ORDER BY {quote_ident(table.pk)}"
         )
         for (text,) in server_side:
             yield table.document(json.loads(text))
@@ -116,5 +118,3 @@ def _csv_cell(value: Any) -> Any:
     return json.dumps(value) if isinstance(value, (dict, list)) else value
 
 
-def _ident(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'

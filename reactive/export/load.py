@@ -20,6 +20,7 @@ from django.db import DatabaseError, connections, transaction
 
 from reactive.exceptions import BadRequest
 from reactive.export.tables import Table, exported_tables
+from reactive.sql import quote_ident
 
 MODES = ("require_empty", "append", "replace")
 BATCH = 1000
@@ -82,7 +83,7 @@ def _load(table: Table, lines: IO[str], mode: str, progress: Progress | None,
           using: str) -> int:
     done = 0
     with transaction.atomic(using=using), connections[using].cursor() as cursor:
-        name = _ident(table.name)
+        name = quote_ident(table.name)
         cursor.execute(f"LOCK TABLE {name} IN SHARE ROW EXCLUSIVE MODE")
         if mode == "replace":
             cursor.execute(f"DELETE FROM {name}")
@@ -163,5 +164,3 @@ def _parents_first(tables: list[Table]) -> list[Table]:
     return ordered
 
 
-def _ident(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'

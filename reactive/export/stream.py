@@ -32,6 +32,7 @@ from reactive.conf import reactive_settings
 from reactive.exceptions import BadRequest, CursorExpired
 from reactive.export import positions
 from reactive.export.tables import Table, exported_tables, table_named
+from reactive.sql import quote_ident, quote_literal
 
 AFTER_RANGE = (
     "txid >= pg_snapshot_xmin(%(base)s::pg_snapshot) "
@@ -118,15 +119,17 @@ def _table_page(
     _refuse_truncate(cursor, table, position)
     params = {"base": position.base, "tbl": table.name, "after": after, "n": limit,
               "largest": largest}
-    key = f"(coalesce(new_row, old_row) ->> {_literal(table.pk)})::{table.pk_type}"
+    key = f"(coalesce(new_row, old_row) ->> {quote_literal(table.pk)})::{table.pk_type}"
     cursor.execute(
         f"WITH first AS (SELECT DISTINCT ON (k) k, old_row FROM (SELECT {key} AS k, id, "
         f"old_row FROM reactive_change WHERE tbl = %(tbl)s AND {AFTER_RANGE}) c "
         "ORDER BY k, id) "
-        f"SELECT t.{_ident(table.pk)}, to_jsonb(t)::text, "
-        f"EXISTS (SELECT 1 FROM first f WHERE f.k = t.{_ident(table.pk)}) "
-        f"FROM {_ident(table.name)} t WHERE (%(after)s::text IS NULL OR t.{_ident(table.pk)} > "
-        f"%(after)s::{table.pk_type}) AND t.{_ident(table.pk)} <= %(largest)s::{table.pk_type} "
+        f"SELECT t.{quote_ident(table.pk)}, to_jsonb(t)::text, "
+        f"EXISTS (SELECT 1 FROM first f WHERE f.k = t.{quote_ident(table.pk)}) "
+        f"FROM {quote_ident(table.name)} t "
+        f"WHERE (%(after)s::text IS NULL OR t.{quote_ident(table.pk)} > "
+        f"%(after)s::{table.pk_type}) "
+        f"AND t.{quote_ident(table.pk)} <= %(largest)s::{table.pk_type} "
         "ORDER BY 1 LIMIT %(n)s",
         params,
     )
@@ -154,8 +157,10 @@ def _table_page(
 def _largest_key(cursor: Any, table: Table) -> str | None:
     # ORDER BY, not max(): uuid has no max(). Qualified (t.), or ORDER BY would name the
     # text output column and sort "99" after "300".
-    key = f"t.{_ident(table.pk)}"
-    cursor.execute(f"SELECT {key}::text FROM {_ident(table.name)} t ORDER BY {key} DESC LIMIT 1")
+    key = f"t.{quote_ident(table.pk)}"
+    cursor.execute(
+        f"SELECT {key}::text FROM {quote_ident(table.name)} t ORDER BY {key} DESC LIMIT 1"
+    )
     row = cursor.fetchone()
     return None if row is None else str(row[0])
 
@@ -237,9 +242,5 @@ def _refuse_truncate(cursor: Any, table: Table, position: positions.Position) ->
         )
 
 
-def _ident(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
 
 
-def _literal(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"

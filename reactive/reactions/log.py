@@ -16,6 +16,7 @@ from django.db.models import Model
 
 from reactive.exceptions import DefinitionError
 from reactive.reactions.definitions import Change, OnChange, Op
+from reactive.sql import quote_ident
 
 OP_NAMES: dict[str, Op] = {"I": "insert", "U": "update", "D": "delete", "T": "truncate"}
 
@@ -70,7 +71,7 @@ def read_window(
     skipping the transactions in ``exclude``, at most ``limit`` rows."""
     table = reaction.model._meta.db_table
     condition, params = where_sql(reaction)
-    image = f"jsonb_populate_record(NULL::{_quote(table)}, c.%s) AS {_quote(table)}"
+    image = f"jsonb_populate_record(NULL::{quote_ident(table)}, c.%s) AS {quote_ident(table)}"
     old_match = f"(c.old_row IS NOT NULL AND EXISTS (SELECT 1 FROM {image % 'old_row'} " \
                 f"WHERE {condition}))"
     new_match = f"(c.new_row IS NOT NULL AND EXISTS (SELECT 1 FROM {image % 'new_row'} " \
@@ -109,7 +110,7 @@ def load_changes(reaction: OnChange[Any], logged: list[LoggedChange],
 
 
 def _images(model: type[Model], column: str, ids: list[int], using: str) -> dict[int, Any]:
-    table = _quote(model._meta.db_table)
+    table = quote_ident(model._meta.db_table)
     rows = model._base_manager.db_manager(using).raw(
         f"SELECT r.*, c.id AS reactive_log_id FROM reactive_change c, "
         f"LATERAL jsonb_populate_record(NULL::{table}, c.{column}) r "
@@ -119,5 +120,3 @@ def _images(model: type[Model], column: str, ids: list[int], using: str) -> dict
     return {row.reactive_log_id: row for row in rows}  # type: ignore[attr-defined]
 
 
-def _quote(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
