@@ -93,7 +93,6 @@ class Reactor:
         # Owned by the round thread:
         self.subscriptions = Subscriptions()
         self._matcher = Matcher()
-        self._tracked: set[str] | None = None
         self._snapshot: str | None = None
         self._snapshot_time: Any = None
         self._rerun_all = False
@@ -263,16 +262,7 @@ class Reactor:
             # re-raised as something else): no result of this round can be trusted.
             raise RoundAborted(f"the round's connection failed during {entry.path}")
         self._matcher.set(entry.key, result.read_set)
-        if logger.isEnabledFor(logging.DEBUG):
-            self._report_untracked(entry, result.read_set.tables())
         return entry.record(result.outcome, result.journal)
-
-    def _report_untracked(self, entry: QueryEntry, tables: frozenset[str]) -> None:
-        """DEBUG: a query read a table without triggers; its writes will not be pushed."""
-        if self._tracked is None:
-            self._tracked = {m._meta.db_table for m in triggers.tracked_models()}
-        for table in sorted(tables - self._tracked):
-            logger.debug("query reads untracked table function=%s table=%s", entry.path, table)
 
     # -- introspection (tests, benchmarks) -------------------------------------------------
 
