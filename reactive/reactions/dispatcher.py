@@ -17,6 +17,7 @@ from typing import Any
 
 import psycopg
 from django.db import close_old_connections
+from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
 from reactive.capture.listener import CONNECT_TIMEOUT, conninfo
@@ -24,11 +25,18 @@ from reactive.capture.triggers import CHANNEL
 from reactive.conf import reactive_settings
 from reactive.models import Reaction
 from reactive.reactions.definitions import registry
-from reactive.reactions.runner import ensure_rows
+from reactive.reactions.runner import LOCK_NAMESPACE, ensure_rows
 
 logger = logging.getLogger(__name__)
 
 RESEND_AFTER = 5.0
+# Whether a drain of the row's reaction holds its advisory lock (runner.LOCK_NAMESPACE).
+RUNNING = (
+    "EXISTS (SELECT 1 FROM pg_locks l WHERE l.locktype = 'advisory' AND l.granted "
+    "AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database()) "
+    "AND l.classid = %s AND l.objid = hashtext(reactive_reaction.name)::oid "
+    "AND l.objsubid = 2)"
+)
 
 
 class Dispatcher:
@@ -78,6 +86,9 @@ class Dispatcher:
             while not self._stop.is_set():
                 woke = any(True for _ in conn.notifies(timeout=interval, stop_after=1))
                 if woke:
+                    # Every commit notifies: take those already waiting in one wake-up.
+                    for _ in conn.notifies(timeout=0):
+                        pass
                     snapshot, tables = self._changed_tables(conn, snapshot)
                     self._wake(tables)
                 if time.monotonic() >= next_tick:
@@ -107,18 +118,21 @@ class Dispatcher:
 
     def _wake(self, tables: set[str] | None) -> None:
         """Send a drain to each reaction on a changed table (all when ``tables`` is None),
-        unless one it was sent has not stepped yet: one queued drain per reaction is enough,
-        since a drain steps until nothing is left. A send older than ``RESEND_AFTER`` seconds
-        is assumed lost."""
-        updated = dict(Reaction.objects.values_list("name", "updated_at"))
+        unless a drain is running (it looks again after it releases its lock) or one it was
+        sent has not stepped yet: one queued drain per reaction is enough, since a drain
+        steps until nothing is left. A send older than ``RESEND_AFTER`` seconds is assumed
+        lost."""
+        rows = {name: (stepped, running) for name, stepped, running in Reaction.objects
+                .annotate(running=RawSQL(RUNNING, [LOCK_NAMESPACE]))
+                .values_list("name", "updated_at", "running")}
         now = timezone.now()
         for reaction in registry:
             if tables is not None and reaction.model._meta.db_table not in tables:
                 continue
-            sent, stepped = self._sent.get(reaction.name), updated.get(reaction.name)
-            if tables is not None and sent is not None and stepped is not None and (
-                stepped < sent and (now - sent).total_seconds() < RESEND_AFTER
-            ):
+            sent = self._sent.get(reaction.name)
+            stepped, running = rows.get(reaction.name, (None, False))
+            if running or (sent is not None and stepped is not None and stepped < sent
+                           and (now - sent).total_seconds() < RESEND_AFTER):
                 continue
             try:
                 self.send(reaction.name)

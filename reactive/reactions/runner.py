@@ -1,12 +1,12 @@
-"""Running a reaction: one SERIALIZABLE transaction per step handles the next matching
-change (or batch) and advances the cursor with it; failures are retried with backoff, then
-parked.
+"""Running a reaction: a drain reads the pending changes of a window once, then handles them
+one by one (or ``batch=`` at a time) in commit order, each in its own SERIALIZABLE
+transaction that advances the cursor with it; failures are retried with backoff, then parked.
 
 Exactly once: the handler's writes and the cursor move commit together or not at all. A
 worker killed mid-handler leaves the cursor where it was, so the change is handled again by
-the next step. Steps of one reaction never run concurrently: each takes the reaction's row
-with ``FOR UPDATE SKIP LOCKED`` and a second worker steps aside (or, when the first committed
-after its snapshot, gets a serialization failure and retries against the new cursor).
+the next drain. One drain per reaction at a time: it holds a session advisory lock (released
+by Postgres when its connection dies), and each step also takes the reaction's row with
+``FOR UPDATE SKIP LOCKED``; a step whose cursor is not where its plan expects reads again.
 """
 
 from __future__ import annotations
@@ -16,9 +16,11 @@ import enum
 import logging
 import traceback
 from collections.abc import Iterable
+from dataclasses import dataclass, replace
 from typing import Any
 
 from django.db import connection, transaction
+from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
 from reactive.conf import reactive_settings
@@ -26,11 +28,15 @@ from reactive.functions.context import MutationCtx
 from reactive.functions.runtime import runtime
 from reactive.functions.transaction import run_serializable
 from reactive.models import Reaction, ReactionState
-from reactive.reactions.definitions import OnChange, registry
+from reactive.reactions.definitions import Change, OnChange, registry
 from reactive.reactions.log import LoggedChange, load_changes, read_window
 from reactive.types import ANONYMOUS
 
 logger = logging.getLogger(__name__)
+
+# The advisory lock a drain holds: (namespace, hashtext(reaction name)). The dispatcher reads
+# pg_locks for it to tell a running drain from a queued one.
+LOCK_NAMESPACE = 0x52454143  # "REAC"
 
 
 class Step(enum.Enum):
@@ -39,6 +45,21 @@ class Step(enum.Enum):
     BUSY = "busy"  # another worker holds the reaction
     WAITING = "waiting"  # parked, or backing off after a failure
     FAILED = "failed"  # the handler raised; recorded
+
+
+Cursor = tuple[str, str, int, int]  # snapshot, window_end, position (txid, log id)
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The matching changes left in the window a drain read, and the cursor the reaction's
+    row must still have for them to be next (else another worker moved it: read again)."""
+
+    cursor: Cursor
+    window_at: datetime.datetime | None
+    pending: tuple[tuple[LoggedChange, Change[Any]], ...]
+    exhausted: bool  # nothing in the window after the last scanned row
+    last_scanned: LoggedChange | None
 
 
 def ensure_rows(reactions: Iterable[OnChange[Any]] | None = None) -> None:
@@ -57,30 +78,46 @@ def ensure_rows(reactions: Iterable[OnChange[Any]] | None = None) -> None:
         )
 
 
-def drain(name: str, *, max_steps: int = 10_000) -> Step:
-    """Step reaction ``name`` until it is idle, busy, waiting or failed; return why it stopped."""
+def drain(name: str, *, max_steps: int = 100_000) -> Step:
+    """Handle the pending changes of reaction ``name`` until it is idle, busy, waiting or
+    failed; return why it stopped. After releasing its lock an idle drain looks once more, so
+    a drain turned away as busy meanwhile loses no change."""
     reaction = registry.get(name)
     ensure_rows([reaction])
+    while True:
+        if not _lock(reaction, True):
+            return Step.BUSY
+        try:
+            outcome = _steps(reaction, max_steps)
+        finally:
+            _lock(reaction, False)
+        if outcome is not Step.IDLE or not _more(reaction):
+            return outcome
+
+
+def _steps(reaction: OnChange[Any], max_steps: int) -> Step:
+    plan: Plan | None = None
     for _ in range(max_steps):
-        outcome = step(reaction)
+        outcome, plan = step(reaction, plan)
         if outcome is not Step.HANDLED:
             return outcome
     return Step.HANDLED
 
 
-def step(reaction: OnChange[Any]) -> Step:
-    """Handle the next matching change (or batch) of ``reaction`` in one transaction."""
+def step(reaction: OnChange[Any], plan: Plan | None = None) -> tuple[Step, Plan | None]:
+    """Handle the next matching change (or batch) of ``reaction`` in one transaction; return
+    the outcome and what is left of the plan (None: read the log again next time)."""
     current = _Attempt()
 
-    def attempt(_: int) -> Step:
+    def attempt(_: int) -> tuple[Step, Plan | None]:
         current.changes.clear()
-        return _attempt(reaction, current)
+        return _attempt(reaction, current, plan)
 
     try:
         return run_serializable(attempt, function=f"on_change {reaction.name}")
     except Exception as exc:
         _record_failure(reaction, current, exc)
-        return Step.FAILED
+        return Step.FAILED, None
 
 
 class _Attempt:
@@ -92,54 +129,103 @@ class _Attempt:
         self.window: tuple[str, datetime.datetime | None] | None = None
 
 
-def _attempt(reaction: OnChange[Any], current: _Attempt) -> Step:
-    row = Reaction.objects.select_for_update(skip_locked=True).filter(name=reaction.name).first()
+def _attempt(reaction: OnChange[Any], current: _Attempt, plan: Plan | None
+             ) -> tuple[Step, Plan | None]:
+    row = (Reaction.objects.select_for_update(skip_locked=True).filter(name=reaction.name)
+           .annotate(txid=RawSQL("pg_current_xact_id()::text::bigint", ()),
+                     xmin=RawSQL("pg_snapshot_xmin(snapshot::pg_snapshot)::text::bigint", ()))
+           .first())
     if row is None:
-        return Step.BUSY
+        return Step.BUSY, None
     if row.state != ReactionState.ACTIVE or (
         row.next_attempt_at is not None and row.next_attempt_at > timezone.now()
     ):
-        return Step.WAITING
+        return Step.WAITING, None
+    if plan is None or plan.cursor != _cursor(row):
+        plan = _read(reaction, row)
+        if plan is None:
+            return Step.WAITING, None
+    current.window = (plan.cursor[1], plan.window_at)
+    take = plan.pending[: reaction.per_transaction]
+    rest = plan.pending[len(take):]
+    if take:
+        current.changes.extend(logged for logged, _ in take)
+        _call(reaction, [change for _, change in take])
+    if not rest and plan.exhausted:
+        row.snapshot, row.cursor_at = plan.cursor[1], plan.window_at or timezone.now()
+        row.window_end, row.window_at, row.position_txid, row.position_id = "", None, 0, 0
+    else:
+        last = take[-1][0] if rest else plan.last_scanned
+        row.window_end, row.window_at = plan.cursor[1], plan.window_at
+        if last is not None:
+            row.position_txid, row.position_id = last.txid, last.log_id
+    row.own_txids = [t for t in row.own_txids if t >= row.xmin] + [row.txid]
+    row.handled += len(take)
+    row.attempts, row.error, row.next_attempt_at, row.failed_change = 0, "", None, None
+    row.save()
+    outcome = Step.HANDLED if take or plan.last_scanned is not None else Step.IDLE
+    return outcome, replace(plan, cursor=_cursor(row), pending=rest) if rest else None
+
+
+def _cursor(row: Reaction) -> Cursor:
+    return row.snapshot, row.window_end, row.position_txid, row.position_id
+
+
+def _read(reaction: OnChange[Any], row: Reaction) -> Plan | None:
+    """Read the window after the row's cursor (taking its end now if it has none) and load
+    every matching change in it; None when the reaction fell behind."""
     with connection.cursor() as cursor:
         if _fell_behind(cursor, row):
-            return Step.WAITING
-        if not row.window_end:
+            return None
+        window_end, window_at = row.window_end, row.window_at
+        if not window_end:
             cursor.execute("SELECT pg_current_snapshot()::text, now()")
-            row.window_end, row.window_at = cursor.fetchone()
-        current.window = (row.window_end, row.window_at)
+            window_end, window_at = cursor.fetchone()
         window = read_window(
-            cursor, reaction, snapshot=row.snapshot, window_end=row.window_end,
+            cursor, reaction, snapshot=row.snapshot, window_end=window_end,
             after=(row.position_txid, row.position_id), exclude=list(row.own_txids),
             limit=reactive_settings().REACTION_SCAN_ROWS,
         )
-        matching = window.matching[: reaction.per_transaction]
-        full = len(window.matching) > len(matching)
-        last = matching[-1] if full else (window.scanned[-1] if window.scanned else None)
-        if matching:
-            current.changes.extend(matching)
-            _call(reaction, matching)
-        cursor.execute("SELECT pg_current_xact_id()::text::bigint, "
-                       "pg_snapshot_xmin(%s::pg_snapshot)::text::bigint", [row.snapshot])
-        txid, xmin = cursor.fetchone()
-    if window.exhausted and not full:
-        row.snapshot, row.cursor_at = row.window_end, row.window_at or timezone.now()
-        row.window_end, row.window_at, row.position_txid, row.position_id = "", None, 0, 0
-    elif last is not None:
-        row.position_txid, row.position_id = last.txid, last.log_id
-    row.own_txids = [t for t in row.own_txids if t >= xmin] + [txid]
-    row.handled += len(matching)
-    row.attempts, row.error, row.next_attempt_at, row.failed_change = 0, "", None, None
-    row.save()
-    return Step.HANDLED if window.scanned else Step.IDLE
+    matching = window.matching
+    changes = load_changes(reaction, matching) if matching else []
+    return Plan(
+        cursor=(row.snapshot, window_end, row.position_txid, row.position_id),
+        window_at=window_at, pending=tuple(zip(matching, changes, strict=True)),
+        exhausted=window.exhausted,
+        last_scanned=window.scanned[-1] if window.scanned else None,
+    )
 
 
-def _call(reaction: OnChange[Any], logged: list[LoggedChange]) -> None:
-    changes = load_changes(reaction, logged)
+def _call(reaction: OnChange[Any], changes: list[Change[Any]]) -> None:
     ctx = MutationCtx(ANONYMOUS, runtime)
     if reaction.batch is None:
         reaction.func(ctx, changes[0])
     else:
         reaction.func(ctx, changes)
+
+
+def _lock(reaction: OnChange[Any], take: bool) -> bool:
+    """Take (without waiting) or release the drain's session advisory lock."""
+    function = "pg_try_advisory_lock" if take else "pg_advisory_unlock"
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT {function}(%s, hashtext(%s))", [LOCK_NAMESPACE, reaction.name])
+        found = cursor.fetchone()
+    return bool(found and found[0])
+
+
+def _more(reaction: OnChange[Any]) -> bool:
+    """Whether the log holds a change of the reaction's table after its cursor snapshot."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT EXISTS (SELECT 1 FROM reactive_change c, reactive_reaction r "
+            "WHERE r.name = %s AND c.tbl = %s "
+            "AND c.txid >= pg_snapshot_xmin(r.snapshot::pg_snapshot) "
+            "AND NOT pg_visible_in_snapshot(c.txid, r.snapshot::pg_snapshot) "
+            "AND NOT (r.own_txids @> to_jsonb(c.txid::text::bigint)))",
+            [reaction.name, reaction.model._meta.db_table],
+        )
+        found = cursor.fetchone()
+    return bool(found and found[0])
 
 
 def _fell_behind(cursor: Any, row: Reaction) -> bool:
