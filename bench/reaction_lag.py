@@ -10,7 +10,9 @@ Both sides commit one Message per transaction at ``--rate`` commits/s for ``--se
 
 Lag is the commit (taken in this process right after COMMIT returns) → the Note's
 ``created_at`` (written inside the handler or task). Phases run in ABBA order on one worker.
-Prints one JSON line; ratios are reaction / on_commit.
+Prints one JSON line; ratios are reaction / on_commit. Whether a side keeps up shows in the
+p50 of the first and of the last fifth of each phase: a steady lag keeps them close, a
+growing backlog makes the last far larger.
 """
 
 from __future__ import annotations
@@ -25,7 +27,8 @@ from _common import database, emit, log, percentile, start_worker
 from tests.support.servers import scratch_dir
 
 
-def phase(kind: str, rate: float, seconds: float) -> list[float]:
+def phase(kind: str, rate: float, seconds: float) -> tuple[list[float], float]:
+    """Lags (s) of one phase in commit order, and the write rate the writer reached."""
     from django.db import transaction
 
     from tests.celery_app import app
@@ -48,6 +51,7 @@ def phase(kind: str, rate: float, seconds: float) -> list[float]:
         pause = began + (i + 1) / rate - time.monotonic()
         if pause > 0:
             time.sleep(pause)  # pacing the load at --rate, not synchronising
+    written = count / (time.monotonic() - began)
     deadline = time.monotonic() + 120
     while True:
         rows = dict(Note.objects.filter(body__startswith=f"bench-rx:{prefix}-")
@@ -57,7 +61,15 @@ def phase(kind: str, rate: float, seconds: float) -> list[float]:
         time.sleep(0.1)
     if len(rows) < count:
         raise TimeoutError(f"{kind}: only {len(rows)} of {count} handled")
-    return [rows[f"bench-rx:{b}"].timestamp() - t for b, t in committed.items()]
+    return [rows[f"bench-rx:{b}"].timestamp() - t for b, t in committed.items()], written
+
+
+def steady(lags: list[float]) -> tuple[float, float]:
+    """p50 (ms) of the first and of the last fifth of a phase: equal when the lag is steady,
+    the last far above the first when a backlog grows."""
+    fifth = max(1, len(lags) // 5)
+    return (round(percentile(lags[:fifth], 50) * 1000, 1),
+            round(percentile(lags[-fifth:], 50) * 1000, 1))
 
 
 def main() -> None:
@@ -89,11 +101,17 @@ def main() -> None:
                     raise TimeoutError("the worker's dispatcher never created the reaction row")
                 time.sleep(0.1)
             lags: dict[str, list[float]] = {"reaction": [], "on_commit": []}
+            trend: dict[str, list[tuple[float, float]]] = {"reaction": [], "on_commit": []}
+            rates: list[float] = []
             phase("on_commit", 50, 1)  # warm-up
             phase("reaction", 50, 1)
             for kind in ("reaction", "on_commit", "on_commit", "reaction"):
                 log(f"phase: {kind} at {options.rate}/s for {options.seconds}s")
-                lags[kind] += phase(kind, options.rate, options.seconds)
+                found, written = phase(kind, options.rate, options.seconds)
+                lags[kind] += found
+                trend[kind].append(steady(found))
+                rates.append(round(written, 1))
+                log(f"  written at {written:.1f}/s; p50 first/last fifth {trend[kind][-1]} ms")
         finally:
             worker.terminate()
             worker.wait(30)
@@ -112,6 +130,9 @@ def main() -> None:
         "on_commit_p99_ms": ms("on_commit", 99),
         "p50_ratio": round(ms("reaction", 50) / ms("on_commit", 50), 2),
         "p99_ratio": round(ms("reaction", 99) / ms("on_commit", 99), 2),
+        "reaction_p50_first_last_fifth_ms": trend["reaction"],
+        "on_commit_p50_first_last_fifth_ms": trend["on_commit"],
+        "written_per_s": rates,
         "worker": f"prefork x{options.concurrency}",
     })  # fmt: skip
 

@@ -106,12 +106,23 @@ def _steps(reaction: OnChange[Any], max_steps: int) -> Step:
 
 def step(reaction: OnChange[Any], plan: Plan | None = None) -> tuple[Step, Plan | None]:
     """Handle the next matching change (or batch) of ``reaction`` in one transaction; return
-    the outcome and what is left of the plan (None: read the log again next time)."""
+    the outcome and what is left of the plan (None: read the log again next time).
+
+    Without a plan it first reads the window in a transaction at the connection's own level
+    (READ COMMITTED by default): moving the cursor over changes that do not match needs no
+    SERIALIZABLE transaction, and taking none keeps idle reactions on a busy table from
+    conflicting with each other's cursor rows.
+    """
+    if plan is None:
+        outcome, plan = _plan(reaction)
+        if plan is None:
+            return outcome, None
     current = _Attempt()
+    read = plan
 
     def attempt(_: int) -> tuple[Step, Plan | None]:
         current.changes.clear()
-        return _attempt(reaction, current, plan)
+        return _handle(reaction, current, read)
 
     try:
         return run_serializable(attempt, function=f"on_change {reaction.name}")
@@ -129,42 +140,77 @@ class _Attempt:
         self.window: tuple[str, datetime.datetime | None] | None = None
 
 
-def _attempt(reaction: OnChange[Any], current: _Attempt, plan: Plan | None
-             ) -> tuple[Step, Plan | None]:
+def _locked(reaction: OnChange[Any], *annotations: str) -> tuple[Reaction | None, Step]:
+    """The reaction's row, locked; or None and why not."""
     row = (Reaction.objects.select_for_update(skip_locked=True).filter(name=reaction.name)
-           .annotate(txid=RawSQL("pg_current_xact_id()::text::bigint", ()),
-                     xmin=RawSQL("pg_snapshot_xmin(snapshot::pg_snapshot)::text::bigint", ()))
+           .annotate(**{name: RawSQL(ANNOTATIONS[name], ()) for name in annotations})
            .first())
     if row is None:
-        return Step.BUSY, None
+        return None, Step.BUSY
     if row.state != ReactionState.ACTIVE or (
         row.next_attempt_at is not None and row.next_attempt_at > timezone.now()
     ):
-        return Step.WAITING, None
-    if plan is None or plan.cursor != _cursor(row):
+        return None, Step.WAITING
+    return row, Step.HANDLED
+
+
+ANNOTATIONS = {
+    "txid": "pg_current_xact_id()::text::bigint",
+    "xmin": "pg_snapshot_xmin(snapshot::pg_snapshot)::text::bigint",
+}
+
+
+def _plan(reaction: OnChange[Any]) -> tuple[Step, Plan | None]:
+    """Read the window after the cursor; when nothing in it matches, move the cursor past it
+    here. Returns a plan only when there are changes to handle."""
+    with transaction.atomic():
+        row, why = _locked(reaction)
+        if row is None:
+            return why, None
         plan = _read(reaction, row)
         if plan is None:
             return Step.WAITING, None
+        row.window_end, row.window_at = plan.cursor[1], plan.window_at
+        if plan.pending:
+            row.save(update_fields=["window_end", "window_at", "updated_at"])
+            return Step.HANDLED, plan
+        _advance(row, plan, ())
+        row.save()
+    return (Step.HANDLED if plan.last_scanned else Step.IDLE), None
+
+
+def _handle(reaction: OnChange[Any], current: _Attempt, plan: Plan
+            ) -> tuple[Step, Plan | None]:
+    row, why = _locked(reaction, "txid", "xmin")
+    if row is None:
+        return why, None
+    if _cursor(row) != plan.cursor:
+        return Step.HANDLED, None  # another worker moved it: read the log again
     current.window = (plan.cursor[1], plan.window_at)
     take = plan.pending[: reaction.per_transaction]
     rest = plan.pending[len(take):]
-    if take:
-        current.changes.extend(logged for logged, _ in take)
-        _call(reaction, [change for _, change in take])
-    if not rest and plan.exhausted:
-        row.snapshot, row.cursor_at = plan.cursor[1], plan.window_at or timezone.now()
-        row.window_end, row.window_at, row.position_txid, row.position_id = "", None, 0, 0
-    else:
-        last = take[-1][0] if rest else plan.last_scanned
-        row.window_end, row.window_at = plan.cursor[1], plan.window_at
-        if last is not None:
-            row.position_txid, row.position_id = last.txid, last.log_id
-    row.own_txids = [t for t in row.own_txids if t >= row.xmin] + [row.txid]
+    current.changes.extend(logged for logged, _ in take)
+    _call(reaction, [change for _, change in take])
+    _advance(row, plan, rest)
+    txid, xmin = row.txid, row.xmin  # type: ignore[attr-defined]
+    row.own_txids = [t for t in row.own_txids if t >= xmin] + [txid]
     row.handled += len(take)
     row.attempts, row.error, row.next_attempt_at, row.failed_change = 0, "", None, None
     row.save()
-    outcome = Step.HANDLED if take or plan.last_scanned is not None else Step.IDLE
-    return outcome, replace(plan, cursor=_cursor(row), pending=rest) if rest else None
+    return Step.HANDLED, replace(plan, cursor=_cursor(row), pending=rest) if rest else None
+
+
+def _advance(row: Reaction, plan: Plan, rest: tuple[tuple[LoggedChange, Change[Any]], ...]
+             ) -> None:
+    """Move the row's cursor to just before ``rest`` (past the window when it is empty and
+    the window was read to its end)."""
+    if not rest and plan.exhausted:
+        row.snapshot, row.cursor_at = plan.cursor[1], plan.window_at or timezone.now()
+        row.window_end, row.window_at, row.position_txid, row.position_id = "", None, 0, 0
+        return
+    last = plan.pending[len(plan.pending) - len(rest) - 1][0] if rest else plan.last_scanned
+    if last is not None:
+        row.position_txid, row.position_id = last.txid, last.log_id
 
 
 def _cursor(row: Reaction) -> Cursor:
