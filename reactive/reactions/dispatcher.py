@@ -1,5 +1,5 @@
 """The dispatcher: a thread in each Celery worker that LISTENs on the change log's channel and
-sends a drain task to each reaction whose table the commits wrote (and to every reaction each
+sends a drain task to each reaction the commits gave a matching change (and to every reaction each
 ``REACTION_POLL_INTERVAL`` seconds, for retries due and missed notifications).
 
 A drain sent twice is harmless (the second finds the row locked, or nothing to do), so any
@@ -23,8 +23,10 @@ from django.utils import timezone
 from reactive.capture.listener import CONNECT_TIMEOUT, conninfo
 from reactive.capture.triggers import CHANNEL
 from reactive.conf import reactive_settings
+from reactive.exceptions import DefinitionError
 from reactive.models import Reaction
 from reactive.reactions.definitions import registry
+from reactive.reactions.log import match_sql
 from reactive.reactions.runner import LOCK_NAMESPACE, ensure_rows
 
 logger = logging.getLogger(__name__)
@@ -80,7 +82,7 @@ class Dispatcher:
                              connect_timeout=CONNECT_TIMEOUT) as conn:
             conn.execute(f"LISTEN {CHANNEL}")
             ensure_rows()
-            snapshot = self._changed_tables(conn, None)[0]
+            snapshot = self._due(conn, None)[0]
             self._wake(None)
             next_tick = 0.0
             while not self._stop.is_set():
@@ -89,12 +91,11 @@ class Dispatcher:
                     # Every commit notifies: take those already waiting in one wake-up.
                     for _ in conn.notifies(timeout=0):
                         pass
-                    snapshot, tables = self._changed_tables(conn, snapshot)
-                    self._wake(tables)
+                    snapshot, due = self._due(conn, snapshot)
+                    self._wake(due)
                 if time.monotonic() >= next_tick:
                     next_tick = time.monotonic() + interval
-                    if not woke:
-                        self._wake(None)
+                    self._wake(None)  # under steady commits too: retries due, idle cursors
                     for tick in self.ticks:
                         try:
                             tick()
@@ -103,21 +104,35 @@ class Dispatcher:
                                            exc_info=True)
 
     @staticmethod
-    def _changed_tables(conn: psycopg.Connection[Any], previous: str | None
+    def _due(conn: psycopg.Connection[Any], previous: str | None
                         ) -> tuple[str, set[str] | None]:
-        """The tables written by commits since ``previous`` (one statement, one snapshot)."""
-        row = conn.execute(
-            "SELECT pg_current_snapshot()::text, CASE WHEN %(s)s::text IS NULL THEN NULL ELSE "
-            "array(SELECT DISTINCT tbl FROM reactive_change "
-            "WHERE txid >= pg_snapshot_xmin(%(s)s::pg_snapshot) "
-            "AND NOT pg_visible_in_snapshot(txid, %(s)s::pg_snapshot)) END",
-            {"s": previous},
-        ).fetchone()
+        """The reactions that commits since ``previous`` gave a change to handle (one
+        statement, one snapshot; None: all, when there is no previous snapshot). A reaction
+        with only changes that do not match waits for the poll to move its cursor."""
+        reactions = list(registry)
+        tests, params = [], []
+        for reaction in reactions:
+            try:
+                match, match_params = match_sql(reaction)
+            except DefinitionError:  # reported by reactive.E022; let its drain fail loudly
+                match, match_params = "TRUE", []
+            tests.append(
+                "EXISTS (SELECT 1 FROM reactive_change c WHERE c.tbl = %s "
+                "AND c.txid >= pg_snapshot_xmin(%s::pg_snapshot) "
+                f"AND NOT pg_visible_in_snapshot(c.txid, %s::pg_snapshot) AND {match})"
+            )
+            params += [reaction.model._meta.db_table, previous, previous, *match_params]
+        if previous is None or not reactions:
+            row = conn.execute("SELECT pg_current_snapshot()::text").fetchone()
+            assert row is not None
+            return row[0], None
+        row = conn.execute(f"SELECT pg_current_snapshot()::text, ARRAY[{', '.join(tests)}]",
+                           params).fetchone()
         assert row is not None
-        return row[0], None if row[1] is None else set(row[1])
+        return row[0], {r.name for r, due in zip(reactions, row[1], strict=True) if due}
 
-    def _wake(self, tables: set[str] | None) -> None:
-        """Send a drain to each reaction on a changed table (all when ``tables`` is None),
+    def _wake(self, due: set[str] | None) -> None:
+        """Send a drain to each reaction named in ``due`` (all when it is None),
         unless a drain is running (it looks again after it releases its lock) or one it was
         sent has not stepped yet: one queued drain per reaction is enough, since a drain
         steps until nothing is left. A send older than ``RESEND_AFTER`` seconds is assumed
@@ -127,7 +142,7 @@ class Dispatcher:
                 .values_list("name", "updated_at", "running")}
         now = timezone.now()
         for reaction in registry:
-            if tables is not None and reaction.model._meta.db_table not in tables:
+            if due is not None and reaction.name not in due:
                 continue
             sent = self._sent.get(reaction.name)
             stepped, running = rows.get(reaction.name, (None, False))

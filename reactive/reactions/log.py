@@ -63,32 +63,56 @@ def where_sql(reaction: OnChange[Any], using: str = "default") -> tuple[str, lis
     return sql or "TRUE", list(params)
 
 
+def match_sql(reaction: OnChange[Any], alias: str = "c") -> tuple[str, list[Any]]:
+    """The SQL condition that change row ``alias`` is one ``reaction`` handles: one of its
+    ops, and ``where`` true of the old or the new image (a truncate always matches)."""
+    table = reaction.model._meta.db_table
+    condition, params = where_sql(reaction)
+    image = f"jsonb_populate_record(NULL::{quote_ident(table)}, {alias}.%s) " \
+            f"AS {quote_ident(table)}"
+    old_match = f"({alias}.old_row IS NOT NULL AND EXISTS (SELECT 1 FROM " \
+                f"{image % 'old_row'} WHERE {condition}))"
+    new_match = f"({alias}.new_row IS NOT NULL AND EXISTS (SELECT 1 FROM " \
+                f"{image % 'new_row'} WHERE {condition}))"
+    return (f"({alias}.op = ANY(%s) AND ({alias}.op = 'T' OR {old_match} OR {new_match}))",
+            [list(reaction.op_codes), *params, *params])
+
+
 def read_window(
     cursor: Any, reaction: OnChange[Any], *, snapshot: str, window_end: str,
     after: tuple[int, int], exclude: list[int], limit: int,
 ) -> Window:
     """Changes of the reaction's table in (``snapshot``, ``window_end``] after ``after``,
     skipping the transactions in ``exclude``, at most ``limit`` rows."""
-    table = reaction.model._meta.db_table
-    condition, params = where_sql(reaction)
-    image = f"jsonb_populate_record(NULL::{quote_ident(table)}, c.%s) AS {quote_ident(table)}"
-    old_match = f"(c.old_row IS NOT NULL AND EXISTS (SELECT 1 FROM {image % 'old_row'} " \
-                f"WHERE {condition}))"
-    new_match = f"(c.new_row IS NOT NULL AND EXISTS (SELECT 1 FROM {image % 'new_row'} " \
-                f"WHERE {condition}))"
+    match, params = match_sql(reaction)
     cursor.execute(
-        f"SELECT c.id, c.txid::text::bigint, c.op, c.op = ANY(%s) AND "
-        f"(c.op = 'T' OR {old_match} OR {new_match}) FROM reactive_change c "
+        f"SELECT c.id, c.txid::text::bigint, c.op, {match} FROM reactive_change c "
         "WHERE c.tbl = %s AND c.txid >= pg_snapshot_xmin(%s::pg_snapshot) "
         "AND NOT pg_visible_in_snapshot(c.txid, %s::pg_snapshot) "
         "AND pg_visible_in_snapshot(c.txid, %s::pg_snapshot) "
         "AND (c.txid, c.id) > (%s::text::xid8, %s) "
         "AND NOT (c.txid::text::bigint = ANY(%s)) ORDER BY c.txid, c.id LIMIT %s",
-        [list(reaction.op_codes), *params, *params, table, snapshot, snapshot, window_end,
+        [*params, reaction.model._meta.db_table, snapshot, snapshot, window_end,
          str(after[0]), after[1], exclude, limit],
     )
     rows = [LoggedChange(int(i), int(t), op, bool(m)) for i, t, op, m in cursor.fetchall()]
     return Window(rows, exhausted=len(rows) < limit)
+
+
+def matching_since(cursor: Any, reaction: OnChange[Any], snapshot: str,
+                   exclude: list[int]) -> bool:
+    """Whether a change committed after ``snapshot`` (not by a transaction in ``exclude``)
+    is one the reaction handles."""
+    match, params = match_sql(reaction)
+    cursor.execute(
+        f"SELECT EXISTS (SELECT 1 FROM reactive_change c WHERE c.tbl = %s "
+        "AND c.txid >= pg_snapshot_xmin(%s::pg_snapshot) "
+        "AND NOT pg_visible_in_snapshot(c.txid, %s::pg_snapshot) "
+        f"AND NOT (c.txid::text::bigint = ANY(%s)) AND {match})",
+        [reaction.model._meta.db_table, snapshot, snapshot, exclude, *params],
+    )
+    found = cursor.fetchone()
+    return bool(found and found[0])
 
 
 def load_changes(reaction: OnChange[Any], logged: list[LoggedChange],

@@ -29,7 +29,7 @@ from reactive.functions.runtime import runtime
 from reactive.functions.transaction import run_serializable
 from reactive.models import Reaction, ReactionState
 from reactive.reactions.definitions import Change, OnChange, registry
-from reactive.reactions.log import LoggedChange, load_changes, read_window
+from reactive.reactions.log import LoggedChange, load_changes, matching_since, read_window
 from reactive.types import ANONYMOUS
 
 logger = logging.getLogger(__name__)
@@ -260,18 +260,13 @@ def _lock(reaction: OnChange[Any], take: bool) -> bool:
 
 
 def _more(reaction: OnChange[Any]) -> bool:
-    """Whether the log holds a change of the reaction's table after its cursor snapshot."""
+    """Whether a change the reaction handles was committed after its cursor: changes that do
+    not match wait for the next drain, so an idle reaction on a busy table lets go."""
+    row = Reaction.objects.filter(name=reaction.name).only("snapshot", "own_txids").first()
+    if row is None:
+        return False
     with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT EXISTS (SELECT 1 FROM reactive_change c, reactive_reaction r "
-            "WHERE r.name = %s AND c.tbl = %s "
-            "AND c.txid >= pg_snapshot_xmin(r.snapshot::pg_snapshot) "
-            "AND NOT pg_visible_in_snapshot(c.txid, r.snapshot::pg_snapshot) "
-            "AND NOT (r.own_txids @> to_jsonb(c.txid::text::bigint)))",
-            [reaction.name, reaction.model._meta.db_table],
-        )
-        found = cursor.fetchone()
-    return bool(found and found[0])
+        return matching_since(cursor, reaction, row.snapshot, list(row.own_txids))
 
 
 def _fell_behind(cursor: Any, row: Reaction) -> bool:
