@@ -20,7 +20,6 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from django.db import connection, transaction
-from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
 from reactive.conf import reactive_settings
@@ -126,6 +125,8 @@ def step(reaction: OnChange[Any], plan: Plan | None = None) -> tuple[Step, Plan 
 
     try:
         return run_serializable(attempt, function=f"on_change {reaction.name}")
+    except _Moved:
+        return Step.HANDLED, None
     except Exception as exc:
         _record_failure(reaction, current, exc)
         return Step.FAILED, None
@@ -140,11 +141,9 @@ class _Attempt:
         self.window: tuple[str, datetime.datetime | None] | None = None
 
 
-def _locked(reaction: OnChange[Any], *annotations: str) -> tuple[Reaction | None, Step]:
+def _locked(reaction: OnChange[Any]) -> tuple[Reaction | None, Step]:
     """The reaction's row, locked; or None and why not."""
-    row = (Reaction.objects.select_for_update(skip_locked=True).filter(name=reaction.name)
-           .annotate(**{name: RawSQL(ANNOTATIONS[name], ()) for name in annotations})
-           .first())
+    row = Reaction.objects.select_for_update(skip_locked=True).filter(name=reaction.name).first()
     if row is None:
         return None, Step.BUSY
     if row.state != ReactionState.ACTIVE or (
@@ -152,12 +151,6 @@ def _locked(reaction: OnChange[Any], *annotations: str) -> tuple[Reaction | None
     ):
         return None, Step.WAITING
     return row, Step.HANDLED
-
-
-ANNOTATIONS = {
-    "txid": "pg_current_xact_id()::text::bigint",
-    "xmin": "pg_snapshot_xmin(snapshot::pg_snapshot)::text::bigint",
-}
 
 
 def _plan(reaction: OnChange[Any]) -> tuple[Step, Plan | None]:
@@ -181,23 +174,50 @@ def _plan(reaction: OnChange[Any]) -> tuple[Step, Plan | None]:
 
 def _handle(reaction: OnChange[Any], current: _Attempt, plan: Plan
             ) -> tuple[Step, Plan | None]:
-    row, why = _locked(reaction, "txid", "xmin")
-    if row is None:
-        return why, None
-    if _cursor(row) != plan.cursor:
-        return Step.HANDLED, None  # another worker moved it: read the log again
+    """Call the handler with the plan's next change(s), then move the cursor with one UPDATE
+    that also checks it is still where the plan expects (else _Moved rolls the call back)."""
     current.window = (plan.cursor[1], plan.window_at)
     take = plan.pending[: reaction.per_transaction]
     rest = plan.pending[len(take):]
     current.changes.extend(logged for logged, _ in take)
     _call(reaction, [change for _, change in take])
-    _advance(row, plan, rest)
-    txid, xmin = row.txid, row.xmin  # type: ignore[attr-defined]
-    row.own_txids = [t for t in row.own_txids if t >= xmin] + [txid]
-    row.handled += len(take)
-    row.attempts, row.error, row.next_attempt_at, row.failed_change = 0, "", None, None
-    row.save()
-    return Step.HANDLED, replace(plan, cursor=_cursor(row), pending=rest) if rest else None
+    moved = Reaction(snapshot=plan.cursor[0], window_end=plan.cursor[1],
+                     window_at=plan.window_at, position_txid=plan.cursor[2],
+                     position_id=plan.cursor[3])
+    _advance(moved, plan, rest)
+    with connection.cursor() as cursor:
+        cursor.execute(ADVANCE, [
+            moved.snapshot, moved.cursor_at if moved.snapshot != plan.cursor[0] else None,
+            moved.window_end, moved.window_at,
+            moved.position_txid, moved.position_id, reaction.model._meta.db_table, len(take),
+            timezone.now(), reaction.name, *plan.cursor,
+        ])
+        if cursor.rowcount != 1:
+            raise _Moved
+    return Step.HANDLED, replace(plan, cursor=_cursor(moved), pending=rest) if rest else None
+
+
+class _Moved(Exception):
+    """The cursor is not where the plan expects (an operator's skip, another drain): the
+    handler's writes roll back and the drain reads the log again."""
+
+
+# The cursor moves only from where the plan expects. Own transactions are kept (to be left
+# out of later windows) only when they wrote the watched table, and only while they can
+# still appear in a window (at or above the old snapshot's xmin).
+ADVANCE = """
+UPDATE reactive_reaction SET snapshot = %s, cursor_at = COALESCE(%s, cursor_at),
+  window_end = %s, window_at = %s, position_txid = %s, position_id = %s,
+  own_txids = (SELECT COALESCE(jsonb_agg(t), '[]'::jsonb) FROM jsonb_array_elements(own_txids) t
+               WHERE t::text::bigint >= pg_snapshot_xmin(snapshot::pg_snapshot)::text::bigint)
+    || CASE WHEN EXISTS (SELECT 1 FROM reactive_change c WHERE c.txid = pg_current_xact_id()
+                         AND c.tbl = %s)
+       THEN jsonb_build_array(pg_current_xact_id()::text::bigint) ELSE '[]'::jsonb END,
+  handled = handled + %s, attempts = 0, error = '', next_attempt_at = NULL,
+  failed_change = NULL, updated_at = %s
+WHERE name = %s AND state = 'active' AND snapshot = %s AND window_end = %s
+  AND position_txid = %s AND position_id = %s
+"""
 
 
 def _advance(row: Reaction, plan: Plan, rest: tuple[tuple[LoggedChange, Change[Any]], ...]
