@@ -44,9 +44,11 @@ class OnChange(Generic[M]):
 
     def __init__(
         self, func: Callable[..., Any], model: type[M], *, where: Q | None,
-        ops: tuple[str, ...], batch: int | None, name: str,
+        ops: tuple[str, ...], batch: int | None, name: str, action: bool = False,
     ) -> None:
         self.func = func
+        self.action = action
+        self.is_async = inspect.iscoroutinefunction(func)
         self.model = model
         self.where = where
         self.ops = ops
@@ -101,7 +103,7 @@ registry = Registry()
 
 def on_change(
     model: type[M], *, where: Q | None = None, ops: Iterable[Op] = DEFAULT_OPS,
-    batch: int | None = None, name: str | None = None,
+    batch: int | None = None, name: str | None = None, action: bool = False,
 ) -> Callable[[Callable[..., Any]], OnChange[M]]:
     """Run the decorated function for every committed change of ``model`` that matches.
 
@@ -109,7 +111,10 @@ def on_change(
     ``batch=N`` ``func(ctx, changes: list[Change[Model]])`` with up to N changes. Changes come
     from the change log, so writes by any means fire it. ``where`` (a ``Q`` over the model's
     own fields) must match the old or the new row; ``ops`` picks among insert, update, delete
-    and truncate. Raises DefinitionError for bad options when applied.
+    and truncate. With ``action=True`` the handler is an action (``async def`` with an
+    ``ActionCtx``, or a plain function with a ``SyncActionCtx``): no transaction, writes go
+    through ``ctx.run_mutation``, and each change is handled at least once (not exactly once).
+    Raises DefinitionError for bad options when applied.
     """
     _check_model(model)
     chosen = _check_ops(ops)
@@ -120,14 +125,18 @@ def on_change(
         raise DefinitionError(f"@on_change batch= must be a whole number of at least 1 "
                               f"(or None for one change per call), not {batch!r}.")
 
+    if not isinstance(action, bool):
+        raise DefinitionError(f"@on_change action= must be True or False, not {action!r}.")
+
     def wrap(func: Callable[..., Any]) -> OnChange[M]:
-        if not callable(func) or inspect.iscoroutinefunction(func):
+        if not callable(func) or (inspect.iscoroutinefunction(func) and not action):
             raise DefinitionError(
                 f"@on_change must decorate a plain function (it runs as a mutation), not "
-                f"{func!r}; schedule an action from it with ctx.scheduler for side effects."
+                f"{func!r}; pass action=True to make an async handler an action, or schedule "
+                "an action from it with ctx.scheduler."
             )
         reaction = OnChange(func, model, where=where, ops=chosen, batch=batch,
-                            name=name or _default_name(func))
+                            name=name or _default_name(func), action=action)
         registry.add(reaction)
         return reaction
 

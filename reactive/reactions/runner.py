@@ -11,6 +11,7 @@ by Postgres when its connection dies), and each step also takes the reaction's r
 
 from __future__ import annotations
 
+import asyncio
 import datetime
 import enum
 import logging
@@ -23,9 +24,9 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from reactive.conf import reactive_settings
-from reactive.functions.context import MutationCtx
+from reactive.functions.context import ActionCtx, MutationCtx, SyncActionCtx
 from reactive.functions.runtime import runtime
-from reactive.functions.transaction import run_serializable
+from reactive.functions.transaction import action_scope, run_serializable
 from reactive.models import Reaction, ReactionState
 from reactive.reactions.definitions import Change, OnChange, registry
 from reactive.reactions.log import LoggedChange, load_changes, matching_since, read_window
@@ -124,6 +125,8 @@ def step(reaction: OnChange[Any], plan: Plan | None = None) -> tuple[Step, Plan 
         return _handle(reaction, current, read)
 
     try:
+        if reaction.action:
+            return _act(reaction, current, read)
         return run_serializable(attempt, function=f"on_change {reaction.name}")
     except _Moved:
         return Step.HANDLED, None
@@ -178,9 +181,39 @@ def _handle(reaction: OnChange[Any], current: _Attempt, plan: Plan
     that also checks it is still where the plan expects (else _Moved rolls the call back)."""
     current.window = (plan.cursor[1], plan.window_at)
     take = plan.pending[: reaction.per_transaction]
-    rest = plan.pending[len(take):]
     current.changes.extend(logged for logged, _ in take)
     _call(reaction, [change for _, change in take])
+    left = _move(reaction, plan, len(take))
+    if left is _MOVED:
+        raise _Moved
+    return Step.HANDLED, left
+
+
+def _act(reaction: OnChange[Any], current: _Attempt, plan: Plan) -> tuple[Step, Plan | None]:
+    """An action handler, at least once: it runs outside any transaction, then the cursor
+    moves in a transaction of its own. A worker killed between the two runs it again."""
+    current.window = (plan.cursor[1], plan.window_at)
+    take = plan.pending[: reaction.per_transaction]
+    current.changes.extend(logged for logged, _ in take)
+    changes = [change for _, change in take]
+    arg = changes[0] if reaction.batch is None else changes
+    with action_scope(reaction.name):
+        if reaction.is_async:
+            asyncio.run(reaction.func(ActionCtx(ANONYMOUS, runtime), arg))
+        else:
+            reaction.func(SyncActionCtx(ANONYMOUS, runtime), arg)
+    with transaction.atomic():
+        left = _move(reaction, plan, len(take))
+    return Step.HANDLED, None if left is _MOVED else left
+
+
+_MOVED = object()  # _move's answer when the cursor was not where the plan expects
+
+
+def _move(reaction: OnChange[Any], plan: Plan, taken: int) -> Any:
+    """Move the cursor past the plan's first ``taken`` changes; return what is left of the
+    plan (None when nothing), or _MOVED when the cursor was elsewhere."""
+    rest = plan.pending[taken:]
     moved = Reaction(snapshot=plan.cursor[0], window_end=plan.cursor[1],
                      window_at=plan.window_at, position_txid=plan.cursor[2],
                      position_id=plan.cursor[3])
@@ -188,13 +221,12 @@ def _handle(reaction: OnChange[Any], current: _Attempt, plan: Plan
     with connection.cursor() as cursor:
         cursor.execute(ADVANCE, [
             moved.snapshot, moved.cursor_at if moved.snapshot != plan.cursor[0] else None,
-            moved.window_end, moved.window_at,
-            moved.position_txid, moved.position_id, reaction.model._meta.db_table, len(take),
-            timezone.now(), reaction.name, *plan.cursor,
+            moved.window_end, moved.window_at, moved.position_txid, moved.position_id,
+            reaction.model._meta.db_table, taken, timezone.now(), reaction.name, *plan.cursor,
         ])
         if cursor.rowcount != 1:
-            raise _Moved
-    return Step.HANDLED, replace(plan, cursor=_cursor(moved), pending=rest) if rest else None
+            return _MOVED
+    return replace(plan, cursor=_cursor(moved), pending=rest) if rest else None
 
 
 class _Moved(Exception):

@@ -9,7 +9,7 @@ import time
 from django.db.models import F, Q, Value
 from django.db.models.functions import Concat
 
-from reactive import Change, MutationCtx, on_change
+from reactive import ActionCtx, Change, MutationCtx, SyncActionCtx, on_change
 from tests.testapp.models import Account, Message, Note
 
 
@@ -64,3 +64,26 @@ def bench_reaction(ctx: MutationCtx, change: Change[Message]) -> None:
     """bench/reaction_lag.py: the note's created_at is when the handler ran."""
     assert change.new is not None
     Note.objects.create(body=f"bench-rx:{change.new.body}")
+
+
+@on_change(Message, where=Q(channel="rx-act"), ops=("insert",), action=True)
+def act_on_message(ctx: SyncActionCtx, change: Change[Message]) -> None:
+    """An action handler: writes through a mutation. A body of "boom" fails; a body naming a
+    marker path that does not exist yet makes the first run create it and hang after its
+    write committed, so a test can kill the worker between the write and the cursor move."""
+    assert change.new is not None
+    if change.new.body == "boom":
+        raise ValueError("boom is not allowed")
+    ctx.run_mutation("testapp/jobs:write_note", body=f"rx-act:{change.new.body}")
+    marker = change.new.body
+    if marker.startswith(os.sep) and not os.path.exists(marker):
+        with open(marker, "w") as f:
+            f.write(str(os.getpid()))
+        time.sleep(60)
+
+
+@on_change(Message, where=Q(channel="rx-act-async"), ops=("insert",), action=True, batch=10)
+async def act_async(ctx: ActionCtx, changes: list[Change[Message]]) -> None:
+    """An async action handler taking batches."""
+    bodies = ",".join(c.new.body for c in changes if c.new)
+    await ctx.run_mutation("testapp/jobs:write_note", body=f"rx-act-async:{bodies}")
