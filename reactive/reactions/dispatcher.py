@@ -2,7 +2,7 @@
 sends a drain task to each reaction the commits gave a matching change (and to every reaction each
 ``REACTION_POLL_INTERVAL`` seconds, for retries due and missed notifications).
 
-A drain sent twice is harmless (the second finds the row locked, or nothing to do), so any
+A drain sent twice is harmless (the second finds the drain lock taken, or nothing to do), so any
 number of workers may run a dispatcher.
 """
 
