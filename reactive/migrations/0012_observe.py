@@ -1,4 +1,5 @@
-"""The function log stream shared by all processes: FunctionLog, an UNLOGGED, untracked table."""
+"""The function log stream shared by all processes: FunctionLog, an UNLOGGED, untracked table;
+Health, its proxy, for the admin's health page."""
 
 from django.db import migrations, models
 
@@ -18,6 +19,13 @@ class Migration(migrations.Migration):
                 "verbose_name": "function log entry",
                 "verbose_name_plural": "function log entries",
             },
+        ),
+        migrations.CreateModel(
+            name="Health",
+            fields=[],
+            options={"verbose_name": "health", "verbose_name_plural": "health", "proxy": True,
+                     "indexes": [], "constraints": []},
+            bases=("reactive.functionlog",),
         ),
         # A log: no WAL (cheaper to write, emptied by a crash, not replicated).
         migrations.RunSQL(

@@ -6,7 +6,7 @@ from .crons import Cron, CronRun, CronRunStatus
 from .datamigrations import DataMigration, DataMigrationBatch, DataMigrationState
 from .documents import Document, DocumentShape
 from .jobs import Job, JobCommit, JobState
-from .logs import FunctionLog
+from .logs import FunctionLog, Health
 from .reactions import Reaction, ReactionState
 from .sessions import SessionRequest
 from .storage import StoredFile, UploadClaim
@@ -21,6 +21,7 @@ __all__ = [
     "Document",
     "DocumentShape",
     "FunctionLog",
+    "Health",
     "Job",
     "JobCommit",
     "JobState",

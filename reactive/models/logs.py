@@ -1,4 +1,5 @@
-"""The function log stream's rows: one per finished call, shared by every process."""
+"""The function log stream's rows: one per finished call, shared by every process (and the
+admin's health page, a proxy of it)."""
 
 from __future__ import annotations
 
@@ -24,3 +25,12 @@ class FunctionLog(models.Model):
 
     def __str__(self) -> str:
         return f"#{self.id} {self.entry.get('identifier', '?')}"
+
+
+class Health(FunctionLog):
+    """No table of its own: the admin's "health" page hangs off it (reactive.admin)."""
+
+    class Meta:
+        proxy = True
+        verbose_name = "health"
+        verbose_name_plural = "health"
