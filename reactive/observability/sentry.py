@@ -7,7 +7,8 @@ which Sentry's logging integration turns into an event. Pass ``before_send`` to
 ``sentry_sdk.init``: any event captured while a call runs (that record, or your own
 ``logger.error``/``capture_exception`` inside the function) gets the tags ``function`` and
 ``args_shape`` (and ``request_id`` for crashes), and the full shape in the ``function``
-context. Argument values are never sent: they may hold personal data.
+context. Argument values are never sent: they may hold personal data, so the hook also drops
+what Sentry would send of them by itself (frame locals, the request body) from those events.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from reactive.functions.current import current
 
 PHRASES = ("function crashed ", "function failed ")
 TAG_LIMIT = 200  # Sentry's maximum length of a tag value
-MAX_DEPTH = 4
+MAX_DEPTH = 5
 MAX_KEYS = 20
 
 
@@ -35,6 +36,7 @@ def before_send(event: dict[str, Any], hint: dict[str, Any]) -> dict[str, Any]:
         tags["args_shape"] = _truncate(render(described))
         event.setdefault("contexts", {})["function"] = {"name": running.function,
                                                         "args_shape": described}
+        _drop_values(event)
     record = hint.get("log_record")
     if isinstance(record, logging.LogRecord) and str(record.msg).startswith(PHRASES) and (
             isinstance(record.args, tuple) and record.args):
@@ -44,6 +46,20 @@ def before_send(event: dict[str, Any], hint: dict[str, Any]) -> dict[str, Any]:
     if not tags:
         del event["tags"]
     return event
+
+
+def _drop_values(event: dict[str, Any]) -> None:
+    """Where Sentry would send argument values on its own: the frames' local variables (the
+    function's parameters among them) and the HTTP request's body (the call's JSON)."""
+    for exception in (event.get("exception") or {}).get("values") or ():
+        for frame in (exception.get("stacktrace") or {}).get("frames") or ():
+            frame.pop("vars", None)
+    for thread in (event.get("threads") or {}).get("values") or ():
+        for frame in (thread.get("stacktrace") or {}).get("frames") or ():
+            frame.pop("vars", None)
+    request = event.get("request")
+    if isinstance(request, dict) and "data" in request:
+        request["data"] = "[removed: a function call's arguments]"
 
 
 def shape(value: Any, depth: int = 0) -> Any:
