@@ -133,3 +133,15 @@ def test_multiprocess_mode_merges_every_worker_process(
     assert value(samples, "reactive_function_calls_total", function="testapp:echo",
                  kind="query", outcome="success") == 40
     assert ("reactive_change_log_rows", ()) in samples
+
+
+def test_a_multiprocess_dir_that_is_not_a_directory_is_reported(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from django.core import checks
+
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path / "missing"))
+    ids = {m.id for m in checks.run_checks()}
+    assert "reactive.W074" in ids
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path))
+    assert "reactive.W074" not in {m.id for m in checks.run_checks()}
