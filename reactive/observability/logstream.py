@@ -55,11 +55,12 @@ class LogStream:
         entry: dict[str, Any] = {
             "kind": "Completion", "udfType": UDF_TYPES[str(kind)],
             "identifier": record.function, "timestamp": record.started,
-            "logLines": list(record.log_lines), "executionTime": record.duration,
+            "logLines": [_storable(line) for line in record.log_lines],
+            "executionTime": record.duration,
             "identity": identity.user_id or ("admin" if identity.is_admin else None),
         }
         if not record.ok:
-            entry["error"] = record.error
+            entry["error"] = _storable(record.error or "")
         _log(entry)
         size = reactive_settings().FUNCTION_LOGS_STREAM_SIZE
         if size == 0:
@@ -140,6 +141,12 @@ def _write(batch: list[dict[str, Any]], keep: int) -> None:
         db.execute(INSERT, [json.dumps(batch, default=str)])
         newest = max(row[0] for row in db.fetchall())
         db.execute("DELETE FROM reactive_functionlog WHERE id <= %s", [newest - keep])
+
+
+def _storable(text: str) -> str:
+    """What jsonb accepts: no NUL character, no lone surrogate (one call's odd output must not
+    make its whole batch fail)."""
+    return text.encode("utf-8", "replace").decode("utf-8").replace("\x00", "\\x00")
 
 
 def _log(entry: dict[str, Any]) -> None:

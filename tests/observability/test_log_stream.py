@@ -171,3 +171,20 @@ def test_bad_cursors_get_a_clear_error(live_server_url: str, cursor: str, status
                             params={"cursor": cursor}, headers=ADMIN, timeout=10)
     assert response.status_code == status
     assert response.json()["code"] == "BadCursor"
+
+
+def test_odd_output_of_one_call_does_not_lose_the_others_in_its_batch() -> None:
+    from reactive.functions.logs import CallRecord
+    from reactive.types import Identity
+
+    # Given, queued together, a call that printed a NUL and a lone surrogate, and a plain one
+    cursor = logstream.stream.since(0)[1]
+    for lines in (("[LOG] nul \x00 and \ud800 here",), ("[LOG] plain",)):
+        logstream.stream.record(CallRecord("testapp/dataio:chatty", Identity(), time.time(),
+                                           0.001, True, None, lines))
+    # When the batch is written
+    wait_for(lambda: logstream.stream.flush() == 0 and logstream.stream.since(cursor)[0],
+             what="the batch")
+    # Then both are there, the odd characters made visible
+    lines = [e["logLines"][0] for e in logstream.stream.since(cursor)[0]]
+    assert lines == ["[LOG] nul \\x00 and ? here", "[LOG] plain"]
