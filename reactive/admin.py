@@ -10,7 +10,7 @@ from typing import Any
 from django.contrib import admin, messages
 from django.db import transaction
 from django.db.models import QuerySet
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed
 from django.template.response import TemplateResponse
 from django.utils.html import format_html
 
@@ -241,6 +241,8 @@ class HealthAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
             from django.core.exceptions import PermissionDenied
 
             raise PermissionDenied
+        if request.method not in ("GET", "HEAD"):
+            return HttpResponseNotAllowed(["GET", "HEAD"])
         context = {**self.admin_site.each_context(request), "title": "Health",
                    "opts": self.model._meta, "health": health.report(),
                    **(extra_context or {})}

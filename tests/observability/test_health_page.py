@@ -90,7 +90,7 @@ def test_the_page_is_for_active_staff_only_and_read_only() -> None:
     assert client.get(URL).status_code == 200
     # nothing to add, change or delete
     assert client.get("/admin/reactive/health/add/").status_code == 403
-    assert client.post(URL, {"action": "delete_selected"}).status_code in (200, 403, 405)
+    assert client.post(URL, {"action": "delete_selected"}).status_code == 405
     assert client.get(URL + "?bad=%00&o=zzz").status_code == 200  # query junk is ignored
 
 
