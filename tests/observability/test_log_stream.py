@@ -145,10 +145,11 @@ def test_readers_following_cursors_see_concurrent_writers_exactly_once() -> None
     threads = [threading.Thread(target=write, args=(w,)) for w in range(4)]
     for thread in threads:
         thread.start()
-    while any(t.is_alive() for t in threads) or len(seen) < 400:
+    while True:
+        finished = not any(t.is_alive() for t in threads)  # before reading: then all committed
         entries, cursor = logstream.stream.since(cursor)
         seen.extend(e["identifier"] for e in entries if e["identifier"].startswith("w"))
-        if not any(t.is_alive() for t in threads) and not entries:
+        if finished and not entries:
             break
     # Then every entry was read once, none skipped by a later commit of a smaller id
     assert sorted(seen) == sorted(f"w{w}:{n}" for w in range(4) for n in range(100))
