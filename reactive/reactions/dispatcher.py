@@ -32,6 +32,10 @@ from reactive.reactions.runner import LOCK_NAMESPACE, ensure_rows
 logger = logging.getLogger(__name__)
 
 RESEND_AFTER = 5.0
+# Under steady commits every reaction is still woken once per this many poll intervals (for
+# retries that are due and to move idle cursors), not on every interval: at a poll interval
+# of 0.2 s that would be a drain task per reaction five times a second.
+BUSY_POLL_EVERY = 10
 # Whether a drain of the row's reaction holds its advisory lock (runner.LOCK_NAMESPACE).
 RUNNING = (
     "EXISTS (SELECT 1 FROM pg_locks l WHERE l.locktype = 'advisory' AND l.granted "
@@ -84,7 +88,7 @@ class Dispatcher:
             ensure_rows()
             snapshot = self._due(conn, None)[0]
             self._wake(None)
-            next_tick = 0.0
+            next_tick, ticks = 0.0, 0
             while not self._stop.is_set():
                 woke = any(True for _ in conn.notifies(timeout=interval, stop_after=1))
                 if woke:
@@ -95,7 +99,9 @@ class Dispatcher:
                     self._wake(due)
                 if time.monotonic() >= next_tick:
                     next_tick = time.monotonic() + interval
-                    self._wake(None)  # under steady commits too: retries due, idle cursors
+                    ticks += 1
+                    if not woke or ticks % BUSY_POLL_EVERY == 0:
+                        self._wake(None)  # retries due, idle cursors; rarer under commits
                     for tick in self.ticks:
                         try:
                             tick()
