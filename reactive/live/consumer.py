@@ -12,6 +12,7 @@ import contextlib
 import json
 import logging
 import time
+from collections import deque
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -63,7 +64,10 @@ class SyncConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]  # channels is
         await self.accept()
         self._closing = False  # once closing, the client's later frames are dropped
         conf = reactive_settings()
-        self._outbox: asyncio.Queue[protocol.Outgoing | None] = asyncio.Queue()
+        # Frames waiting to go out, and the task sending them: both exist only while there
+        # is something to send, so an idle socket holds neither (see ``deliver_one``).
+        self._outbox: deque[protocol.Outgoing | None] | None = None
+        self._sender: asyncio.Task[None] | None = None
         self._last_sent = time.monotonic()
         self._budget = _Budget(conf.WEBSOCKET_MAX_MESSAGES_PER_SECOND)
         self._chunks = protocol.chunking_client(self.scope.get("path", ""))
@@ -74,7 +78,6 @@ class SyncConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]  # channels is
             reject=self._reject,
         )
         loop = asyncio.get_running_loop()
-        self._sender = loop.create_task(self._send_loop())
         # A timer, not a task: one fewer coroutine frame and task per idle socket.
         self._ping_interval = conf.WEBSOCKET_PING_INTERVAL
         self._pinger = loop.call_later(self._ping_interval, self._ping_due)
@@ -86,9 +89,11 @@ class SyncConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]  # channels is
             return
         session.close()
         self._pinger.cancel()
-        self._sender.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._sender
+        sender = self._sender
+        if sender is not None:
+            sender.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await sender
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         if self._closing:
@@ -134,34 +139,55 @@ class SyncConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]  # channels is
     # -- outgoing --------------------------------------------------------------------------
 
     def deliver_one(self, message: protocol.Outgoing) -> None:
-        if self._outbox.qsize() >= MAX_OUTBOX:
-            logger.warning("websocket outbox full; closing session=%s", self.session.session_id)
-            self._outbox.put_nowait(None)
+        """Queue one frame (on the event loop); frames go out in the order queued."""
+        outbox = self._outbox
+        if outbox is None:
+            outbox = self._outbox = deque()
+        if len(outbox) >= MAX_OUTBOX:
+            if outbox[-1] is not None:
+                logger.warning("websocket outbox full; closing session=%s",
+                               self.session.session_id)
+                outbox.append(None)
             return
-        self._outbox.put_nowait(message)
+        outbox.append(message)
+        if self._sender is None:
+            # One task per socket only while it has frames to send: it drains the outbox and
+            # ends. ``send`` may wait for a slow client; the other sockets' senders do not.
+            self._sender = asyncio.get_running_loop().create_task(self._send_loop())
 
     async def _send_loop(self) -> None:
-        while True:
-            message = await self._outbox.get()
-            if message is None:
-                self._closing = True
-                await self.close(code=CLOSE_TRY_LATER, reason="ClientTooSlow")
-                return
-            text = message if isinstance(message, str) else protocol.dumps(message)
-            if (self._chunks and len(text) > CHUNK_CHARS
-                    and text.startswith('{"type":"Transition",')):
-                # Nothing else may go out between the parts: this loop is the only sender.
-                for part in protocol.transition_chunks(text, CHUNK_CHARS):
-                    await self.send(text_data=part)
-            else:
-                await self.send(text_data=text)
-            self._last_sent = time.monotonic()
+        try:
+            while self._outbox:
+                message = self._outbox.popleft()
+                if message is None:
+                    self._closing = True
+                    self._outbox.clear()
+                    await self.close(code=CLOSE_TRY_LATER, reason="ClientTooSlow")
+                    return
+                await self._send_frame(message)
+        finally:
+            # No await between the emptiness check and here: a frame queued later finds no
+            # sender and starts one.
+            self._sender = None
+            if not self._outbox:
+                self._outbox = None
+
+    async def _send_frame(self, message: protocol.Outgoing) -> None:
+        text = message if isinstance(message, str) else protocol.dumps(message)
+        if (self._chunks and len(text) > CHUNK_CHARS
+                and text.startswith('{"type":"Transition",')):
+            # Nothing else may go out between the parts: one sender at a time per socket.
+            for part in protocol.transition_chunks(text, CHUNK_CHARS):
+                await self.send(text_data=part)
+        else:
+            await self.send(text_data=text)
+        self._last_sent = time.monotonic()
 
     def _ping_due(self) -> None:
         """A Ping once the socket has been idle for the interval; checked again after the
         rest of the interval (at least half a second) either way."""
         idle = time.monotonic() - self._last_sent
-        if idle >= self._ping_interval and self._outbox.empty():
+        if idle >= self._ping_interval and self._sender is None:
             self.deliver_one(protocol.PING)
             idle = 0.0
         self._pinger = asyncio.get_running_loop().call_later(
@@ -176,13 +202,15 @@ class SyncConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]  # channels is
     async def _drain_and_close(self, code: int | None = None, reason: str | None = None) -> None:
         self._closing = True
         deadline = time.monotonic() + 2
-        while not self._outbox.empty() and time.monotonic() < deadline:
+        while self._sender is not None and time.monotonic() < deadline:
             await asyncio.sleep(0.01)
         await self.close(code=code, reason=reason)
 
 
 class _Budget:
     """A token bucket: ``rate`` messages per second, bursts of up to 5 seconds' worth."""
+
+    __slots__ = ("capacity", "rate", "stamp", "tokens")
 
     def __init__(self, rate: float) -> None:
         self.rate, self.capacity = rate, rate * 5
