@@ -22,6 +22,7 @@ from typing import Any
 from _common import database, emit, log
 from _live import (
     CHANNEL_QUERY,
+    SERVERS,
     Writer,
     cpu_seconds,
     latency_summary,
@@ -32,19 +33,6 @@ from _live import (
 from _swarm import Swarm, default_processes, raise_fd_limit
 
 from tests.support.servers import AsgiServer
-
-SERVERS = {
-    # name: (ASGI server, its command-line options)
-    "uvicorn": ("uvicorn", ()),
-    "uvicorn-nodeflate": ("uvicorn", ("--ws-per-message-deflate", "false")),
-    "uvicorn-wsproto": ("uvicorn", ("--ws", "wsproto")),
-    "uvicorn-wsproto-nodeflate": ("uvicorn", ("--ws", "wsproto",
-                                              "--ws-per-message-deflate", "false")),
-    "uvicorn-sansio": ("uvicorn", ("--ws", "websockets-sansio")),
-    "uvicorn-sansio-nodeflate": ("uvicorn", ("--ws", "websockets-sansio",
-                                             "--ws-per-message-deflate", "false")),
-    "daphne": ("daphne", ()),
-}
 
 
 def steady_rss(pid: int, samples: int = 5, every: float = 0.4) -> int:
