@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 
 from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
+from channels.sessions import InstanceSessionWrapper
 from channels.utils import await_many_dispatch
 from django.conf import settings
 from django.http.request import split_domain_port, validate_host
@@ -54,6 +55,7 @@ class SyncConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]  # channels is
         self.scope = scope
         self.channel_layer = None
         self.base_send = send
+        self._send_text = _frame_sender(send)
         with contextlib.suppress(StopConsumer):
             await await_many_dispatch([receive], self.dispatch)
 
@@ -200,9 +202,9 @@ class SyncConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]  # channels is
                 and text.startswith('{"type":"Transition",')):
             # Nothing else may go out between the parts: one sender at a time per socket.
             for part in protocol.transition_chunks(text, CHUNK_CHARS):
-                await self.send(text_data=part)
+                await self._send_text({"type": "websocket.send", "text": part})
         else:
-            await self.send(text_data=text)
+            await self._send_text({"type": "websocket.send", "text": text})
         self._last_sent = time.monotonic()
 
     def _ping_due(self) -> None:
@@ -276,6 +278,17 @@ class _Budget:
             return False
         self.tokens -= 1
         return True
+
+
+def _frame_sender(send: Any) -> Any:
+    """The ASGI send to use for ``websocket.send`` frames: ``send`` itself, or, below
+    Channels' ``SessionMiddleware`` (``AuthMiddlewareStack``), the send it wraps. That wrapper
+    only acts on ``http.response.start`` (saving the session, setting its cookie), yet reads
+    the lazy session on every frame: a quarter of a push's Python cost when one result fans
+    out to many sockets. Accept, close and everything else still go through ``send``."""
+    while isinstance(getattr(send, "__self__", None), InstanceSessionWrapper):
+        send = send.__self__.real_send
+    return send
 
 
 def origin_allowed(scope: dict[str, Any]) -> bool:
