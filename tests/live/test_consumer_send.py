@@ -11,7 +11,7 @@ import uuid
 import pytest
 from channels.sessions import InstanceSessionWrapper
 
-from reactive.functions.runtime import in_thread
+from reactive.functions.transaction import in_thread
 from reactive.live.consumer import _frame_sender
 from tests.support.syncclient import SyncClient
 from tests.testapp.models import Note
