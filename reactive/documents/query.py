@@ -29,7 +29,7 @@ def field_path(name: str, table: str, model: type[Model] | None = None) -> str:
         return SYSTEM_COLUMNS[head] + (f"__{rest}" if rest else "")
     names = routes.columns(model) if model is not None else None
     if (not head or head.startswith("_") or head == "pk"
-            or (names is not None and (head not in names or head in SYSTEM_COLUMNS.values()))):
+            or (names is not None and head not in names)):
         raise DocumentError(f"Cannot filter or order {table!r} documents by {name!r}: name a "
                             "document field, '_id' or '_creationTime'.",
                             code="InvalidDocument", table=table, field=name)
