@@ -113,6 +113,13 @@ class AsgiServer:
             proc.kill()
             proc.wait(timeout)
 
+    def restart(self, **env: str) -> None:
+        """Stop, then start again on the same port with ``env`` added (a deploy: say, another
+        ``DJANGO_SETTINGS_MODULE``); clients reconnect to the same URL."""
+        self.stop()
+        self._env.update(env)
+        self.start()
+
     @property
     def pid(self) -> int:
         """The server process's id (it must be running)."""
