@@ -504,9 +504,11 @@ def test_notes_screenshots(browser: Any, example: Example) -> None:
     desk, phone = login(browser, example, "grace", DESKTOP), login(browser, example, "ada", PHONE)
     for page in (desk, phone):  # a channel of its own, without the other tests' chatter
         page.goto(f"{example.url}/#planning")
+        page.wait_for_selector("#channel-title:has-text('#planning')")
     send(desk, "Pinned the review time and the freeze in Notes, on the left.")
+    phone.wait_for_selector(".message:has-text('Pinned the review time')", timeout=30_000)
     send(phone, "Thanks! Pinning the tour ideas once I have written them up.")
-    desk.wait_for_selector(".message:has-text('Pinning the tour ideas')")
+    desk.wait_for_selector(".message:has-text('Pinning the tour ideas')", timeout=30_000)
     for body, tags in (("Design review moved to Thursday 14:00", "meeting, design"),
                        ("Staging is frozen until the release is out", "release"),
                        ("Ideas for the onboarding tour", "product")):

@@ -73,10 +73,16 @@ class GuideRunner:
         venv_bin = str(Path(sys.executable).parent)  # `python`, `django-admin`: this venv's
         self.env = {**clean_env(), "PATH": f"{venv_bin}:{os.environ['PATH']}", **self.env}
 
-    def follow(self, guide: Path, *, stop_at: str | None = None) -> None:
-        """Every block of ``guide`` in order, up to the heading ``stop_at``."""
+    def follow(self, guide: Path, *, start_at: str | None = None,
+               stop_at: str | None = None) -> None:
+        """Every block of ``guide`` in order, from the heading ``start_at`` (the first block
+        under it) up to the heading ``stop_at``."""
         output: str | None = None
+        started = start_at is None
         for block in blocks(guide.read_text()):
+            started = started or block.heading == start_at
+            if not started:
+                continue
             if stop_at is not None and block.heading == stop_at:
                 return
             where = f"{guide.name}:{block.line} ({block.heading})"
