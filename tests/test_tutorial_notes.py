@@ -54,3 +54,8 @@ def test_the_tutorials_move_from_documents_to_a_model_works_as_written(
     assert (runner.root / "notes" / "migrations" / "0001_move_notes.py").exists()
     assert "Applying notes.0001_move_notes... OK" in ran
     assert "3 notes in the model" in ran
+    # And the written migration matches the pasted model: nothing left for makemigrations
+    check = subprocess.run([sys.executable, "manage.py", "makemigrations", "notes", "--check",
+                            "--dry-run"], cwd=runner.root, env=runner.env, capture_output=True,
+                           text=True, timeout=120)
+    assert check.returncode == 0, check.stdout + check.stderr

@@ -140,6 +140,8 @@ def migration_source(table: str, node: Node, app_label: str,
     document into it in batches (non-atomic, so each batch commits and a rerun resumes)."""
     name = class_name(table)
     specs = fields_for(node)
+    # serialize=False on the primary key, as makemigrations writes it (else it sees a change)
+    specs[0] = FieldSpec("id", "CharField", {**specs[0].options, "serialize": False})
     fields = "\n".join(f"{' ' * 16}({spec.name!r}, models.{spec.kind}({spec.arguments()})),"
                        for spec in specs)
     imports = "".join(line + "\n" for line in _decoder_import(specs)[:1])
