@@ -39,24 +39,18 @@ class ReactiveConfig(AppConfig):
 
 
 def _install_metrics() -> None:
-    """Count calls and retries, and report this process's Reactors at every scrape."""
-    from reactive.live.reactor import running_reactors
+    """Count calls and retries, and every round of this process's Reactors."""
+    from reactive.live.reactor import Reactor, RoundReport, add_round_listener, running_reactors
     from reactive.observability import metrics
 
-    def reactors() -> dict[str, float]:
-        totals: dict[str, float] = {}
-        for reactor in running_reactors():
-            counts = reactor.counts()
-            for key, name in (("sessions", "reactive_reactor_sessions"),
-                              ("queries", "reactive_reactor_subscriptions"),
-                              ("rounds", "reactive_reactor_rounds_total"),
-                              ("executions", "reactive_reactor_query_runs_total"),
-                              ("changes", "reactive_reactor_changes_total")):
-                totals[name] = totals.get(name, 0) + counts.get(key, 0)
-        return totals
+    def round_done(reactor: Reactor, report: RoundReport) -> None:
+        counts = [r.counts() for r in running_reactors()]
+        metrics.record_round(report.phases_us, report.reruns, report.changes, report.lag,
+                             sum(c["sessions"] for c in counts),
+                             sum(c["queries"] for c in counts))
 
     metrics.install()
-    metrics.add_source("reactors", reactors)
+    add_round_listener(round_done)
 
 
 def _install_triggers(*, using: str = "default", **kwargs: Any) -> None:

@@ -19,9 +19,10 @@ from typing import Any, TextIO, TypeVar
 from django.conf import settings
 
 from reactive.conf import reactive_settings
+from reactive.functions import current
 from reactive.types import Identity
 
-__all__ = ["CallRecord", "add_listener", "capture", "captured", "remove_listener"]
+__all__ = ["CallRecord", "add_listener", "capture", "captured", "remove_listener", "reported"]
 
 logger = logging.getLogger(__name__)
 
@@ -135,17 +136,18 @@ def captured(method: F) -> F:
     holding one as ``outcome``): fill its ``log_lines`` and report the call to the listeners.
     Works for sync and ``async`` methods."""
 
-    def begin(args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[str, Identity]:
+    def begin(args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[str, Identity, Any]:
         request = args[1] if len(args) > 1 else kwargs["call"]  # the runtime's Call
         ref = request.function
-        return str(getattr(ref, "name", ref))[:200], request.identity or Identity()
+        name = str(getattr(ref, "name", ref))[:200]
+        return name, request.identity or Identity(), current.running(name, request.args)
 
     if inspect.iscoroutinefunction(method):
         @functools.wraps(method)
         async def acall(*args: Any, **kwargs: Any) -> Any:
-            name, identity = begin(args, kwargs)
+            name, identity, running = begin(args, kwargs)
             started, clock = time.time(), time.perf_counter()
-            with capture() as buffer:
+            with capture() as buffer, running:
                 result = await method(*args, **kwargs)
             return _finish(result, buffer, name, identity, started, clock)
 
@@ -153,9 +155,9 @@ def captured(method: F) -> F:
 
     @functools.wraps(method)
     def call(*args: Any, **kwargs: Any) -> Any:
-        name, identity = begin(args, kwargs)
+        name, identity, running = begin(args, kwargs)
         started, clock = time.time(), time.perf_counter()
-        with capture() as buffer:
+        with capture() as buffer, running:
             result = method(*args, **kwargs)
         return _finish(result, buffer, name, identity, started, clock)
 
@@ -172,14 +174,36 @@ def _finish(
     if lines:
         outcome = replace(outcome, log_lines=lines)
         result = replace(result, outcome=outcome) if nested else outcome
-    record = CallRecord(name, identity, started, time.perf_counter() - clock,
-                        outcome.error is None, outcome.error, tuple(lines))
+    _report(CallRecord(name, identity, started, time.perf_counter() - clock,
+                       outcome.error is None, outcome.error, tuple(lines)))
+    return result
+
+
+@contextmanager
+def reported(name: str, identity: Identity, args: Any = None) -> Iterator[None]:
+    """Capture the lines of a call made outside the runtime's edges (a scheduled job) and
+    report it to the listeners when the block ends; an exception leaving the block makes it a
+    failed call (and propagates). No client waits for these lines: only listeners see them."""
+    started, clock = time.time(), time.perf_counter()
+    error: str | None = None
+    with capture() as buffer, current.running(name[:200], args or {}):
+        try:
+            yield
+        except BaseException as exc:
+            error = f"{type(exc).__name__}: {exc}"
+            raise
+        finally:
+            lines = tuple(buffer.close()) if buffer is not None else ()
+            _report(CallRecord(name[:200], identity, started, time.perf_counter() - clock,
+                               error is None, error, lines))
+
+
+def _report(record: CallRecord) -> None:
     for listener in list(_listeners):
         try:
             listener(record)
         except Exception:  # a broken listener must not fail the call
             logger.exception("call listener failed listener=%r", listener)
-    return result
 
 
 class _CaptureHandler(logging.Handler):
