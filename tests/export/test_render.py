@@ -134,7 +134,7 @@ def test_an_infinite_creation_time_is_refused_naming_the_table(tmp_path: Path) -
     note = Note.objects.create(body="x")
     with connection.cursor() as cursor:
         cursor.execute("UPDATE testapp_note SET created_at = 'infinity' WHERE id = %s", [note.pk])
-    with pytest.raises(CommandError, match="'testapp_note'.*infinite"):
+    with pytest.raises(CommandError, match=r"'testapp_note'.*infinite"):
         call_command("reactive_export", str(tmp_path / "n.jsonl"), "--table", "testapp_note",
                      "--no-progress", stdout=StringIO(), stderr=StringIO())
 
