@@ -10,6 +10,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from django.db import models
+
 from reactive.export.render import document_lines
 from reactive.export.stream import snapshot_transaction
 from reactive.export.tables import Table, exported_tables, table_named
@@ -47,8 +49,8 @@ def export_zip(path: Path, tables: list[str] | None = None, progress: Progress |
 def export_table(path: Path, table_name: str, fmt: str, progress: Progress | None = None,
                  using: str = "default") -> int:
     """Write one table as JSONL (one document per line) or CSV (a header row of field names,
-    then one row per document; nested values as JSON text, null as an empty cell); return the
-    rows written."""
+    then one row per document, cells as :func:`_csv_cell` writes them); return the rows
+    written."""
     table = table_named(table_name)
     with snapshot_transaction(using) as cursor:
         expected = _count(cursor, table)
@@ -60,8 +62,12 @@ def export_table(path: Path, table_name: str, fmt: str, progress: Progress | Non
                                     extrasaction="ignore")
             writer.writeheader()
 
+            as_json = {str(f.column) for f in table.model._meta.concrete_fields
+                       if isinstance(f, models.JSONField)}
+
             def write_rows(chunk: bytes) -> None:
-                writer.writerows({key: _csv_cell(value) for key, value in json.loads(line).items()}
+                writer.writerows({key: _csv_cell(value, key in as_json)
+                                  for key, value in json.loads(line).items()}
                                  for line in chunk.splitlines())
 
             return _write_all(table, using, expected, progress, write_rows)
@@ -93,9 +99,15 @@ def _write_all(table: Table, using: str, expected: int, progress: Progress | Non
     return done
 
 
-def _csv_cell(value: Any) -> Any:
+def _csv_cell(value: Any, as_json: bool) -> Any:
+    """A cell as the CSV import reads it back: JSON text for JSONField values (so the string
+    "1" and the number 1 stay apart) and arrays, true/false, null as an empty cell."""
+    if value is None:
+        return ""
+    if as_json or isinstance(value, (dict, list)):
+        return json.dumps(value, ensure_ascii=False)
     if isinstance(value, bool):
-        return "true" if value else "false"  # as JSON and the import read it
-    return json.dumps(value) if isinstance(value, (dict, list)) else value
+        return "true" if value else "false"
+    return value
 
 

@@ -36,8 +36,8 @@ BATCH = 2000
 
 def document_lines(table: Table, using: str = "default") -> Iterator[tuple[int, bytes]]:
     """Yield batches of UTF-8 JSON lines (each ending in a newline) as (lines, bytes), in no
-    particular order, at the snapshot of the caller's open transaction. Uses ``COPY`` when the key and
-    creation columns have types it renders exactly, else the Python reference."""
+    particular order, at the snapshot of the caller's open transaction. Uses ``COPY`` when
+    the key and creation columns have types it renders exactly, else the Python reference."""
     raw = connections[using].connection
     with raw.cursor() as cursor:
         statement = copy_statement(cursor, table)
