@@ -1,8 +1,12 @@
 """Snapshot export throughput and peak memory: ``manage.py reactive_export`` of one table
 against ``pg_dump`` of the same table, in the same run, at growing row counts (flat memory is
-the claim: rows stream through a server-side cursor into the ZIP).
+the claim: Postgres renders the documents and COPY streams them into the ZIP).
 
-    .venv/bin/python bench/export_throughput.py [--rows 100000 400000]
+    .venv/bin/python bench/export_throughput.py [--rows 100000 400000] \
+        [--table testapp_message testapp_note]
+
+testapp_message (the default) has channel and body; testapp_note adds a creation time, so its
+documents carry _creationTime.
 
 Prints one JSON line: per row count, rows/s, peak RSS (MiB) and output size for
 reactive_export (ZIP, deflate), pg_dump -Fc (compressed) and pg_dump plain (COPY text); and the
@@ -25,7 +29,13 @@ from _common import ROOT, database, emit, log, sql
 
 from reactive.embedded.postgres import find_bin_dir
 
-TABLE = "testapp_message"
+FILLS = {
+    "testapp_message": "INSERT INTO testapp_message (channel, body) SELECT 'c' || (g %% 100), "
+                       "repeat('message body ', 5) || g FROM generate_series(1, {rows}) g",
+    "testapp_note": "INSERT INTO testapp_note (body, created_at) SELECT "
+                    "repeat('message body ', 5) || g, now() - g * interval '1.001 second' "
+                    "FROM generate_series(1, {rows}) g",
+}
 EMPTY = "testapp_legacy"  # an exported table the bench leaves empty: the start-up cost
 
 
@@ -42,15 +52,14 @@ def run_measured(command: list[str], env: dict[str, str], scratch: Path) -> tupl
     return elapsed, int(report.read_text().split()[-1]) / 1024
 
 
-def fill(url: str, rows: int) -> None:
-    sql(url, f"TRUNCATE {TABLE}")
-    sql(url, f"INSERT INTO {TABLE} (channel, body) SELECT 'c' || (g %% 100), "
-             f"repeat('message body ', 5) || g FROM generate_series(1, {rows}) g")
+def fill(url: str, table: str, rows: int) -> None:
+    sql(url, f"TRUNCATE {table} CASCADE")
+    sql(url, FILLS[table].format(rows=rows))
     sql(url, "DELETE FROM reactive_change")  # the bench measures export, not the log
-    sql(url, f"VACUUM ANALYZE {TABLE}")
+    sql(url, f"VACUUM ANALYZE {table}")
 
 
-def measure(url: str, rows: int, scratch: Path) -> dict[str, Any]:
+def measure(url: str, table: str, rows: int, scratch: Path) -> dict[str, Any]:
     env = {**os.environ, "DATABASE_URL": url, "DJANGO_SETTINGS_MODULE": "tests.settings"}
     pg_dump = str(find_bin_dir() / "pg_dump")
     result: dict[str, Any] = {"rows": rows}
@@ -59,11 +68,11 @@ def measure(url: str, rows: int, scratch: Path) -> dict[str, Any]:
                                      str(scratch / "empty.zip"), "--table", EMPTY,
                                      "--no-progress"], scratch / "empty.zip"),
         "reactive_export": ([sys.executable, "-m", "django", "reactive_export",
-                             str(scratch / "out.zip"), "--table", TABLE, "--no-progress"],
+                             str(scratch / "out.zip"), "--table", table, "--no-progress"],
                             scratch / "out.zip"),
-        "pg_dump_custom": ([pg_dump, "-Fc", "-t", TABLE, "-f", str(scratch / "out.dump"), url],
+        "pg_dump_custom": ([pg_dump, "-Fc", "-t", table, "-f", str(scratch / "out.dump"), url],
                            scratch / "out.dump"),
-        "pg_dump_plain": ([pg_dump, "--data-only", "-t", TABLE, "-f", str(scratch / "out.sql"),
+        "pg_dump_plain": ([pg_dump, "--data-only", "-t", table, "-f", str(scratch / "out.sql"),
                            url], scratch / "out.sql"),
     }
     for name, (command, output) in runs.items():
@@ -71,7 +80,7 @@ def measure(url: str, rows: int, scratch: Path) -> dict[str, Any]:
         result[name] = {"seconds": round(seconds, 3), "rows_per_s": round(rows / seconds),
                         "peak_rss_mib": round(rss, 1),
                         "output_mib": round(output.stat().st_size / 2**20, 2)}
-        log(f"{rows} rows {name}: {result[name]}")
+        log(f"{table} {rows} rows {name}: {result[name]}")
     result["reactive_export_startup"].pop("rows_per_s")
     work = result["reactive_export"]["seconds"] - result["reactive_export_startup"]["seconds"]
     result["reactive_export"]["rows_per_s_without_startup"] = round(rows / max(work, 1e-3))
@@ -86,14 +95,16 @@ def measure(url: str, rows: int, scratch: Path) -> dict[str, Any]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rows", type=int, nargs="+", default=[100_000, 400_000])
+    parser.add_argument("--table", choices=list(FILLS), nargs="+", default=["testapp_message"])
     args = parser.parse_args()
     results = []
     with database("reactive_bench_export") as url, tempfile.TemporaryDirectory() as tmp:
-        for rows in args.rows:
-            log(f"filling {TABLE} with {rows} rows")
-            fill(url, rows)
-            results.append(measure(url, rows, Path(tmp)))
-    emit({"benchmark": "export_throughput", "table": TABLE, "results": results})
+        for table in args.table:
+            for rows in args.rows:
+                log(f"filling {table} with {rows} rows")
+                fill(url, table, rows)
+                results.append({"table": table, **measure(url, table, rows, Path(tmp))})
+    emit({"benchmark": "export_throughput", "results": results})
 
 
 if __name__ == "__main__":
