@@ -78,7 +78,7 @@ def _row(table: Table, parsers: list[tuple[str, Cell] | None], header: list[str]
         column, parse = parser
         try:
             row[column] = parse(cell)
-        except (ValueError, InvalidOperation) as exc:
+        except ValueError as exc:
             raise _error(table, f"row {number}, column {name!r}: {exc}") from None
     return row
 
@@ -110,7 +110,7 @@ def _typed(field: Any) -> Cell:
     if isinstance(target, models.FloatField):
         return _float
     if isinstance(target, models.DecimalField):
-        return lambda text: str(Decimal(text))  # exact, as text: numeric keeps every digit
+        return _decimal
     if isinstance(target, (models.JSONField, ArrayField)):
         return _json
     if isinstance(target, models.DateTimeField):
@@ -145,6 +145,13 @@ def _float(text: str) -> float | str:
         raise ValueError(f"expected a number, found {text!r}") from None
     # JSON has no NaN or infinity; float8's input function reads them as text.
     return value if value - value == 0 else text
+
+
+def _decimal(text: str) -> str:
+    try:
+        return str(Decimal(text))  # exact, as text: numeric keeps every digit
+    except InvalidOperation:
+        raise ValueError(f"expected a decimal number, found {text!r}") from None
 
 
 def _json(text: str) -> Any:

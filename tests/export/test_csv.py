@@ -131,7 +131,7 @@ def test_malformed_account_csv_is_refused_naming_row_and_column(
 
 @pytest.mark.parametrize(("header", "cell", "message"), [
     ("flag", "maybe", "column 'flag': expected true or false"),
-    ("amount", "1,5", "column 'amount'"),
+    ("amount", "1,5", "column 'amount': expected a decimal number, found '1,5'"),
     ("at", "29/02/2024", "column 'at': expected an ISO 8601 date and time"),
     # Foreign keys are checked at commit (Django makes them deferred): named by column and value
     ("note_id", "7", r"(?s)refused at commit.*\(note_id\)=\(7\) is not present"),
