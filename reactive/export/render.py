@@ -95,7 +95,7 @@ def _creation_time(column: str) -> str:
     numbers; '' for a null column; NULL (refused by the reader) for +-infinity."""
     return (f"(CASE WHEN {column} IS NULL THEN '' WHEN isfinite({column}) THEN "
             "',\"_creationTime\":' || m.ms::text || CASE WHEN m.ms = trunc(m.ms) "
-            "AND abs(m.ms) < 1e15 THEN '.0' ELSE '' END END)")
+            "AND abs(m.ms) < 1e15::float8 THEN '.0' ELSE '' END END)")
 
 
 def _columns(cursor: Any, table: Table) -> dict[str, tuple[str, bool]]:
