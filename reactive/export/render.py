@@ -53,9 +53,9 @@ def copy_statement(cursor: Any, table: Table) -> str | None:
     columns = _columns(cursor, table)
     pk = columns.get(table.pk)
     created = table.created_column
-    if pk is None or pk[0] not in TEXT_KEYS:
+    if pk not in TEXT_KEYS:
         return None
-    if created is not None and columns.get(created, ("",))[0] != "timestamp with time zone":
+    if created is not None and columns.get(created) != "timestamp with time zone":
         return None
     # extra_float_digits >= 1: floats print their shortest exact digits, as repr() does.
     cursor.execute("SET LOCAL extra_float_digits = 1")
@@ -68,7 +68,7 @@ def copy_statement(cursor: Any, table: Table) -> str | None:
     rest = sorted((name for name in columns if name != table.pk),
                   key=lambda name: (len(name.encode()), name.encode()))
     if rest:
-        values = ", ".join(f"t.{quote_ident(n)}" if columns[n][0] in NATIVE
+        values = ", ".join(f"t.{quote_ident(n)}" if columns[n] in NATIVE
                            else f"to_jsonb(t.{quote_ident(n)})" for n in rest)
         names = ", ".join(quote_ident(n) for n in rest)
         line += " || ',' || substr(row_to_json(r)::text, 2)"
@@ -98,15 +98,15 @@ def _creation_time(column: str) -> str:
             "AND abs(m.ms) < 1e15::float8 THEN '.0' ELSE '' END END)")
 
 
-def _columns(cursor: Any, table: Table) -> dict[str, tuple[str, bool]]:
+def _columns(cursor: Any, table: Table) -> dict[str, str]:
     """The table's columns as the database has them (to_jsonb(t) shows every one): name ->
-    (type, not null)."""
+    type."""
     cursor.execute(
-        "SELECT attname, atttypid::regtype::text, attnotnull FROM pg_attribute "
+        "SELECT attname, atttypid::regtype::text FROM pg_attribute "
         "WHERE attrelid = %s::regclass AND attnum > 0 AND NOT attisdropped ORDER BY attnum",
         [quote_ident(table.name)],
     )
-    return {name: (kind, not_null) for name, kind, not_null in cursor.fetchall()}
+    return {name: kind for name, kind in cursor.fetchall()}
 
 
 def _copy_lines(table: Table, statement: str, using: str) -> Iterator[tuple[int, bytes]]:
