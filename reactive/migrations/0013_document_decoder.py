@@ -7,7 +7,7 @@ import reactive.models.documents
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("reactive", "0012_observe"),  # after main's latest; was 0011_documents
+        ("reactive", "0012_observe"),
     ]
 
     operations = [
