@@ -3,6 +3,8 @@ one ends in a message that names the fix (issue #9), fast and without a tracebac
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
 import re
 import signal
@@ -10,12 +12,18 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+import requests
 
+from reactive.embedded import PostgresServer
 from reactive.embedded.ports import free_port
+from tests.support import servers
 from tests.support.fresh import ROUTED_ASGI, FreshProject, new_database
+from tests.support.syncclient import SyncClient
 from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.timeout(120)
@@ -88,32 +96,6 @@ def test_missing_asgi_application_and_urls_are_reported_naming_the_files(
                   "urlpatterns = [path('backend/', include('reactive.urls'))]\n")
     below = project.manage("check", DATABASE_URL=database_url)
     assert "(reactive.W053)" in below.stderr and "'backend/'" in below.stderr
-
-
-FIRST_QUERY = ("shell", "-c", "from chat.models import Message; Message.objects.count()")
-
-
-@pytest.mark.parametrize("command", [("migrate",), ("reactive_run", "chat:list"), FIRST_QUERY],
-                         ids=["migrate", "reactive_run", "first-query"])
-def test_stopped_database_is_reported_within_5s_with_the_dev_stack_hint(
-    project: FreshProject, startup: float, command: tuple[str, ...],
-) -> None:
-    # Given a wired project whose database server is not running
-    project.wire()
-    closed = f"postgresql://postgres@127.0.0.1:{free_port()}/reactive"
-    # When the user runs a command that needs it (or code's first query: a request's, say)
-    started = time.monotonic()
-    done = project.manage(*command, DATABASE_URL=closed)
-    elapsed = time.monotonic() - started
-    # Then it fails within 5 s (beyond Django's own start-up, which on a loaded machine is
-    # seconds by itself), saying to start reactive_dev; not after the pool's 30 s wait
-    output = done.stdout + done.stderr
-    assert done.returncode != 0
-    assert elapsed - startup < 5, f"took {elapsed:.1f}s, start-up alone {startup:.1f}s"
-    assert "cannot be reached" in output and "python manage.py reactive_dev" in output
-    assert "error connecting in 'pool" not in output
-    if command != FIRST_QUERY:  # commands print the message; user code gets the exception
-        assert "Traceback" not in output
 
 
 def test_routing_daphne_celery_and_origin_mistakes_each_name_their_fix(
@@ -209,24 +191,103 @@ def test_function_defined_twice_in_a_module_fails_at_import_naming_both_lines(
     assert len(set(lines)) == 2, done.stderr
 
 
-def test_reactive_dev_says_it_skips_celery_without_celery_py(
-    project: FreshProject, postgres_url: str, redis_url: str,
+USERS = """
+@query
+def users(ctx: QueryCtx) -> int:
+    from django.contrib.auth.models import User
+
+    return User.objects.count()
+"""
+FIRST_QUERY = ("shell", "-c", "from chat.models import Message; Message.objects.count()")
+
+
+@pytest.fixture
+def stoppable_postgres() -> Iterator[PostgresServer]:
+    """A PostgreSQL of this test's own, which it stops halfway."""
+    with servers.stoppable_postgres() as server:
+        yield server
+
+
+def test_reactive_dev_and_every_entry_point_report_a_stopped_database_within_5s(
+    project: FreshProject, startup: float, stoppable_postgres: PostgresServer, redis_url: str,
 ) -> None:
-    # Given a wired project without mysite/celery.py, on running PostgreSQL and Redis (an
-    # empty database of its own: chat has no migrations yet)
+    # Given a wired project without mysite/celery.py, and chat without migrations, served by
+    # reactive_dev on a PostgreSQL of its own
     project.wire()
-    database_url = new_database(postgres_url)
+    project.append("chat/functions.py", USERS)
+    database_url = new_database(stoppable_postgres.url)
+    env = {"DATABASE_URL": database_url, "REDIS_URL": redis_url}
     port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    with _reactive_dev(project, port, env) as lines:
+        # Then it said what it runs, what it skips and why, one prefix per process
+        text = "\n".join(lines)
+        assert "dev | runs   asgi: daphne serving mysite.asgi:application" in text
+        assert ("dev | skips  Celery worker and beat: there is no mysite/celery.py" in text
+                and "crons will not run" in text), text
+        assert "migrate | " in text
+        # And a model without migrations is named with the command that fixes it
+        assert "chat.Message has no table; run python manage.py makemigrations chat" in text
+        # And a query works over HTTP and the websocket: the pool has connected
+        assert _http_query(url, "chat:users") == {"status": "success", "value": 0,
+                                                  "logLines": []}
+        assert asyncio.run(_subscribe(url, "chat:users")) == 0
+        before = len(lines)
+        # When the database server stops under the running stack
+        stoppable_postgres.stop()
+        # Then the next request and a new websocket subscription fail within 5 s, naming the fix
+        started = time.monotonic()
+        body = _http_query(url, "chat:users")
+        assert time.monotonic() - started < 5
+        assert body["status"] == "error", body
+        assert "cannot be reached" in body["errorMessage"], body
+        assert "python manage.py reactive_dev" in body["errorMessage"]
+        # And a new websocket subscription is never answered with a server error: the log
+        # reports the outage within 5 s, and the query gets its result once the server is back
+        assert asyncio.run(_subscribe_across_outage(url, lines, stoppable_postgres)) == 0
+        failures = [line for line in lines[before:] if "cannot be reached" in line]
+        assert any("function failed function=chat:users" in line for line in failures)
+        assert all("python manage.py reactive_dev" in line for line in failures), failures
+        assert _http_query(url, "chat:users")["value"] == 0  # the pool connects again
+    text = "\n".join(lines)
+    assert "Traceback" not in text, text
+    assert "\033[" not in text  # NO_COLOR
+    # And once the server is stopped again, every command that needs it, reactive_dev itself
+    # included, fails within 5 s (beyond Django's own start-up, seconds by itself on a loaded
+    # machine) saying how to start it: not after the pool's 30 s wait
+    stoppable_postgres.stop()
+    for command in (("migrate",), ("reactive_run", "chat:list"), FIRST_QUERY,
+                    ("reactive_dev", "--port", str(port))):
+        started = time.monotonic()
+        done = project.manage(*command, **env)
+        elapsed = time.monotonic() - started
+        output = done.stdout + done.stderr
+        assert done.returncode != 0, (command, output)
+        assert elapsed - startup < 5, f"{command}: {elapsed:.1f}s, start-up {startup:.1f}s"
+        assert "cannot be reached" in output, (command, output)
+        if command[0] == "reactive_dev":  # it uses DATABASE_URL's server and starts none
+            assert "unset DATABASE_URL" in output, output
+        else:
+            assert "python manage.py reactive_dev" in output, (command, output)
+        assert "error connecting in 'pool" not in output, (command, output)
+        if command != FIRST_QUERY:  # commands print the message; user code gets the exception
+            assert "Traceback" not in output, (command, output)
+
+
+@contextlib.contextmanager
+def _reactive_dev(project: FreshProject, port: int, env: dict[str, str]) -> Iterator[list[str]]:
+    """``manage.py reactive_dev`` until the block ends (Ctrl-C); yields its output lines."""
     proc = subprocess.Popen(
         [sys.executable, "manage.py", "reactive_dev", "--port", str(port)], cwd=project.root,
-        env=project.env(DATABASE_URL=database_url, REDIS_URL=redis_url),
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
+        env=project.env(**env), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        start_new_session=True,
     )
     lines = _collect(proc)
     try:
-        # When the stack is ready
-        wait_for(lambda: any("dev stack ready" in line for line in lines), timeout=60,
-                 what="reactive_dev to be ready")
+        wait_for(lambda: any("dev stack ready" in line for line in lines) or proc.poll(),
+                 timeout=60, what="reactive_dev to be ready")
+        assert proc.poll() is None, "\n".join(lines)
+        yield lines
     except BaseException:
         print("\n".join(lines))  # shown by pytest on failure
         raise
@@ -235,16 +296,32 @@ def test_reactive_dev_says_it_skips_celery_without_celery_py(
         proc.wait(timeout=30)
         assert proc.stdout is not None
         proc.stdout.close()
-    # Then it said what it runs, what it skips and why, one prefix per process
-    text = "\n".join(lines)
-    assert "dev | runs   asgi: daphne serving mysite.asgi:application" in text
-    assert ("dev | skips  Celery worker and beat: there is no mysite/celery.py" in text
-            and "crons will not run" in text), text
-    assert "migrate | " in text
-    # And a model without migrations is named with the command that fixes it, no traceback
-    assert "chat.Message has no table; run python manage.py makemigrations chat" in text
-    assert "Traceback" not in text
-    assert "\033[" not in text  # NO_COLOR
+
+
+def _http_query(url: str, path: str) -> Any:
+    response = requests.post(f"{url}/api/query", json={"path": path, "args": {},
+                                                        "format": "json"}, timeout=30)
+    return response.json()
+
+
+async def _subscribe(url: str, path: str) -> Any:
+    async with SyncClient(url) as client:
+        return await client.result(await client.subscribe(path), timeout=30)
+
+
+async def _subscribe_across_outage(url: str, lines: list[str], server: PostgresServer) -> Any:
+    """Subscribe to chat:users while ``server`` is stopped; once the log has reported the
+    outage (within 5 s), start the server again and return the query's first result."""
+    async with SyncClient(url) as client:
+        started, seen = time.monotonic(), len(lines)
+        query_id = await client.subscribe("chat:users")
+        while not any("reactor round failed" in line and "cannot be reached" in line
+                      for line in lines[seen:]):
+            assert time.monotonic() - started < 5, "no report of the outage within 5 s"
+            await asyncio.sleep(0.05)
+        assert query_id not in client.results and query_id not in client.errors
+        server.start(60)  # in this thread: the server stops when the thread that started it ends
+        return await client.result(query_id, timeout=30)
 
 
 def _collect(proc: subprocess.Popen[bytes]) -> list[str]:
