@@ -12,7 +12,8 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -53,23 +54,99 @@ def database_url(postgres_url: str) -> str:
     return new_database(postgres_url)
 
 
-@pytest.fixture(scope="module")
-def migrated(tmp_path_factory: pytest.TempPathFactory, database_url: str) -> FreshProject:
-    """A correctly wired project, migrated, shared by the tests that only run commands."""
-    project = FreshProject(tmp_path_factory.mktemp("wired") / "site")
+RUNS = {  # reactive_run cases on the migrated project: name -> arguments
+    "typo": ("chat:lst", '{"channel": "general"}'),
+    "argument": ("chat:send", '{"channel": "g", "bodyy": "hi"}'),
+    "convex_error": ("chat:send", '{"channel": "g", "body": " "}'),
+    "negative_limit": ("chat:list", '{"channel": "g", "limit": -1}'),
+    "query_writes": ("chat:tidy",),
+}
+
+
+def _unwired(project: FreshProject) -> None:
+    """reactive installed on PostgreSQL, and nothing else wired."""
+    project.append_settings("import dj_database_url\n"
+                            "DATABASES = {'default': dj_database_url.config()}")
+
+
+def _prefixed(project: FreshProject) -> None:
+    """The API mounted under a prefix."""
+    _unwired(project)
+    project.write("mysite/urls.py", "from django.urls import include, path\n"
+                  "urlpatterns = [path('backend/', include('reactive.urls'))]\n")
+
+
+def _misrouted(project: FreshProject) -> None:
+    """Wired for reactive except its asgi.py (startproject's, HTTP only), with daphne appended
+    after staticfiles, a celery.py that never autodiscovers, and origins the browser's
+    websocket will not match."""
+    project.wire(asgi=False)
+    project.append_settings('INSTALLED_APPS.remove("daphne")\nINSTALLED_APPS.append("daphne")\n'
+                            "REACTIVE = {'CORS_ALLOWED_ORIGINS': ['http://app.example:5173', "
+                            "'http://localhost:3000/']}")
+    project.write("mysite/celery.py", "from celery import Celery\n\napp = Celery('mysite')\n"
+                  "app.config_from_object('django.conf:settings', namespace='CELERY')\n")
+
+
+def _fixed(project: FreshProject) -> None:
+    """``_misrouted``, with each mistake fixed as its hint says."""
+    _misrouted(project)
+    project.write("mysite/asgi.py", ROUTED_ASGI)
+    project.append("mysite/celery.py", "app.autodiscover_tasks()")
+    project.append_settings('INSTALLED_APPS.remove("daphne")\nINSTALLED_APPS.insert(0, "daphne")\n'
+                            "REACTIVE = {}")
+
+
+def _defined_twice(project: FreshProject) -> None:
+    """A functions.py that defines ``send`` twice."""
     project.wire()
-    for command in (("makemigrations", "chat"), ("migrate", "--no-input")):
-        done = project.manage(*command, DATABASE_URL=database_url)
-        assert done.returncode == 0, done.stdout + done.stderr
-    return project
+    project.append("chat/functions.py", "@mutation\ndef send(ctx: MutationCtx, text: str) -> str:"
+                   "\n    return text\n")
+
+
+MISTAKES: dict[str, tuple[Callable[[FreshProject], None], tuple[str, ...]]] = {
+    # name: (the project's state, the command the user runs)
+    "sqlite": (lambda project: None, ("migrate",)),
+    "unwired": (_unwired, ("check",)),
+    "prefixed": (_prefixed, ("check",)),
+    "misrouted": (_misrouted, ("check",)),
+    "fixed": (_fixed, ("check",)),
+    "defined_twice": (_defined_twice, ("check",)),
+}
+
+
+@pytest.fixture(scope="module")
+def outcomes(tmp_path_factory: pytest.TempPathFactory, template: FreshProject,
+             database_url: str) -> dict[str, subprocess.CompletedProcess[str]]:
+    """Each of ``MISTAKES`` in a copy of the template, its command run in a process of its own,
+    and a correctly wired project, migrated, with each of ``RUNS`` run by reactive_run (one
+    process for those: each command's output and exit status are still its own). Independent
+    processes, so they run side by side, as many at once as there are cores."""
+    root = tmp_path_factory.mktemp("mistakes")
+    projects = {}
+    for name, (given, _) in MISTAKES.items():
+        projects[name] = FreshProject(root / name, template)
+        given(projects[name])
+    wired = FreshProject(root / "wired", template)
+    wired.wire()
+    with ThreadPoolExecutor(os.cpu_count() or 2) as pool:
+        runs = pool.submit(wired.manage_many, ("makemigrations", "chat"), ("migrate", "--no-input"),
+                           *(("reactive_run", *args) for args in RUNS.values()),
+                           DATABASE_URL=database_url)
+        futures = {name: pool.submit(projects[name].manage, *command, DATABASE_URL=database_url)
+                   for name, (_, command) in MISTAKES.items()}
+    for step in runs.result()[:2]:
+        assert step.returncode == 0, step.stdout + step.stderr
+    return {**{name: future.result() for name, future in futures.items()},
+            **dict(zip(RUNS, runs.result()[2:], strict=True))}
 
 
 def test_sqlite_database_is_reported_by_E002_naming_the_settings_file(
-    project: FreshProject,
+    outcomes: dict[str, subprocess.CompletedProcess[str]],
 ) -> None:
     # Given startproject's SQLite database and `reactive` installed
     # When the user migrates
-    done = project.manage("migrate")
+    done = outcomes["sqlite"]
     # Then a system check names the fix, with no traceback (the trigger check used to crash)
     output = done.stdout + done.stderr
     assert done.returncode != 0
@@ -79,39 +156,29 @@ def test_sqlite_database_is_reported_by_E002_naming_the_settings_file(
 
 
 def test_missing_asgi_application_and_urls_are_reported_naming_the_files(
-    project: FreshProject, database_url: str,
+    outcomes: dict[str, subprocess.CompletedProcess[str]],
 ) -> None:
     # Given reactive installed on PostgreSQL, and nothing else wired
-    project.append_settings("import dj_database_url\n"
-                            "DATABASES = {'default': dj_database_url.config()}")
     # When the user runs the checks
-    done = project.manage("check", DATABASE_URL=database_url)
+    done = outcomes["unwired"]
     # Then W050 asks for ASGI_APPLICATION in settings.py and W052 for the URLs in urls.py
     assert "(reactive.W050)" in done.stderr
     assert "ASGI_APPLICATION = 'mysite.asgi.application'" in done.stderr
     assert "(reactive.W052)" in done.stderr
     assert 'mysite/urls.py add path("", include("reactive.urls"))' in done.stderr
     # And the API mounted under a prefix is W053
-    project.write("mysite/urls.py", "from django.urls import include, path\n"
-                  "urlpatterns = [path('backend/', include('reactive.urls'))]\n")
-    below = project.manage("check", DATABASE_URL=database_url)
+    below = outcomes["prefixed"]
     assert "(reactive.W053)" in below.stderr and "'backend/'" in below.stderr
 
 
 def test_routing_daphne_celery_and_origin_mistakes_each_name_their_fix(
-    project: FreshProject, database_url: str,
+    outcomes: dict[str, subprocess.CompletedProcess[str]],
 ) -> None:
     # Given a project wired for reactive except its asgi.py (startproject's, HTTP only), with
     # daphne appended after staticfiles, a celery.py that never autodiscovers, and origins
     # the browser's websocket will not match
-    project.wire(asgi=False)
-    project.append_settings('INSTALLED_APPS.remove("daphne")\nINSTALLED_APPS.append("daphne")\n'
-                            "REACTIVE = {'CORS_ALLOWED_ORIGINS': ['http://app.example:5173', "
-                            "'http://localhost:3000/']}")
-    project.write("mysite/celery.py", "from celery import Celery\n\napp = Celery('mysite')\n"
-                  "app.config_from_object('django.conf:settings', namespace='CELERY')\n")
     # When the user runs the checks
-    done = project.manage("check", DATABASE_URL=database_url)
+    done = outcomes["misrouted"]
     # Then each names its fix: E051 asgi.py and reactive.routing, W051 daphne's place, W054
     # autodiscovery, W055/W056 the origins
     assert done.returncode != 0
@@ -122,53 +189,49 @@ def test_routing_daphne_celery_and_origin_mistakes_each_name_their_fix(
     assert "(reactive.W055)" in done.stderr and "http://app.example:5173" in done.stderr
     assert "(reactive.W056)" in done.stderr and "'http://localhost:3000/'" in done.stderr
     # And once each is fixed as its hint says, the project is clean
-    project.write("mysite/asgi.py", ROUTED_ASGI)
-    project.append("mysite/celery.py", "app.autodiscover_tasks()")
-    project.append_settings('INSTALLED_APPS.remove("daphne")\nINSTALLED_APPS.insert(0, "daphne")\n'
-                            "REACTIVE = {}")
-    fixed = project.manage("check", DATABASE_URL=database_url)
+    fixed = outcomes["fixed"]
     assert fixed.returncode == 0, fixed.stderr
     assert "no issues" in fixed.stdout
 
 
-def test_function_name_typo_suggests_the_right_name(migrated: FreshProject,
-                                                    database_url: str) -> None:
-    done = migrated.manage("reactive_run", "chat:lst", '{"channel": "general"}',
-                           DATABASE_URL=database_url)
+def test_function_name_typo_suggests_the_right_name(
+    outcomes: dict[str, subprocess.CompletedProcess[str]],
+) -> None:
+    done = outcomes["typo"]
     assert done.returncode == 1
     assert "Could not find public function for 'chat:lst'. Did you mean 'chat:list'?" in done.stderr
 
 
-def test_argument_typo_suggests_the_right_argument(migrated: FreshProject,
-                                                  database_url: str) -> None:
-    done = migrated.manage("reactive_run", "chat:send", '{"channel": "g", "bodyy": "hi"}',
-                           DATABASE_URL=database_url)
+def test_argument_typo_suggests_the_right_argument(
+    outcomes: dict[str, subprocess.CompletedProcess[str]],
+) -> None:
+    done = outcomes["argument"]
     assert done.returncode == 1
     assert "bodyy: unknown argument, did you mean 'body'? (the function takes channel, body)" \
         in done.stderr
 
 
-def test_convex_error_message_is_json(migrated: FreshProject, database_url: str) -> None:
-    done = migrated.manage("reactive_run", "chat:send", '{"channel": "g", "body": " "}',
-                           DATABASE_URL=database_url)
+def test_convex_error_message_is_json(
+    outcomes: dict[str, subprocess.CompletedProcess[str]],
+) -> None:
+    done = outcomes["convex_error"]
     assert done.returncode == 1
     assert 'ConvexError: {"code":"EMPTY"}' in done.stderr and "'code'" not in done.stderr
 
 
 def test_negative_limit_from_the_guide_is_a_clear_argument_error(
-    migrated: FreshProject, database_url: str,
+    outcomes: dict[str, subprocess.CompletedProcess[str]],
 ) -> None:
-    done = migrated.manage("reactive_run", "chat:list", '{"channel": "g", "limit": -1}',
-                           DATABASE_URL=database_url)
+    done = outcomes["negative_limit"]
     assert done.returncode == 1
     assert "limit: Input should be greater than or equal to 1 (got -1)" in done.stderr
     assert "Negative indexing" not in done.stderr
 
 
 def test_query_that_writes_prints_the_message_without_a_traceback(
-    migrated: FreshProject, database_url: str,
+    outcomes: dict[str, subprocess.CompletedProcess[str]],
 ) -> None:
-    done = migrated.manage("reactive_run", "chat:tidy", DATABASE_URL=database_url)
+    done = outcomes["query_writes"]
     assert done.returncode == 1
     assert "ReadOnly" in done.stderr or "read-only" in done.stderr.lower()
     assert "Traceback" not in done.stderr, done.stderr
@@ -176,14 +239,11 @@ def test_query_that_writes_prints_the_message_without_a_traceback(
 
 
 def test_function_defined_twice_in_a_module_fails_at_import_naming_both_lines(
-    project: FreshProject, database_url: str,
+    outcomes: dict[str, subprocess.CompletedProcess[str]],
 ) -> None:
     # Given a functions.py that defines `send` twice
-    project.wire()
-    project.append("chat/functions.py", "@mutation\ndef send(ctx: MutationCtx, text: str) -> str:"
-                   "\n    return text\n")
     # When anything starts Django
-    done = project.manage("check", DATABASE_URL=database_url)
+    done = outcomes["defined_twice"]
     # Then the import fails naming both definitions
     assert done.returncode != 0
     lines = re.findall(r"chat/functions\.py:(\d+)", done.stderr)
