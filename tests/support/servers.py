@@ -45,6 +45,18 @@ def postgres() -> Iterator[str]:
 
 
 @contextlib.contextmanager
+def stoppable_postgres() -> Iterator[PostgresServer]:
+    """A Postgres server of the caller's own, never DATABASE_URL's: a test may stop it (as a
+    database that goes away under a running project) without harming any other test."""
+    server = PostgresServer(scratch_dir("reactive-pg-stop-") / "data", fast=True)
+    server.start(timeout=120)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@contextlib.contextmanager
 def redis() -> Iterator[str]:
     """Yield the URL of a Redis server (the private one, or REDIS_URL's)."""
     external = os.environ.get("REDIS_URL")
