@@ -20,6 +20,7 @@ class ReactiveConfig(AppConfig):
     def ready(self) -> None:
         from reactive import checks, project_checks  # noqa: F401 - registers the checks
         from reactive.conf import reactive_settings
+        from reactive.functions.current import install_row_counter
         from reactive.functions.registry import registry
         from reactive.functions.transaction import install_guard
 
@@ -31,6 +32,7 @@ class ReactiveConfig(AppConfig):
         logstream.install()
         _install_metrics()
         connection_created.connect(install_guard, dispatch_uid="reactive_write_guard")
+        connection_created.connect(install_row_counter, dispatch_uid="reactive_row_counter")
         from reactive.scheduling import crons
 
         crons.registry.discover(apps.get_app_configs(), reactive_settings().SCHEDULER_CRONS_MODULE)

@@ -23,6 +23,10 @@ LATENCY = Histogram("reactive_function_duration_seconds", "Function call duratio
                              5, 10, 30))
 RETRIES = Counter("reactive_mutation_retries", "Mutation attempts that lost a race and ran "
                   "again.", ["function", "sqlstate"])
+ROWS_READ = Counter("reactive_function_rows_read", "Rows returned to calls by reading SQL "
+                    "statements (every attempt of a retried mutation).", ["function", "kind"])
+ROWS_WRITTEN = Counter("reactive_function_rows_written", "Rows inserted, updated or deleted "
+                       "by calls' SQL statements (every attempt).", ["function", "kind"])
 CONFLICTS = Counter("reactive_mutation_conflicts", "Mutations that failed after their last "
                     "attempt.", ["function", "sqlstate"])
 
@@ -52,12 +56,18 @@ _installed = threading.Event()
 
 def record_call(record: logs.CallRecord) -> None:
     """The call listener: one call counted and timed (unknown functions are not labelled)."""
-    try:
-        kind = str(registry.get(record.function, internal=True).kind)
-    except Exception:
-        return
+    kind = record.kind
+    if kind is None:
+        try:
+            kind = str(registry.get(record.function, internal=True).kind)
+        except Exception:
+            return
     CALLS.labels(record.function, kind, "success" if record.ok else "error").inc()
     LATENCY.labels(record.function, kind).observe(record.duration)
+    if record.rows_read:
+        ROWS_READ.labels(record.function, kind).inc(record.rows_read)
+    if record.rows_written:
+        ROWS_WRITTEN.labels(record.function, kind).inc(record.rows_written)
 
 
 def record_lost_race(function: str, sqlstate: str, gave_up: bool) -> None:

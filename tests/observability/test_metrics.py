@@ -124,3 +124,21 @@ def test_system_checks_name_a_bad_export_directory_and_metrics_without_a_key(
                                      "METRICS_ENABLED": True}):
         ids = {m.id for m in checks.run_checks() if m.id and m.id.startswith("reactive.")}
     assert not {"reactive.E040", "reactive.W040"} & ids
+
+
+def test_rows_read_and_written_are_counted_per_function() -> None:
+    # Given three notes, two of them written by one mutation
+    assert runtime.call(Call("testapp:add_note", {"body": "one"})).error is None
+    read_before = sample("reactive_function_rows_read_total",
+                         function="testapp:list_notes", kind="query")
+    written_before = sample("reactive_function_rows_written_total",
+                            function="testapp:add_two_notes", kind="mutation")
+    assert runtime.call(Call("testapp:add_two_notes", {"body": "two"})).error is None
+    # When a query reads them back through the client-facing path
+    outcome = runtime.call(Call("testapp:list_notes", {}))
+    # Then the query's reads and the mutation's writes are counted, row for row
+    assert outcome.error is None and len(outcome.value) == 3
+    assert sample("reactive_function_rows_read_total", function="testapp:list_notes",
+                  kind="query") - read_before == 3
+    assert sample("reactive_function_rows_written_total", function="testapp:add_two_notes",
+                  kind="mutation") - written_before == 2
