@@ -85,6 +85,7 @@ class CallRecord:
     log_lines: tuple[str, ...]
     rows_read: int = 0
     rows_written: int = 0
+    kind: str | None = None  # set for calls the registry does not hold ("httpAction")
 
 
 _current: contextvars.ContextVar[LogBuffer | None] = contextvars.ContextVar(
@@ -183,10 +184,13 @@ def _finish(
 
 
 @contextmanager
-def reported(name: str, identity: Identity, args: Any = None) -> Iterator[None]:
-    """Capture the lines of a call made outside the runtime's edges (a scheduled job) and
-    report it to the listeners when the block ends; an exception leaving the block makes it a
-    failed call (and propagates). No client waits for these lines: only listeners see them."""
+def reported(
+    name: str, identity: Identity, args: Any = None, kind: str | None = None
+) -> Iterator[None]:
+    """Capture the lines of a call made outside the runtime's edges (a scheduled job, an HTTP
+    action) and report it to the listeners when the block ends; an exception leaving the block
+    makes it a failed call (and propagates). No client waits for these lines: only listeners
+    see them. ``kind`` names calls the function registry does not hold."""
     started, clock = time.time(), time.perf_counter()
     error: str | None = None
     with capture() as buffer, current.running(name[:200], args or {}) as state:
@@ -199,7 +203,7 @@ def reported(name: str, identity: Identity, args: Any = None) -> Iterator[None]:
             lines = tuple(buffer.close()) if buffer is not None else ()
             _report(CallRecord(name[:200], identity, started, time.perf_counter() - clock,
                                error is None, error, lines, state.rows_read,
-                               state.rows_written))
+                               state.rows_written, kind))
 
 
 def _report(record: CallRecord) -> None:

@@ -22,7 +22,8 @@ from reactive.functions.registry import registry
 logger = logging.getLogger("reactive.calls")
 problems = logging.getLogger(__name__)
 
-UDF_TYPES = {"query": "Query", "mutation": "Mutation", "action": "Action"}
+UDF_TYPES = {"query": "Query", "mutation": "Mutation", "action": "Action",
+             "httpAction": "HttpAction"}
 FLUSH_INTERVAL = 0.2  # seconds a batch gathers before it is written
 READ_LIMIT = 1000  # entries per poll (the newest ones for a first poll)
 # Writers hold it while they insert: ids are taken and committed one writer at a time, so a
@@ -47,9 +48,8 @@ class LogStream:
         self.dropped = 0  # entries a full queue or a failed write lost
 
     def record(self, record: logs.CallRecord) -> None:
-        try:
-            kind = registry.get(record.function, internal=True).kind
-        except Exception:  # unknown functions never ran: nothing to show
+        kind = record.kind or _kind(record.function)
+        if kind is None:  # unknown functions never ran: nothing to show
             return
         identity = record.identity
         entry: dict[str, Any] = {
@@ -141,6 +141,13 @@ def _write(batch: list[dict[str, Any]], keep: int) -> None:
         db.execute(INSERT, [json.dumps(batch, default=str)])
         newest = max(row[0] for row in db.fetchall())
         db.execute("DELETE FROM reactive_functionlog WHERE id <= %s", [newest - keep])
+
+
+def _kind(function: str) -> str | None:
+    try:
+        return str(registry.get(function, internal=True).kind)
+    except Exception:
+        return None
 
 
 def _storable(text: str) -> str:

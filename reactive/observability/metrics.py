@@ -56,10 +56,12 @@ _installed = threading.Event()
 
 def record_call(record: logs.CallRecord) -> None:
     """The call listener: one call counted and timed (unknown functions are not labelled)."""
-    try:
-        kind = str(registry.get(record.function, internal=True).kind)
-    except Exception:
-        return
+    kind = record.kind
+    if kind is None:
+        try:
+            kind = str(registry.get(record.function, internal=True).kind)
+        except Exception:
+            return
     CALLS.labels(record.function, kind, "success" if record.ok else "error").inc()
     LATENCY.labels(record.function, kind).observe(record.duration)
     if record.rows_read:
