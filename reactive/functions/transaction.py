@@ -226,9 +226,14 @@ def _back_to_savepoint(connection: Any) -> None:
         return  # nothing to undo on a lost connection: the caller's error says so
     if raw.info.transaction_status == TransactionStatus.INTRANS and not connection.needs_rollback:
         return  # nothing went wrong in the database: nothing to undo
-    with connection.cursor() as cursor:
-        cursor.execute(f"ROLLBACK TO SAVEPOINT {QUERY_SAVEPOINT}")
+    # Django refuses statements while it marks the transaction for rollback; this one is it.
     transaction.set_rollback(False, using=DEFAULT_DB_ALIAS)
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute(f"ROLLBACK TO SAVEPOINT {QUERY_SAVEPOINT}")
+    except BaseException:
+        transaction.set_rollback(True, using=DEFAULT_DB_ALIAS)  # the round cannot go on
+        raise
 
 
 # Called after each lost race with (function, SQLSTATE, gave_up): metrics count them here.
