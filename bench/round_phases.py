@@ -6,8 +6,10 @@ they are sent. Then ``--rounds`` times: a plain INSERT into one of those channel
 separate connection, and one ``Reactor.run_round`` takes it in (one re-run, one Transition).
 Interleaved with the rounds, on the round's own connection, a bare ``SELECT 1`` gives the
 round trip of this machine at that moment. Prints one JSON line: the round's wall time
-(p50/p90), its phases (mean per round, ``Reactor.phases_us``), and the round trip p50, so a
-round can be read as "so many round trips plus Python".
+(p50/p90), the CPU time of the round's thread (p50: Python and system calls, less sensitive to
+a busy machine than wall time), its phases (mean per round, ``Reactor.phases_us``), the
+statements it sent (counted on the connection: those through Django's cursors, plus psycopg's
+own ``BEGIN`` and ``COMMIT``; each is one round trip) and the round trip p50.
 """
 
 from __future__ import annotations
@@ -30,6 +32,28 @@ class Handle:
         self.messages += len(messages)
 
 
+def count_statements(connection: Any) -> list[int]:
+    """A counter of the statements ``connection`` sends from now on (a one-item list)."""
+    from psycopg import _connection_base
+
+    count = [0]
+
+    def wrapper(execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
+        count[0] += 1
+        return execute(sql, params, many, context)
+
+    connection.ensure_connection()
+    connection.execute_wrappers.append(wrapper)
+    command = _connection_base.BaseConnection._exec_command  # BEGIN, COMMIT
+
+    def counted(self: Any, *args: Any, **kwargs: Any) -> Any:
+        count[0] += 1
+        return command(self, *args, **kwargs)
+
+    _connection_base.BaseConnection._exec_command = counted  # type: ignore[method-assign]
+    return count
+
+
 def measure(options: argparse.Namespace, db_url: str) -> dict[str, Any]:
     import psycopg
     from django.db import connection
@@ -48,6 +72,7 @@ def measure(options: argparse.Namespace, db_url: str) -> dict[str, Any]:
             handle.deliver(messages)
 
     step(adds)
+    statements = count_statements(connection)
     writer = psycopg.connect(db_url, autocommit=True)
 
     def write(n: int) -> None:
@@ -59,13 +84,17 @@ def measure(options: argparse.Namespace, db_url: str) -> dict[str, Any]:
         step([])
     before = dict(reactor.phases_us)
     executions = reactor.stats["executions"]
-    rounds, trips = [], []
+    rounds, trips, cpu = [], [], []
+    sent = 0
     log(f"timing {options.rounds} rounds")
     for n in range(options.rounds):
         write(n)
-        started = time.perf_counter()
+        started, thread_started, counted = (time.perf_counter(), time.thread_time(),
+                                            statements[0])
         step([])
         rounds.append(time.perf_counter() - started)
+        cpu.append(time.thread_time() - thread_started)
+        sent += statements[0] - counted
         started = time.perf_counter()
         with connection.cursor() as cursor:
             cursor.execute("SELECT 1")
@@ -79,6 +108,8 @@ def measure(options: argparse.Namespace, db_url: str) -> dict[str, Any]:
         "executions_per_round": (reactor.stats["executions"] - executions) / options.rounds,
         "round_p50_ms": round(percentile(rounds, 50) * 1000, 3),
         "round_p90_ms": round(percentile(rounds, 90) * 1000, 3),
+        "round_cpu_p50_ms": round(percentile(cpu, 50) * 1000, 3),
+        "statements_per_round": round(sent / options.rounds, 2),
         "round_trip_p50_ms": round(percentile(trips, 50) * 1000, 3),
         "round_in_round_trips": round(percentile(rounds, 50) / percentile(trips, 50), 1),
         "phases_ms": phases, "load_average": os.getloadavg()[0],
