@@ -2,12 +2,13 @@
 
 A round first takes in what sessions asked for since the last one (adds, removes, identity
 changes, finished mutations), then, in one REPEATABLE READ READ ONLY transaction (snapshot S):
-1. read the change-log rows committed since the previous snapshot (by txid visibility);
+1. read the change-log rows committed since the previous snapshot (by txid visibility), in
+   the same round trip as BEGIN and the snapshot;
 2. match them against the read sets of the live queries;
 3. re-run each invalidated or new query once per distinct (function, args, identity, journal),
    however many sessions hold it, keeping only results that changed;
-4. after commit, send each affected session its finished MutationResponses, then one
-   Transition to a fresh timestamp.
+4. send each affected session its finished MutationResponses, then one Transition to a fresh
+   timestamp: before the (read-only) COMMIT when the persisted clock covers it, else after.
 Queries not invalidated stay valid at S: no commit in (S_prev, S] touched their read sets.
 Rounds run in one worker thread (its own database connection); the asyncio side only moves
 messages. Rounds are woken by NOTIFY, by session activity, and by a periodic timer; a NOTIFY
