@@ -1,6 +1,6 @@
 """The Django admin for scheduled jobs, crons and cron runs (read-only lists with filters and
-search, and an action that cancels pending jobs), for stored files (with image previews), and
-for reactions (retry or skip a parked one) and data migrations."""
+search, and an action that cancels pending jobs), for stored files (with image previews), for
+reactions (retry or skip a parked one) and data migrations, and the staff-only health page."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ from typing import Any
 from django.contrib import admin, messages
 from django.db import transaction
 from django.db.models import QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed
+from django.template.response import TemplateResponse
 from django.utils.html import format_html
 
 from reactive.documents import shape as shapes
@@ -22,6 +23,7 @@ from reactive.models import (
     DataMigration,
     Document,
     DocumentShape,
+    Health,
     Job,
     JobState,
     Reaction,
@@ -209,3 +211,39 @@ class DocumentAdmin(_ReadOnly):
     list_filter = ("table",)
     search_fields = ("=id", "=table")
     readonly_fields = ("id", "table", "creation_time", "data")
+
+
+@admin.register(Health)
+class HealthAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    """Reactor, scheduler and function figures, reactions and data migrations, on one page
+    (``reactive.observability.health``); any active staff member may look, nobody may edit."""
+
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        return bool(request.user.is_active and request.user.is_staff)
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return self.has_module_permission(request)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def changelist_view(self, request: HttpRequest,
+                        extra_context: dict[str, Any] | None = None) -> HttpResponse:
+        from reactive.observability import health
+
+        if not self.has_view_permission(request):
+            from django.core.exceptions import PermissionDenied
+
+            raise PermissionDenied
+        if request.method not in ("GET", "HEAD"):
+            return HttpResponseNotAllowed(["GET", "HEAD"])
+        context = {**self.admin_site.each_context(request), "title": "Health",
+                   "opts": self.model._meta, "health": health.report(),
+                   **(extra_context or {})}
+        return TemplateResponse(request, "admin/reactive/health.html", context)

@@ -20,6 +20,7 @@ class ReactiveConfig(AppConfig):
     def ready(self) -> None:
         from reactive import checks, project_checks  # noqa: F401 - registers the checks
         from reactive.conf import reactive_settings
+        from reactive.functions.current import install_row_counter
         from reactive.functions.registry import registry
         from reactive.functions.transaction import install_guard
 
@@ -31,6 +32,7 @@ class ReactiveConfig(AppConfig):
         logstream.install()
         _install_metrics()
         connection_created.connect(install_guard, dispatch_uid="reactive_write_guard")
+        connection_created.connect(install_row_counter, dispatch_uid="reactive_row_counter")
         from reactive.scheduling import crons
 
         crons.registry.discover(apps.get_app_configs(), reactive_settings().SCHEDULER_CRONS_MODULE)
@@ -39,24 +41,18 @@ class ReactiveConfig(AppConfig):
 
 
 def _install_metrics() -> None:
-    """Count calls and retries, and report this process's Reactors at every scrape."""
-    from reactive.live.reactor import running_reactors
+    """Count calls and retries, and every round of this process's Reactors."""
+    from reactive.live.reactor import Reactor, RoundReport, add_round_listener, running_reactors
     from reactive.observability import metrics
 
-    def reactors() -> dict[str, float]:
-        totals: dict[str, float] = {}
-        for reactor in running_reactors():
-            counts = reactor.counts()
-            for key, name in (("sessions", "reactive_reactor_sessions"),
-                              ("queries", "reactive_reactor_subscriptions"),
-                              ("rounds", "reactive_reactor_rounds_total"),
-                              ("executions", "reactive_reactor_query_runs_total"),
-                              ("changes", "reactive_reactor_changes_total")):
-                totals[name] = totals.get(name, 0) + counts.get(key, 0)
-        return totals
+    def round_done(reactor: Reactor, report: RoundReport) -> None:
+        counts = [r.counts() for r in running_reactors()]
+        metrics.record_round(report.phases_us, report.reruns, report.changes, report.lag,
+                             sum(c["sessions"] for c in counts),
+                             sum(c["queries"] for c in counts))
 
     metrics.install()
-    metrics.add_source("reactors", reactors)
+    add_round_listener(round_done)
 
 
 def _install_triggers(*, using: str = "default", **kwargs: Any) -> None:

@@ -325,3 +325,21 @@ def check_documents(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage
         hint="Keep 'reactive' in TRACKED_APPS (or use '__all__') and 'reactive.Document' out "
         "of UNTRACKED_MODELS in settings.REACTIVE. See docs/guides/documents.md.",
         obj=Document, id="reactive.E100")]
+
+
+@register(Tags.compatibility)
+def check_observability(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """reactive.W074: ``PROMETHEUS_MULTIPROC_DIR`` (prometheus_client's multiprocess mode) is
+    set but is not a writable directory: counting the first call would fail."""
+    import os
+
+    directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if directory and not (os.path.isdir(directory) and os.access(directory, os.W_OK)):
+        return [Warning(
+            f"PROMETHEUS_MULTIPROC_DIR is {directory!r}, which is not a writable directory: "
+            "prometheus_client cannot record this process's metrics there.",
+            hint="Create it (empty, wiped at each deployment's start) and make it writable by "
+                 "every server and worker process, or unset it (docs/guides/observability.md).",
+            id="reactive.W074",
+        )]
+    return []

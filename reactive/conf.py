@@ -154,7 +154,7 @@ class ReactiveSettings(BaseModel):
     FUNCTION_LOGS_LOGGER: str = ""
     FUNCTION_LOGS_MAX_LINES: int = Field(256, ge=1, le=100_000)
     FUNCTION_LOGS_MAX_LINE_LENGTH: int = Field(32 * 1024, ge=80)
-    FUNCTION_LOGS_STREAM_SIZE: int = Field(10_000, ge=1)  # entries kept for `npx convex logs`
+    FUNCTION_LOGS_STREAM_SIZE: int = Field(10_000, ge=0)  # rows kept for `npx convex logs`; 0: none
     METRICS_ENABLED: bool = False  # GET /api/metrics (admin key or staff)
 
     # Mutations: retry policy for serialization failures and deadlocks.

@@ -75,6 +75,8 @@ REACTIVE = {
     "EXPOSE_ERROR_DETAILS": True,
     "FUNCTION_LOGS": True,
     "FUNCTION_LOGS_MAX_LINES": 20,
+    # bench/log_stream.py compares servers with the shared log stream on and off (0).
+    "FUNCTION_LOGS_STREAM_SIZE": int(os.environ.get("REACTIVE_LOG_STREAM_SIZE", "10000")),
     "EXPORT_PAGE_SIZE": 40,  # small pages, so the export tests page
     "METRICS_ENABLED": True,
     "CORS_ALLOWED_ORIGINS": ["http://allowed.example"],

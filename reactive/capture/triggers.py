@@ -36,6 +36,7 @@ UNTRACKED_TABLES = frozenset({
     "django_admin_log", "reactive_change", "reactive_state", "reactive_sessionrequest",
     "reactive_jobcommit", "reactive_untrackedread", "reactive_uploadclaim",
     "reactive_reaction", "reactive_datamigrationbatch", "reactive_documentshape",
+    "reactive_functionlog",
 })
 
 

@@ -87,14 +87,14 @@ def add_part(token: str, number: int, data: bytes) -> str:
 def finish_upload(token: str, parts: list[str], spec: dict[str, Any]) -> int:
     """Record an uploaded import, waiting for confirmation; return its id."""
     fmt, mode, table = spec.get("format"), spec.get("mode", "requireEmpty"), spec.get("tableName")
-    if fmt not in ("zip", "jsonLines"):
-        raise BadRequest(f"Import format {fmt!r} is not supported here; use a ZIP or JSONL.",
-                         code="BadImport")
+    if fmt not in ("zip", "jsonLines", "csv"):
+        raise BadRequest(f"Import format {fmt!r} is not supported here; use a ZIP, JSONL or "
+                         "CSV.", code="BadImport")
     if mode not in IMPORT_MODES:
         raise BadRequest(f"Unknown import mode {mode!r}.", code="BadImport")
-    if fmt == "jsonLines":
+    if fmt != "zip":
         if not isinstance(table, str):
-            raise BadRequest("A JSONL import needs a table name.", code="BadImport")
+            raise BadRequest(f"A {fmt} import needs a table name.", code="BadImport")
         table_named(table)
     numbers = [int(p) for p in parts if str(p).isdigit()]
     if not numbers or len(numbers) != len(parts):
@@ -150,5 +150,6 @@ def _assemble(upload: str, parts: list[int], out: Any) -> None:
 def _import_file(path: Path, spec: dict[str, Any]) -> int:
     if spec["format"] == "zip":
         return sum(load.import_zip(path, None, spec["mode"]).values())
-    with path.open(encoding="utf-8-sig") as lines:
-        return load.import_lines(table_named(spec["table"]), lines, spec["mode"])
+    read = load.import_csv if spec["format"] == "csv" else load.import_lines
+    with path.open(encoding="utf-8-sig", newline="") as lines:
+        return read(table_named(spec["table"]), lines, spec["mode"])

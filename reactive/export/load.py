@@ -1,5 +1,5 @@
-"""Snapshot import: documents from a snapshot ZIP (or one table's JSONL) written back into
-their tables, one transaction per table (all of a table's rows or none), streamed in batches.
+"""Snapshot import: documents from a snapshot ZIP (or one table's JSONL or CSV) written back
+into their tables, one transaction per table (all of a table's rows or none), in batches.
 
 Modes, as Convex's CLI has them: ``require_empty`` (default: refuse a table that has rows),
 ``append`` (add the rows; an existing ``_id`` fails the table), ``replace`` (delete the rows
@@ -19,6 +19,7 @@ from django.core.management.color import no_style
 from django.db import DatabaseError, connections, transaction
 
 from reactive.exceptions import BadRequest
+from reactive.export.csvrows import csv_rows
 from reactive.export.tables import Table, exported_tables
 from reactive.sql import quote_ident
 
@@ -70,17 +71,33 @@ def import_lines(table: Table, lines: IO[str], mode: str, progress: Progress | N
     Raises BadRequest naming the line for a malformed document or a rejected row; then
     nothing of this table was written.
     """
+    return _import(table, _jsonl_rows(table, lines), "line", mode, progress, using)
+
+
+def import_csv(table: Table, lines: IO[str], mode: str, progress: Progress | None = None,
+               using: str = "default") -> int:
+    """Load one table's CSV (a header row of field names, then one row per document, each cell
+    typed by its model field) in one transaction; return the rows written.
+
+    Raises BadRequest naming the row and column of a bad cell, or the row a constraint
+    refused; then nothing of this table was written.
+    """
+    return _import(table, csv_rows(table, lines), "row", mode, progress, using)
+
+
+def _import(table: Table, rows: Iterable[tuple[int, dict[str, Any]]], unit: str, mode: str,
+            progress: Progress | None, using: str) -> int:
     if mode not in MODES:
         raise BadRequest(f"Unknown import mode {mode!r}; use one of {', '.join(MODES)}.")
     try:
-        return _load(table, lines, mode, progress, using)
+        return _load(table, rows, unit, mode, progress, using)
     except DatabaseError as exc:  # a deferred foreign key fails at commit
         raise BadRequest(f"Table {table.name!r}: the import was refused at commit ({exc}); "
                          "nothing was imported into this table.", code="BadImport") from None
 
 
-def _load(table: Table, lines: IO[str], mode: str, progress: Progress | None,
-          using: str) -> int:
+def _load(table: Table, rows: Iterable[tuple[int, dict[str, Any]]], unit: str, mode: str,
+          progress: Progress | None, using: str) -> int:
     done = 0
     with transaction.atomic(using=using), connections[using].cursor() as cursor:
         name = quote_ident(table.name)
@@ -94,19 +111,8 @@ def _load(table: Table, lines: IO[str], mode: str, progress: Progress | None,
                     f"Table {table.name!r} is not empty; import with --append or --replace.",
                     code="TableNotEmpty",
                 )
-        for first_line, batch in _batches(table, lines):
-            try:
-                with transaction.atomic(using=using):
-                    cursor.execute(
-                        f"INSERT INTO {name} SELECT * FROM "
-                        f"jsonb_populate_recordset(NULL::{name}, %s::jsonb)", [json.dumps(batch)],
-                    )
-            except DatabaseError as exc:
-                raise BadRequest(
-                    f"Table {table.name!r}: a row in lines {first_line}-"
-                    f"{first_line + len(batch) - 1} was refused ({exc}); nothing was imported "
-                    "into this table.", code="BadImport",
-                ) from None
+        for batch in _batches(rows):
+            _insert(cursor, table, batch, unit, using)
             done += len(batch)
             if progress:
                 progress(table.name, done, 0)
@@ -115,18 +121,47 @@ def _load(table: Table, lines: IO[str], mode: str, progress: Progress | None,
     return done
 
 
-def _batches(table: Table, lines: Iterable[str]) -> Iterator[tuple[int, list[dict[str, Any]]]]:
-    batch: list[dict[str, Any]] = []
-    start = 1
-    for number, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        batch.append(_row(table, line, number))
+def _insert(cursor: Any, table: Table, batch: list[tuple[int, dict[str, Any]]], unit: str,
+            using: str) -> None:
+    """Insert a batch; when Postgres refuses it, find the first refused row (one savepoint
+    each, only on this failure path) and name it."""
+    name = quote_ident(table.name)
+    statement = (f"INSERT INTO {name} SELECT * FROM "
+                 f"jsonb_populate_recordset(NULL::{name}, %s::jsonb)")
+    try:
+        with transaction.atomic(using=using):
+            cursor.execute(statement, [json.dumps([row for _, row in batch])])
+        return
+    except DatabaseError as exc:
+        refused = exc
+    where = f"{unit}s {batch[0][0]}-{batch[-1][0]}"  # if only the batch as a whole fails
+    for number, row in batch:
+        try:
+            with transaction.atomic(using=using):
+                cursor.execute(statement, [json.dumps([row])])
+        except DatabaseError as exc:
+            refused, where = exc, f"{unit} {number}"
+            break
+    raise BadRequest(f"Table {table.name!r}: {where} was refused ({refused}); nothing was "
+                     "imported into this table.", code="BadImport") from None
+
+
+def _batches(rows: Iterable[tuple[int, dict[str, Any]]]
+             ) -> Iterator[list[tuple[int, dict[str, Any]]]]:
+    batch: list[tuple[int, dict[str, Any]]] = []
+    for numbered in rows:
+        batch.append(numbered)
         if len(batch) >= BATCH:
-            yield start, batch
-            batch, start = [], number + 1
+            yield batch
+            batch = []
     if batch:
-        yield start, batch
+        yield batch
+
+
+def _jsonl_rows(table: Table, lines: Iterable[str]) -> Iterator[tuple[int, dict[str, Any]]]:
+    for number, line in enumerate(lines, 1):
+        if line.strip():
+            yield number, _row(table, line, number)
 
 
 def _row(table: Table, line: str, number: int) -> dict[str, Any]:

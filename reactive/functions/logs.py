@@ -19,9 +19,10 @@ from typing import Any, TextIO, TypeVar
 from django.conf import settings
 
 from reactive.conf import reactive_settings
+from reactive.functions import current
 from reactive.types import Identity
 
-__all__ = ["CallRecord", "add_listener", "capture", "captured", "remove_listener"]
+__all__ = ["CallRecord", "add_listener", "capture", "captured", "remove_listener", "reported"]
 
 logger = logging.getLogger(__name__)
 
@@ -82,6 +83,9 @@ class CallRecord:
     ok: bool
     error: str | None
     log_lines: tuple[str, ...]
+    rows_read: int = 0
+    rows_written: int = 0
+    kind: str | None = None  # set for calls the registry does not hold ("httpAction")
 
 
 _current: contextvars.ContextVar[LogBuffer | None] = contextvars.ContextVar(
@@ -135,35 +139,36 @@ def captured(method: F) -> F:
     holding one as ``outcome``): fill its ``log_lines`` and report the call to the listeners.
     Works for sync and ``async`` methods."""
 
-    def begin(args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[str, Identity]:
+    def begin(args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Identity, Any]:
         request = args[1] if len(args) > 1 else kwargs["call"]  # the runtime's Call
         ref = request.function
-        return str(getattr(ref, "name", ref))[:200], request.identity or Identity()
+        name = str(getattr(ref, "name", ref))[:200]
+        return request.identity or Identity(), current.running(name, request.args)
 
     if inspect.iscoroutinefunction(method):
         @functools.wraps(method)
         async def acall(*args: Any, **kwargs: Any) -> Any:
-            name, identity = begin(args, kwargs)
+            identity, running = begin(args, kwargs)
             started, clock = time.time(), time.perf_counter()
-            with capture() as buffer:
+            with capture() as buffer, running as state:
                 result = await method(*args, **kwargs)
-            return _finish(result, buffer, name, identity, started, clock)
+            return _finish(result, buffer, state, identity, started, clock)
 
         return acall  # type: ignore[return-value]
 
     @functools.wraps(method)
     def call(*args: Any, **kwargs: Any) -> Any:
-        name, identity = begin(args, kwargs)
+        identity, running = begin(args, kwargs)
         started, clock = time.time(), time.perf_counter()
-        with capture() as buffer:
+        with capture() as buffer, running as state:
             result = method(*args, **kwargs)
-        return _finish(result, buffer, name, identity, started, clock)
+        return _finish(result, buffer, state, identity, started, clock)
 
     return call  # type: ignore[return-value]
 
 
 def _finish(
-    result: Any, buffer: LogBuffer | None, name: str, identity: Identity,
+    result: Any, buffer: LogBuffer | None, state: current.RunningCall, identity: Identity,
     started: float, clock: float,
 ) -> Any:
     nested = hasattr(result, "outcome")  # an Evaluation holds the Outcome
@@ -172,14 +177,41 @@ def _finish(
     if lines:
         outcome = replace(outcome, log_lines=lines)
         result = replace(result, outcome=outcome) if nested else outcome
-    record = CallRecord(name, identity, started, time.perf_counter() - clock,
-                        outcome.error is None, outcome.error, tuple(lines))
+    _report(CallRecord(state.function, identity, started, time.perf_counter() - clock,
+                       outcome.error is None, outcome.error, tuple(lines),
+                       state.rows_read, state.rows_written))
+    return result
+
+
+@contextmanager
+def reported(
+    name: str, identity: Identity, args: Any = None, kind: str | None = None
+) -> Iterator[None]:
+    """Capture the lines of a call made outside the runtime's edges (a scheduled job, an HTTP
+    action) and report it to the listeners when the block ends; an exception leaving the block
+    makes it a failed call (and propagates). No client waits for these lines: only listeners
+    see them. ``kind`` names calls the function registry does not hold."""
+    started, clock = time.time(), time.perf_counter()
+    error: str | None = None
+    with capture() as buffer, current.running(name[:200], args or {}) as state:
+        try:
+            yield
+        except BaseException as exc:
+            error = f"{type(exc).__name__}: {exc}"
+            raise
+        finally:
+            lines = tuple(buffer.close()) if buffer is not None else ()
+            _report(CallRecord(name[:200], identity, started, time.perf_counter() - clock,
+                               error is None, error, lines, state.rows_read,
+                               state.rows_written, kind))
+
+
+def _report(record: CallRecord) -> None:
     for listener in list(_listeners):
         try:
             listener(record)
         except Exception:  # a broken listener must not fail the call
             logger.exception("call listener failed listener=%r", listener)
-    return result
 
 
 class _CaptureHandler(logging.Handler):

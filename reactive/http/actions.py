@@ -15,6 +15,7 @@ from django.views.decorators.csrf import csrf_exempt
 
 from reactive.conf import reactive_settings
 from reactive.exceptions import RequestError
+from reactive.functions import logs
 from reactive.functions.context import ActionCtx, SyncActionCtx
 from reactive.functions.http_actions import HttpAction, routes
 from reactive.functions.runtime import runtime
@@ -60,18 +61,21 @@ def _caller(request: HttpRequest) -> Identity:
 
 
 async def _run(action: HttpAction, identity: Identity, request: HttpRequest) -> HttpResponseBase:
+    """Run the handler; what it logs and how it ended go to the call listeners (log stream,
+    metrics) like any function call's."""
     try:
-        if action.is_async:
-            with action_scope(action.name):
-                response = await action.func(ActionCtx(identity, runtime), request)
-        else:
-            response = await in_thread(_run_sync, action, SyncActionCtx(identity, runtime),
-                                       request)
-        if not isinstance(response, HttpResponseBase):
-            raise TypeError(
-                f"HTTP action {action.name} returned {type(response).__name__}, not an "
-                "HttpResponse."
-            )
+        with logs.reported(action.name, identity, kind="httpAction"):
+            if action.is_async:
+                with action_scope(action.name):
+                    response = await action.func(ActionCtx(identity, runtime), request)
+            else:
+                response = await in_thread(_run_sync, action, SyncActionCtx(identity, runtime),
+                                           request)
+            if not isinstance(response, HttpResponseBase):
+                raise TypeError(
+                    f"HTTP action {action.name} returned {type(response).__name__}, not an "
+                    "HttpResponse."
+                )
     except Exception as exc:
         return _crashed(action, exc)
     return response

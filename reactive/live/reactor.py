@@ -27,6 +27,7 @@ import threading
 import time
 from collections.abc import Callable, Hashable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any
 
 from django.db import connections
@@ -51,6 +52,30 @@ IDLE_ROUND_SECONDS = 5.0
 # requests, BEGIN + snapshot, the log read, matching, re-runs, COMMIT (+ clock upkeep),
 # building the messages, handing them to the sessions (on the event loop).
 PHASES = ("inbox", "begin", "log", "match", "rerun", "commit", "encode", "send")
+
+
+@dataclass(frozen=True)
+class RoundReport:
+    """One finished round, for round listeners (metrics): microseconds per phase, distinct
+    queries (re-)run, change-log rows read, and the lag from the first NOTIFY that woke the
+    round (Postgres sends it at commit) to the messages being handed to the sessions (None
+    when no commit woke it or nothing was sent)."""
+
+    phases_us: dict[str, int]
+    reruns: int
+    changes: int
+    lag: float | None
+
+
+RoundListener = Callable[["Reactor", RoundReport], None]
+_round_listeners: list[RoundListener] = []
+
+
+def add_round_listener(listener: RoundListener) -> None:
+    """Call ``listener(reactor, report)`` on the event loop after every round of every
+    Reactor of this process (it must be quick and must not raise)."""
+    if listener not in _round_listeners:
+        _round_listeners.append(listener)
 
 
 class _Laps:
@@ -91,6 +116,7 @@ class Reactor:
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="reactive-reactor")
         self._task: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._delivered_at: float | None = None  # when the current round's news was handed over
         self._listener = Listener(triggers.CHANNEL, self.notified, self._on_listen_lost)
         # Owned by the round thread:
         self.subscriptions = Subscriptions()
@@ -101,6 +127,7 @@ class Reactor:
         self._held: set[SessionHandle] = set()
         self.stats = {"rounds": 0, "executions": 0, "changes": 0, "notifies": 0, "skipped": 0}
         self.phases_us = dict.fromkeys(PHASES, 0)
+        self._woken_at: float | None = None  # the first NOTIFY since the last round began
 
     # -- asyncio side --------------------------------------------------------------------
 
@@ -136,6 +163,8 @@ class Reactor:
             self._tables.add(table)
         else:
             self._any_table = True
+        if self._woken_at is None:
+            self._woken_at = time.monotonic()
         self._wake.set()
 
     def _on_listen_lost(self) -> None:
@@ -158,6 +187,9 @@ class Reactor:
                 self.stats["skipped"] += 1
                 continue
             inbox, self._inbox = self._inbox, []
+            woken_at, self._woken_at = self._woken_at, None
+            before = (dict(self.phases_us), self.stats["executions"], self.stats["changes"])
+            self._delivered_at = None  # set by _send if this round hands messages over
             self._busy = True
             try:
                 await loop.run_in_executor(self._executor, self.run_round, inbox, self._send_soon)
@@ -171,6 +203,7 @@ class Reactor:
                 self._wake.set()
                 continue
             self._busy = False
+            self._report(before, woken_at, self._delivered_at)
 
     def _send_soon(self, deliveries: list[Delivery]) -> None:
         """From the round thread: have the loop hand the messages over, in round order (the
@@ -185,6 +218,20 @@ class Reactor:
         for handle, messages in deliveries:
             handle.deliver(messages)
         sending("send")
+        self._delivered_at = time.monotonic()
+
+    def _report(self, before: tuple[dict[str, int], int, int], woken_at: float | None,
+                delivered_at: float | None) -> None:
+        phases, executions, changes = before
+        lag = None if woken_at is None or delivered_at is None else delivered_at - woken_at
+        report = RoundReport(
+            {phase: total - phases[phase] for phase, total in self.phases_us.items()},
+            self.stats["executions"] - executions, self.stats["changes"] - changes, lag)
+        for listener in list(_round_listeners):
+            try:
+                listener(self, report)
+            except Exception:  # metrics must never stop the Reactor
+                logger.exception("round listener failed listener=%r", listener)
 
     def round_due(self) -> bool:
         """Whether a round could change anything for this process's sessions.

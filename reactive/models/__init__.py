@@ -6,6 +6,7 @@ from .crons import Cron, CronRun, CronRunStatus
 from .datamigrations import DataMigration, DataMigrationBatch, DataMigrationState
 from .documents import Document, DocumentShape
 from .jobs import Job, JobCommit, JobState
+from .logs import FunctionLog, Health
 from .reactions import Reaction, ReactionState
 from .sessions import SessionRequest
 from .storage import StoredFile, UploadClaim
@@ -19,6 +20,8 @@ __all__ = [
     "DataMigrationState",
     "Document",
     "DocumentShape",
+    "FunctionLog",
+    "Health",
     "Job",
     "JobCommit",
     "JobState",

@@ -1,49 +1,73 @@
-"""Prometheus metrics (``prometheus_client``): per-function calls, errors and latency from the
-call listeners, mutation retries and conflicts from the transactions' conflict listener, and,
-at scrape time, the change-log backlog, scheduler queue depth and the Reactors' counters."""
+"""Prometheus metrics (``prometheus_client``) counted in each process: per-function calls,
+errors and latency from the call listeners, mutation retries and conflicts from the
+transactions' conflict listener, and the Reactors' rounds from their round listener."""
 
 from __future__ import annotations
 
+import os
 import threading
-from collections.abc import Callable, Iterator
-from typing import Any
+from collections.abc import Mapping
 
-from django.db import connections
-from prometheus_client import REGISTRY, Counter, Histogram
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
-from prometheus_client.registry import Collector
+from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.multiprocess import MultiProcessCollector
 
 from reactive.functions import logs, transaction
 from reactive.functions.registry import registry
+from reactive.observability.collectors import DatabaseCollector
 
-KIND = {"query": "query", "mutation": "mutation", "action": "action"}
-
-CALLS = Counter("reactive_function_calls", "Client-facing function calls, by outcome.",
-                ["function", "kind", "outcome"])
+CALLS = Counter("reactive_function_calls", "Client-facing and scheduled function calls, by "
+                "outcome.", ["function", "kind", "outcome"])
 LATENCY = Histogram("reactive_function_duration_seconds", "Function call duration.",
                     ["function", "kind"],
                     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5,
                              5, 10, 30))
 RETRIES = Counter("reactive_mutation_retries", "Mutation attempts that lost a race and ran "
                   "again.", ["function", "sqlstate"])
+ROWS_READ = Counter("reactive_function_rows_read", "Rows returned to calls by reading SQL "
+                    "statements (every attempt of a retried mutation).", ["function", "kind"])
+ROWS_WRITTEN = Counter("reactive_function_rows_written", "Rows inserted, updated or deleted "
+                       "by calls' SQL statements (every attempt).", ["function", "kind"])
 CONFLICTS = Counter("reactive_mutation_conflicts", "Mutations that failed after their last "
                     "attempt.", ["function", "sqlstate"])
 
-# name -> callable returning {counter or gauge name: value}, registered by the Django glue
-# (e.g. the Reactors of this process), read at scrape time.
-Source = Callable[[], dict[str, float]]
-_sources: dict[str, Source] = {}
+ROUND_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
+                 0.5, 1, 2.5, 5)
+ROUNDS = Counter("reactive_reactor_rounds", "Reactor rounds.")
+ROUND_PHASES = Histogram("reactive_reactor_round_phase_seconds", "Time a Reactor round spent "
+                         "in each phase (inbox, begin, log, match, rerun, commit, encode, send).",
+                         ["phase"], buckets=ROUND_BUCKETS)
+ROUND_TIME = Histogram("reactive_reactor_round_seconds", "Reactor round duration, all phases.",
+                       buckets=ROUND_BUCKETS)
+PUSH_LAG = Histogram("reactive_reactor_push_lag_seconds", "From the NOTIFY of a commit that "
+                     "woke a round to its messages handed to the sessions.",
+                     buckets=ROUND_BUCKETS)
+RERUNS = Histogram("reactive_reactor_reruns_per_round", "Distinct queries (re-)run per round.",
+                   buckets=(0, 1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 5000))
+QUERY_RUNS = Counter("reactive_reactor_query_runs", "Queries (re-)run by Reactors.")
+CHANGES = Counter("reactive_reactor_changes", "Change-log rows read by Reactors.")
+# livesum: in multiprocess mode, the sum over the live processes.
+SESSIONS = Gauge("reactive_reactor_sessions", "Sync sessions held by Reactors.",
+                 multiprocess_mode="livesum")
+SUBSCRIPTIONS = Gauge("reactive_reactor_subscriptions", "Distinct live queries held by "
+                      "Reactors.", multiprocess_mode="livesum")
+
 _installed = threading.Event()
 
 
 def record_call(record: logs.CallRecord) -> None:
     """The call listener: one call counted and timed (unknown functions are not labelled)."""
-    try:
-        kind = str(registry.get(record.function, internal=True).kind)
-    except Exception:
-        return
+    kind = record.kind
+    if kind is None:
+        try:
+            kind = str(registry.get(record.function, internal=True).kind)
+        except Exception:
+            return
     CALLS.labels(record.function, kind, "success" if record.ok else "error").inc()
     LATENCY.labels(record.function, kind).observe(record.duration)
+    if record.rows_read:
+        ROWS_READ.labels(record.function, kind).inc(record.rows_read)
+    if record.rows_written:
+        ROWS_WRITTEN.labels(record.function, kind).inc(record.rows_written)
 
 
 def record_lost_race(function: str, sqlstate: str, gave_up: bool) -> None:
@@ -51,54 +75,37 @@ def record_lost_race(function: str, sqlstate: str, gave_up: bool) -> None:
     (CONFLICTS if gave_up else RETRIES).labels(function, sqlstate).inc()
 
 
-class DatabaseCollector(Collector):
-    """Gauges read from Postgres when scraped: change-log rows, and jobs due but not started."""
-
-    def describe(self) -> Iterator[Any]:
-        # Without describe(), registering would call collect(): a query (and a connection left
-        # open) at start-up.
-        return iter(())
-
-    def collect(self) -> Iterator[Any]:
-        try:
-            with connections["default"].cursor() as cursor:
-                cursor.execute(
-                    "SELECT (SELECT count(*) FROM reactive_change), (SELECT count(*) FROM "
-                    "reactive_job WHERE state = 'pending' AND due_at <= now()), "
-                    "(SELECT coalesce(extract(epoch FROM now() - min(due_at)), 0) FROM "
-                    "reactive_job WHERE state = 'pending' AND due_at <= now())")
-                backlog, due, oldest = cursor.fetchone()
-        except Exception:  # a scrape must not fail because the database is down
-            return
-        yield GaugeMetricFamily("reactive_change_log_rows", "Rows in the change log.",
-                                value=backlog)
-        yield GaugeMetricFamily("reactive_scheduler_due_jobs", "Jobs due and not started.",
-                                value=due)
-        yield GaugeMetricFamily("reactive_scheduler_due_lag_seconds",
-                                "How long the oldest due job has waited.", value=float(oldest))
+def record_round(phases_us: Mapping[str, int], reruns: int, changes: int, lag: float | None,
+                 sessions: int, subscriptions: int) -> None:
+    """One Reactor round; ``sessions`` and ``subscriptions`` are this process's totals."""
+    ROUNDS.inc()
+    for phase, micros in phases_us.items():
+        ROUND_PHASES.labels(phase).observe(micros / 1e6)
+    ROUND_TIME.observe(sum(phases_us.values()) / 1e6)
+    RERUNS.observe(reruns)
+    QUERY_RUNS.inc(reruns)
+    CHANGES.inc(changes)
+    if lag is not None:
+        PUSH_LAG.observe(lag)
+    SESSIONS.set(sessions)
+    SUBSCRIPTIONS.set(subscriptions)
 
 
-class SourceCollector(Collector):
-    """The registered sources' values: names ending in ``_total`` are counters."""
-
-    def describe(self) -> Iterator[Any]:
-        return iter(())
-
-    def collect(self) -> Iterator[Any]:
-        totals: dict[str, float] = {}
-        for source in list(_sources.values()):
-            for name, value in source().items():
-                totals[name] = totals.get(name, 0) + value
-        for name, value in sorted(totals.items()):
-            if name.endswith("_total"):
-                yield CounterMetricFamily(name.removesuffix("_total"), name, value=value)
-            else:
-                yield GaugeMetricFamily(name, name, value=value)
+def multiprocess() -> bool:
+    """Whether ``prometheus_client`` runs in multiprocess mode (``PROMETHEUS_MULTIPROC_DIR``)."""
+    return bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
 
 
-def add_source(name: str, source: Source) -> None:
-    """Report ``source()``'s values (summed over sources) at every scrape."""
-    _sources[name] = source
+def exposition_registry() -> CollectorRegistry:
+    """What ``/api/metrics`` and the health page show: this process's registry, or, in
+    multiprocess mode, every process's metrics merged from the shared directory; with the
+    database-derived gauges either way."""
+    if not multiprocess():
+        return REGISTRY
+    merged = CollectorRegistry()
+    MultiProcessCollector(merged)  # type: ignore[no-untyped-call]
+    merged.register(DatabaseCollector())
+    return merged
 
 
 def install() -> None:
@@ -108,5 +115,5 @@ def install() -> None:
     _installed.set()
     logs.add_listener(record_call)
     transaction.add_conflict_listener(record_lost_race)
-    REGISTRY.register(DatabaseCollector())
-    REGISTRY.register(SourceCollector())
+    if not multiprocess():
+        REGISTRY.register(DatabaseCollector())

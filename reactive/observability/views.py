@@ -1,5 +1,5 @@
-"""``GET /api/stream_function_logs?cursor=N`` (admin key): the log stream as ``npx convex
-logs`` polls it, ``{entries, newCursor}``, waiting briefly when there is nothing new; and
+"""``GET /api/stream_function_logs?cursor=N`` (admin key): every process's log stream as ``npx
+convex logs`` polls it, ``{entries, newCursor}``, waiting briefly when nothing is new; and
 ``GET /api/metrics`` (``METRICS_ENABLED``; admin key or a staff session): Prometheus text."""
 
 from __future__ import annotations
@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import hmac
 
+from asgiref.sync import sync_to_async
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
@@ -14,7 +15,7 @@ from reactive.conf import reactive_settings
 from reactive.observability.logstream import stream
 
 LONG_POLL_SECONDS = 5.0
-POLL_INTERVAL = 0.1
+POLL_INTERVAL = 0.25  # a query on the shared table each time
 
 
 @csrf_exempt
@@ -28,15 +29,19 @@ async def stream_function_logs(request: HttpRequest) -> HttpResponse:
                              "admin key: 'Authorization: Convex <admin key>'."}, status=401)
     raw = request.GET.get("cursor", "0")
     try:
-        cursor = int(float(raw))
+        cursor = int(raw)
     except ValueError:
         return JsonResponse({"code": "BadCursor", "message": "'cursor' must be a number."},
                             status=400)
+    if cursor < 0 or cursor >= 2**63:
+        return JsonResponse({"code": "BadCursor", "message": "'cursor' must be a "
+                             "newCursor this endpoint returned, or 0."}, status=400)
+    read = sync_to_async(stream.since)
     deadline = asyncio.get_running_loop().time() + LONG_POLL_SECONDS
-    entries, new_cursor = stream.since(cursor)
+    entries, new_cursor = await read(cursor)
     while not entries and cursor > 0 and asyncio.get_running_loop().time() < deadline:
         await asyncio.sleep(POLL_INTERVAL)
-        entries, new_cursor = stream.since(cursor)
+        entries, new_cursor = await read(cursor)
     return JsonResponse({"entries": entries, "newCursor": new_cursor})
 
 
@@ -49,8 +54,11 @@ def _is_admin(header: str) -> bool:
 
 
 def metrics(request: HttpRequest) -> HttpResponse:
-    """The Prometheus exposition of the default registry (ours and the project's metrics)."""
-    from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
+    """The Prometheus exposition of the default registry (ours and the project's metrics), or
+    of every process's in ``prometheus_client``'s multiprocess mode."""
+    from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+    from reactive.observability.metrics import exposition_registry
 
     if not reactive_settings().METRICS_ENABLED:
         raise Http404("Metrics are off: set REACTIVE['METRICS_ENABLED'] = True.")
@@ -60,4 +68,5 @@ def metrics(request: HttpRequest) -> HttpResponse:
         return JsonResponse({"code": "Unauthenticated", "message": "Metrics need the admin key "
                              "('Authorization: Convex <admin key>') or a staff login."},
                             status=401)
-    return HttpResponse(generate_latest(REGISTRY), content_type=CONTENT_TYPE_LATEST)
+    return HttpResponse(generate_latest(exposition_registry()),
+                        content_type=CONTENT_TYPE_LATEST)

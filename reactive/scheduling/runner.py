@@ -23,6 +23,7 @@ from django.utils import timezone
 
 from reactive.conf import reactive_settings
 from reactive.exceptions import FunctionNotFound
+from reactive.functions import logs
 from reactive.functions.definitions import AnyDefinition
 from reactive.functions.registry import registry
 from reactive.functions.runtime import Runtime, runtime
@@ -116,7 +117,8 @@ def _run_mutation(job: Job, definition: AnyDefinition, runner: Runtime) -> str |
         return result
 
     try:
-        result = run_serializable(attempt, function=definition.name)
+        with logs.reported(definition.name, ANONYMOUS, args):
+            result = run_serializable(attempt, function=definition.name)
     except IntegrityError:
         # Another run of this job committed first (it outlived its lease): ours rolled back.
         logger.warning("job already committed job=%d; this run rolled back", job.pk)
@@ -128,7 +130,9 @@ def _run_mutation(job: Job, definition: AnyDefinition, runner: Runtime) -> str |
 
 def _run_action(job: Job, definition: AnyDefinition, runner: Runtime) -> str | None:
     try:
-        result = runner.run(definition, decode_args(job.args), ANONYMOUS, internal=True)
+        args = decode_args(job.args)
+        with logs.reported(definition.name, ANONYMOUS, args):
+            result = runner.run(definition, args, ANONYMOUS, internal=True)
     except Exception as exc:  # recorded on the job
         return _settle(job, definition, exc)
     return _record_success(job, result)

@@ -9,10 +9,12 @@ import os
 import subprocess
 import zipfile
 from collections.abc import Iterator
+from io import StringIO
 from pathlib import Path
 
 import pytest
 import requests
+from django.core.management import call_command
 
 from tests.conftest import JS_DIR
 from tests.support.waiting import wait_for
@@ -94,6 +96,26 @@ def test_cli_export_then_import_round_trips_a_table(cli: Cli, tmp_path: Path) ->
     Account.objects.create(name="c", balance=1)
     cli("import", "--replace", "-y", str(path))
     assert sorted(Account.objects.values_list("name", flat=True)) == ["a", "b"]
+
+
+def test_cli_imports_a_csv_typed_by_the_model(cli: Cli, tmp_path: Path) -> None:
+    # Given a CSV written by reactive_export
+    Account.objects.create(name="a", balance=2**40)
+    path = tmp_path / "accounts.csv"
+    call_command("reactive_export", str(path), "--table", "testapp_account", "--no-progress",
+                 stdout=StringIO(), stderr=StringIO())
+    Account.objects.all().delete()
+    # When the CLI imports it, then the row is back, typed
+    out = cli("import", "--table", "testapp_account", "-y", str(path))
+    assert "Added 1 documents" in out.stdout + out.stderr
+    assert list(Account.objects.values_list("name", "balance")) == [("a", 2**40)]
+    # And a bad cell fails the import naming its row and column, changing nothing
+    path.write_text("_id,name,balance\n9,b,1\n10,c,lots\n", encoding="utf-8")
+    failed = cli("import", "--table", "testapp_account", "--append", "-y", str(path),
+                 check=False)
+    assert failed.returncode != 0
+    assert "row 2, column 'balance'" in failed.stdout + failed.stderr
+    assert Account.objects.count() == 1
 
 
 def _one_table(path: Path, table: str, tmp: Path) -> Path:

@@ -16,6 +16,7 @@ from django.test import AsyncClient, Client
 
 from reactive import http_action
 from reactive.exceptions import DefinitionError
+from reactive.functions import logs
 from reactive.functions.http_actions import HttpRoutes
 from tests.auth.test_sync_auth import token
 from tests.testapp.functions.http import WEBHOOK_SECRET
@@ -153,3 +154,21 @@ def test_bare_decorator_and_clashing_routes_are_refused() -> None:
     table.add(http_action("/x", methods=["GET", "POST"])(lambda ctx, request: None))
     with pytest.raises(DefinitionError, match="Two HTTP actions serve POST /x"):
         table.add(http_action("/x", methods=["POST"])(lambda ctx, request: None))
+
+
+def test_http_actions_are_reported_to_the_log_stream_and_metrics() -> None:
+    # Given a listener, as the log stream and the metrics register one
+    seen: list[logs.CallRecord] = []
+    logs.add_listener(seen.append)
+    try:
+        # When a handler that prints runs, and one that crashes
+        assert Client().get("/http/whoami").status_code == 200
+        assert Client().get("/http/boom").status_code == 500
+    finally:
+        logs.remove_listener(seen.append)
+    # Then each is one call of kind httpAction, with its output and its outcome
+    ok, crashed = seen
+    assert (ok.function, ok.kind, ok.ok) == ("testapp/http:whoami", "httpAction", True)
+    assert ok.log_lines == ("[LOG] whoami GET",)
+    assert (crashed.kind, crashed.ok) == ("httpAction", False)
+    assert crashed.error == "RuntimeError: a secret detail"

@@ -1,5 +1,5 @@
 """Metrics on /api/metrics (admin key or staff, off unless enabled), counted from real calls
-and genuine mutation conflicts; Sentry events from function crashes, through a fake DSN."""
+and genuine mutation conflicts; ``reactive_insights`` ranking them."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ from typing import Any
 
 import pytest
 import requests
-import sentry_sdk
 from django.contrib.auth.models import User
 from django.core.management import CommandError, call_command
 from django.db import connection
@@ -17,7 +16,6 @@ from django.test import Client, override_settings
 from prometheus_client import REGISTRY
 
 from reactive.functions.runtime import Call, runtime
-from reactive.observability.sentry import before_send
 from tests.testapp.models import Account
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(120)]
@@ -86,33 +84,6 @@ def test_mutation_conflicts_are_counted_as_retries_by_sqlstate() -> None:
     assert sum(Account.objects.values_list("balance", flat=True)) == 2000
 
 
-def test_a_crash_reaches_sentry_tagged_with_the_function() -> None:
-    # Given Sentry with a fake DSN and a transport that keeps the events
-    events: list[dict[str, Any]] = []
-
-    class Keep(sentry_sdk.transport.Transport):
-        def capture_envelope(self, envelope: Any) -> None:
-            for item in envelope.items:
-                if item.type == "event":
-                    events.append(item.payload.json)
-
-    sentry_sdk.init(dsn="https://public@sentry.invalid/1", transport=Keep,
-                    before_send=before_send, default_integrations=True)
-    try:
-        # When a function crashes
-        outcome = runtime.call(Call("testapp:crash", {}))
-        sentry_sdk.flush(timeout=5)
-    finally:
-        sentry_sdk.init()  # no DSN: disabled again
-    # Then one event carries the traceback, tagged with the function
-    assert not outcome.ok
-    crash = [e for e in events if e.get("tags", {}).get("function") == "testapp:crash"]
-    assert len(crash) == 1, events
-    assert crash[0]["tags"]["request_id"] in outcome.error
-    frames = crash[0]["exception"]["values"][-1]
-    assert frames["type"] == "ValueError" and frames["value"] == "boom"
-
-
 def test_reactive_insights_ranks_slow_and_conflicting_functions(live_server_url: str) -> None:
     # Given calls while the command watches (and totals since start)
     done = threading.Event()
@@ -153,3 +124,21 @@ def test_system_checks_name_a_bad_export_directory_and_metrics_without_a_key(
                                      "METRICS_ENABLED": True}):
         ids = {m.id for m in checks.run_checks() if m.id and m.id.startswith("reactive.")}
     assert not {"reactive.E040", "reactive.W040"} & ids
+
+
+def test_rows_read_and_written_are_counted_per_function() -> None:
+    # Given three notes, two of them written by one mutation
+    assert runtime.call(Call("testapp:add_note", {"body": "one"})).error is None
+    read_before = sample("reactive_function_rows_read_total",
+                         function="testapp:list_notes", kind="query")
+    written_before = sample("reactive_function_rows_written_total",
+                            function="testapp:add_two_notes", kind="mutation")
+    assert runtime.call(Call("testapp:add_two_notes", {"body": "two"})).error is None
+    # When a query reads them back through the client-facing path
+    outcome = runtime.call(Call("testapp:list_notes", {}))
+    # Then the query's reads and the mutation's writes are counted, row for row
+    assert outcome.error is None and len(outcome.value) == 3
+    assert sample("reactive_function_rows_read_total", function="testapp:list_notes",
+                  kind="query") - read_before == 3
+    assert sample("reactive_function_rows_written_total", function="testapp:add_two_notes",
+                  kind="mutation") - written_before == 2

@@ -35,6 +35,7 @@ async def payment_webhook(ctx: ActionCtx, request: HttpRequest) -> HttpResponse:
 @http_action("/whoami", methods=["GET", "POST"])
 def whoami(ctx: SyncActionCtx, request: HttpRequest) -> JsonResponse:
     identity = ctx.auth.get_user_identity()
+    print(f"whoami {request.method}")  # reaches the log stream like any function's output
     notes = len(ctx.run_query("testapp:list_notes")) if request.GET.get("count") else None
     return JsonResponse({
         "method": request.method,

@@ -1,0 +1,22 @@
+"""Functions for the Sentry tests: named `testapp/observe:<name>`."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from reactive import MutationCtx, QueryCtx, mutation, query
+
+logger = logging.getLogger("tests.testapp.observe")
+
+
+@query
+def crash_with(ctx: QueryCtx, email: str, profile: dict[str, Any], tags: list[str]) -> None:
+    secret = email  # a local holding an argument's value: never sent either
+    raise ValueError(f"no profile for {len(secret)} characters")
+
+
+@mutation
+def complain(ctx: MutationCtx, email: str, count: int) -> int:
+    logger.error("complaint count=%d", count)
+    return count
