@@ -26,6 +26,18 @@ from tests.support.syncclient import SyncClient
 ADMIN_KEY = "tests-admin-key-0123456789"  # tests.settings REACTIVE["ADMIN_KEY"]
 CHANNEL_QUERY = "testapp/bench:channel_messages"
 
+SERVERS = {
+    # --server choices of the live benchmarks: (ASGI server, its command-line options).
+    # uvicorn's default websocket implementation (``--ws auto``) is websockets' sans-I/O one
+    # since uvicorn 0.54 (0.55 here), with permessage-deflate negotiated.
+    "uvicorn": ("uvicorn", ()),
+    "uvicorn-nodeflate": ("uvicorn", ("--ws-per-message-deflate", "false")),
+    "uvicorn-wsproto": ("uvicorn", ("--ws", "wsproto")),
+    "uvicorn-wsproto-nodeflate": ("uvicorn", ("--ws", "wsproto",
+                                              "--ws-per-message-deflate", "false")),
+    "daphne": ("daphne", ()),
+}
+
 # (session, query id, decoded value, arrival time)
 OnUpdate = Callable[["Session", int, Any, float], None]
 

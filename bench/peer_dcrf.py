@@ -33,6 +33,7 @@ import websockets
 from _common import Client, database, emit, log
 from _live import (
     CHANNEL_QUERY,
+    SERVERS,
     Session,
     close_sessions,
     freeze_heap,
@@ -62,8 +63,9 @@ async def steady_rss(pid: int, samples: int = 5, every: float = 0.4) -> int:
 class BenchServer(AsgiServer):
     """tests.support.servers.AsgiServer serving bench.peer_dcrf (one stack per process)."""
 
-    def __init__(self, env: dict[str, str], args: tuple[str, ...] = ()) -> None:
-        super().__init__(env, args=args)
+    def __init__(self, env: dict[str, str], server: str = "uvicorn") -> None:
+        name, args = SERVERS[server]
+        super().__init__(env, server=name, args=args)
         self._env["DJANGO_SETTINGS_MODULE"] = SETTINGS
 
     def command(self) -> list[str]:
@@ -71,9 +73,9 @@ class BenchServer(AsgiServer):
 
 
 @contextlib.contextmanager
-def serving(env: dict[str, str], args: tuple[str, ...] = ()) -> Iterator[BenchServer]:
-    server = BenchServer(env, args)
-    log(f"starting {env['BENCH_STACK']} server; log at {server.log_path}")
+def serving(env: dict[str, str], server_name: str) -> Iterator[BenchServer]:
+    server = BenchServer(env, server_name)
+    log(f"starting {env['BENCH_STACK']} on {server_name}; log at {server.log_path}")
     server.start()
     try:
         yield server
@@ -260,7 +262,7 @@ async def measure(options: argparse.Namespace, ours: Side, peer: Side) -> dict[s
         "benchmark": "peer_dcrf", "layer": options.layer, "sessions": options.sessions,
         "channels": options.channels, "active": options.active, "rate": options.rate,
         "ours": mine, "dcrf": theirs,
-        "per_message_deflate": not options.no_deflate,
+        "servers": {"ours": options.server, "dcrf": options.peer_server},
         "bytes_per_idle_session": memory,
         "ratio_memory": round(memory["ours"] / memory["dcrf"], 2) if memory["dcrf"] else None,
         "ratio_p50": ratio("p50_ms"), "ratio_p99": ratio("p99_ms"),
@@ -273,7 +275,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--sessions", type=int, default=200, help="sessions per stack")
     parser.add_argument("--no-deflate", action="store_true",
-                        help="both servers: uvicorn --ws-per-message-deflate false")
+                        help="both servers: uvicorn --ws-per-message-deflate false (the same "
+                             "as --server uvicorn-nodeflate)")
+    parser.add_argument("--server", choices=sorted(SERVERS), default="uvicorn",
+                        help="the ASGI server and its websocket options for both stacks")
+    parser.add_argument("--peer-server", choices=sorted(SERVERS),
+                        help="the peer's, if it differs (default: --server)")
     parser.add_argument("--channels", type=int, default=200)
     parser.add_argument("--active", type=int, default=20, help="channels that get writes")
     parser.add_argument("--rate", type=float, default=25.0, help="writes per second")
@@ -285,7 +292,9 @@ def main() -> None:
     options = parser.parse_args()
     if importlib.util.find_spec("djangochannelsrestframework") is None:
         sys.exit("peer_dcrf.py needs the peer installed: pip install -e '.[bench]'")
-    args = ("--ws-per-message-deflate", "false") if options.no_deflate else ()
+    if options.no_deflate:
+        options.server = "uvicorn-nodeflate"
+    options.peer_server = options.peer_server or options.server
     with contextlib.ExitStack() as stack:
         ours_db = stack.enter_context(database("reactive_bench"))
         peer_db = stack.enter_context(database("reactive_peer"))
@@ -296,10 +305,11 @@ def main() -> None:
         if options.layer == "redis":
             peer_env["REDIS_URL"] = stack.enter_context(redis())
         ours = Side("ours", stack.enter_context(serving(
-            {"DATABASE_URL": pooled(ours_db), "BENCH_STACK": "ours"}, args)), options.channels,
+            {"DATABASE_URL": pooled(ours_db), "BENCH_STACK": "ours"}, options.server)),
+            options.channels,
             options.active)
-        peer = Side("dcrf", stack.enter_context(serving(peer_env, args)), options.channels,
-                    options.active)
+        peer = Side("dcrf", stack.enter_context(serving(peer_env, options.peer_server)),
+                    options.channels, options.active)
         result = asyncio.run(measure(options, ours, peer))
     emit(result)
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 BENCHMARKS = ["mutation_throughput.py", "contention.py", "scheduler_latency.py",
-              "push_latency.py", "precision.py", "capacity.py", "peer_dcrf.py"]
+              "push_latency.py", "precision.py", "capacity.py", "peer_dcrf.py", "fanout.py"]
 
 
 def main() -> int:

@@ -166,7 +166,8 @@ class DocumentError(FunctionError):
     enforced shape. A ``FunctionError``: the client gets a ``ConvexError`` whose ``data`` is
     ``{"code": code, "table": table, "field": field}`` (``field`` may be None). Codes:
     ``InvalidTableName``, ``InvalidDocumentId``, ``DocumentNotFound``, ``InvalidDocument``,
-    ``DocumentTooLarge``, ``DocumentTooDeep``, ``ShapeViolation``.
+    ``DocumentTooLarge``, ``DocumentTooDeep``, ``ShapeViolation``, ``MoveInProgress`` (a read
+    of a table routed to a model while some of its documents are not moved yet).
     """
 
     code = "DocumentError"

@@ -9,6 +9,8 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -170,3 +172,38 @@ def test_redis_server_stops_when_its_parent_is_killed(server_dir: Path) -> None:
         parent.send_signal(signal.SIGKILL)
         parent.wait(10)
     wait_for(lambda: not _alive(pid), timeout=30, what=f"redis pid {pid} to exit")
+
+
+def test_fail_fast_pool_keeps_waiting_when_the_server_answers(postgres_url: str) -> None:
+    # Given the backend's pool, connected once, with its one connection lent out
+    from reactive.embedded.backend.base import POOL_FIRST_WAIT, FailFastPool, probe
+
+    params = psycopg.conninfo.conninfo_to_dict(postgres_url)
+    pool = FailFastPool(postgres_url, min_size=1, max_size=1, timeout=10, open=True)
+    pool.probe = lambda: probe(params)
+    try:
+        held = pool.getconn()
+        assert pool.proven
+        # When another caller asks and the connection comes back only after the first wait
+        timer = threading.Timer(POOL_FIRST_WAIT + 1, pool.putconn, [held])
+        timer.start()
+        started = time.monotonic()
+        second = pool.getconn()
+        # Then the server answered the probe, so it waited for the pool instead of failing
+        assert time.monotonic() - started >= POOL_FIRST_WAIT + 0.5
+        pool.putconn(second)
+        timer.join()
+    finally:
+        pool.close()
+
+
+def test_probe_of_a_closed_port_names_the_fix_at_once() -> None:
+    from reactive.embedded.backend.base import DatabaseUnreachable, probe
+    from reactive.embedded.ports import free_port
+
+    started = time.monotonic()
+    with pytest.raises(DatabaseUnreachable) as failed:
+        probe({"host": "127.0.0.1", "port": free_port(), "dbname": "app", "user": "app"})
+    assert time.monotonic() - started < 3
+    assert "'app' at 127.0.0.1:" in str(failed.value) and "reactive_dev" in str(failed.value)
+    assert failed.value.database_unreachable

@@ -433,3 +433,97 @@ def test_search_box_and_similar_messages_are_live(browser: Any, example: Example
     assert "zebra crossing closed" in similar.first.inner_text()
     ada.context.close()
     grace.context.close()
+
+
+def add_note(page: Any, body: str, tags: str = "") -> None:
+    page.fill("#new-note input[name=body]", body)
+    page.fill("#new-note input[name=tags]", tags)
+    page.click("#new-note button[type=submit]")
+
+
+def open_notes(page: Any, viewport: dict[str, int]) -> None:
+    """On phones the notes panel is a row the Notes button opens; on desktops it is shown."""
+    if viewport is PHONE:
+        assert page.locator("[data-testid=notes-panel]").is_hidden()
+        page.click("#notes-toggle")
+    page.locator("#new-note input[name=body]").wait_for(state="visible")
+
+
+@pytest.mark.parametrize("viewport", [PHONE, DESKTOP], ids=["390px", "desktop"])
+def test_schema_free_notes_pin_live_at_phone_and_desktop_widths(
+    browser: Any, example: Example, viewport: dict[str, int],
+) -> None:
+    ada, grace = login(browser, example, "ada", viewport), login(browser, example, "grace")
+    open_notes(ada, viewport)
+    tag = f"w{viewport['width']}"
+    # When ada adds a note with tags
+    add_note(ada, f"Retro notes for {tag}", f"retro, {tag}")
+    card = ada.locator(f"[data-testid=recent-notes] li:has-text('Retro notes for {tag}')")
+    card.wait_for()
+    assert card.locator(".tag").all_inner_texts() == ["retro", tag]
+    assert ada.input_value("#new-note input[name=body]") == ""
+    # And pins it: grace's pinned list shows it, pushed, newest first
+    card.locator("button:has-text('pin')").click()
+    pinned = grace.locator("[data-testid=pinned-notes] li")
+    pinned.filter(has_text=f"Retro notes for {tag}").wait_for()
+    add_note(ada, f"Ship it on Friday ({tag})", "release")
+    ada.locator(f"[data-testid=recent-notes] li:has-text('Ship it on Friday ({tag})') "
+                "button:has-text('pin')").click()
+    grace.wait_for_function(
+        "tag => document.querySelector('[data-testid=pinned-notes] li')"
+        "?.textContent.includes(`Ship it on Friday (${tag})`)", arg=tag)
+    # And the layout still fits, with the notes open, at this width (and 360 px on phones)
+    assert_layout_fits(ada, viewport)
+    if viewport is PHONE:
+        assert_layout_fits(ada, {"width": 360, "height": 640})
+        ada.set_viewport_size(viewport)
+    # When she unpins the first and deletes the second, both leave grace's pinned list
+    ada.locator(f"[data-testid=pinned-notes] li:has-text('Retro notes for {tag}') "
+                "button:has-text('unpin')").click()
+    pinned.filter(has_text=f"Retro notes for {tag}").wait_for(state="detached")
+    ada.locator(f"[data-testid=pinned-notes] li:has-text('Ship it on Friday ({tag})') "
+                "button:has-text('delete')").click()
+    pinned.filter(has_text=f"Ship it on Friday ({tag})").wait_for(state="detached")
+    # And bad input is refused with the server's message, nothing added
+    add_note(ada, "   ")
+    shows_error(ada, "Write the note first.")
+    add_note(ada, "Tagged badly", "not a tag!")
+    shows_error(ada, "Up to 5 tags")
+    assert ada.locator("[data-testid=recent-notes] li:has-text('Tagged badly')").count() == 0
+    assert ada.input_value("#new-note input[name=body]") == "Tagged badly"  # kept to fix
+    if viewport is PHONE:  # the Notes button closes the row again
+        ada.click("#notes-toggle")
+        ada.locator("[data-testid=notes-panel]").wait_for(state="hidden")
+    assert ada.console_errors == [] and grace.console_errors == []
+    ada.context.close()
+    grace.context.close()
+
+
+def test_notes_screenshots(browser: Any, example: Example) -> None:
+    """docs/images/notes.png and notes-phone.png (the tutorial's notes part)."""
+    desk, phone = login(browser, example, "grace", DESKTOP), login(browser, example, "ada", PHONE)
+    for page in (desk, phone):  # a channel of its own, without the other tests' chatter
+        page.goto(f"{example.url}/#planning")
+        page.wait_for_selector("#channel-title:has-text('#planning')")
+    send(desk, "Pinned the review time and the freeze in Notes, on the left.")
+    phone.wait_for_selector(".message:has-text('Pinned the review time')", timeout=30_000)
+    send(phone, "Thanks! Pinning the tour ideas once I have written them up.")
+    desk.wait_for_selector(".message:has-text('Pinning the tour ideas')", timeout=30_000)
+    for body, tags in (("Design review moved to Thursday 14:00", "meeting, design"),
+                       ("Staging is frozen until the release is out", "release"),
+                       ("Ideas for the onboarding tour", "product")):
+        add_note(desk, body, tags)
+        desk.locator(f"[data-testid=recent-notes] li:has-text({body!r})").wait_for()
+    for body in ("Design review moved", "Staging is frozen"):
+        desk.locator(f"[data-testid=recent-notes] li:has-text({body!r}) "
+                     "button:has-text('pin')").click()
+        desk.locator(f"[data-testid=pinned-notes] li:has-text({body!r})").wait_for()
+    open_notes(phone, PHONE)
+    phone.locator("[data-testid=pinned-notes] li:has-text('Staging is frozen')").wait_for()
+    desk.mouse.move(900, 400)  # no hover highlight in the picture
+    DOCS_IMAGES.mkdir(parents=True, exist_ok=True)
+    desk.screenshot(path=str(DOCS_IMAGES / "notes.png"))
+    phone.screenshot(path=str(DOCS_IMAGES / "notes-phone.png"))
+    assert desk.console_errors == [] and phone.console_errors == []
+    desk.context.close()
+    phone.context.close()

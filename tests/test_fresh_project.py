@@ -3,6 +3,8 @@ one ends in a message that names the fix (issue #9), fast and without a tracebac
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
 import re
 import signal
@@ -10,12 +12,19 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import pytest
+import requests
 
+from reactive.embedded import PostgresServer
 from reactive.embedded.ports import free_port
+from tests.support import servers
 from tests.support.fresh import ROUTED_ASGI, FreshProject, new_database
+from tests.support.syncclient import SyncClient
 from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.timeout(120)
@@ -45,23 +54,99 @@ def database_url(postgres_url: str) -> str:
     return new_database(postgres_url)
 
 
-@pytest.fixture(scope="module")
-def migrated(tmp_path_factory: pytest.TempPathFactory, database_url: str) -> FreshProject:
-    """A correctly wired project, migrated, shared by the tests that only run commands."""
-    project = FreshProject(tmp_path_factory.mktemp("wired") / "site")
+RUNS = {  # reactive_run cases on the migrated project: name -> arguments
+    "typo": ("chat:lst", '{"channel": "general"}'),
+    "argument": ("chat:send", '{"channel": "g", "bodyy": "hi"}'),
+    "convex_error": ("chat:send", '{"channel": "g", "body": " "}'),
+    "negative_limit": ("chat:list", '{"channel": "g", "limit": -1}'),
+    "query_writes": ("chat:tidy",),
+}
+
+
+def _unwired(project: FreshProject) -> None:
+    """reactive installed on PostgreSQL, and nothing else wired."""
+    project.append_settings("import dj_database_url\n"
+                            "DATABASES = {'default': dj_database_url.config()}")
+
+
+def _prefixed(project: FreshProject) -> None:
+    """The API mounted under a prefix."""
+    _unwired(project)
+    project.write("mysite/urls.py", "from django.urls import include, path\n"
+                  "urlpatterns = [path('backend/', include('reactive.urls'))]\n")
+
+
+def _misrouted(project: FreshProject) -> None:
+    """Wired for reactive except its asgi.py (startproject's, HTTP only), with daphne appended
+    after staticfiles, a celery.py that never autodiscovers, and origins the browser's
+    websocket will not match."""
+    project.wire(asgi=False)
+    project.append_settings('INSTALLED_APPS.remove("daphne")\nINSTALLED_APPS.append("daphne")\n'
+                            "REACTIVE = {'CORS_ALLOWED_ORIGINS': ['http://app.example:5173', "
+                            "'http://localhost:3000/']}")
+    project.write("mysite/celery.py", "from celery import Celery\n\napp = Celery('mysite')\n"
+                  "app.config_from_object('django.conf:settings', namespace='CELERY')\n")
+
+
+def _fixed(project: FreshProject) -> None:
+    """``_misrouted``, with each mistake fixed as its hint says."""
+    _misrouted(project)
+    project.write("mysite/asgi.py", ROUTED_ASGI)
+    project.append("mysite/celery.py", "app.autodiscover_tasks()")
+    project.append_settings('INSTALLED_APPS.remove("daphne")\nINSTALLED_APPS.insert(0, "daphne")\n'
+                            "REACTIVE = {}")
+
+
+def _defined_twice(project: FreshProject) -> None:
+    """A functions.py that defines ``send`` twice."""
     project.wire()
-    for command in (("makemigrations", "chat"), ("migrate", "--no-input")):
-        done = project.manage(*command, DATABASE_URL=database_url)
-        assert done.returncode == 0, done.stdout + done.stderr
-    return project
+    project.append("chat/functions.py", "@mutation\ndef send(ctx: MutationCtx, text: str) -> str:"
+                   "\n    return text\n")
+
+
+MISTAKES: dict[str, tuple[Callable[[FreshProject], None], tuple[str, ...]]] = {
+    # name: (the project's state, the command the user runs)
+    "sqlite": (lambda project: None, ("migrate",)),
+    "unwired": (_unwired, ("check",)),
+    "prefixed": (_prefixed, ("check",)),
+    "misrouted": (_misrouted, ("check",)),
+    "fixed": (_fixed, ("check",)),
+    "defined_twice": (_defined_twice, ("check",)),
+}
+
+
+@pytest.fixture(scope="module")
+def outcomes(tmp_path_factory: pytest.TempPathFactory, template: FreshProject,
+             database_url: str) -> dict[str, subprocess.CompletedProcess[str]]:
+    """Each of ``MISTAKES`` in a copy of the template, its command run in a process of its own,
+    and a correctly wired project, migrated, with each of ``RUNS`` run by reactive_run (one
+    process for those: each command's output and exit status are still its own). Independent
+    processes, so they run side by side, as many at once as there are cores."""
+    root = tmp_path_factory.mktemp("mistakes")
+    projects = {}
+    for name, (given, _) in MISTAKES.items():
+        projects[name] = FreshProject(root / name, template)
+        given(projects[name])
+    wired = FreshProject(root / "wired", template)
+    wired.wire()
+    with ThreadPoolExecutor(os.cpu_count() or 2) as pool:
+        runs = pool.submit(wired.manage_many, ("makemigrations", "chat"), ("migrate", "--no-input"),
+                           *(("reactive_run", *args) for args in RUNS.values()),
+                           DATABASE_URL=database_url)
+        futures = {name: pool.submit(projects[name].manage, *command, DATABASE_URL=database_url)
+                   for name, (_, command) in MISTAKES.items()}
+    for step in runs.result()[:2]:
+        assert step.returncode == 0, step.stdout + step.stderr
+    return {**{name: future.result() for name, future in futures.items()},
+            **dict(zip(RUNS, runs.result()[2:], strict=True))}
 
 
 def test_sqlite_database_is_reported_by_E002_naming_the_settings_file(
-    project: FreshProject,
+    outcomes: dict[str, subprocess.CompletedProcess[str]],
 ) -> None:
     # Given startproject's SQLite database and `reactive` installed
     # When the user migrates
-    done = project.manage("migrate")
+    done = outcomes["sqlite"]
     # Then a system check names the fix, with no traceback (the trigger check used to crash)
     output = done.stdout + done.stderr
     assert done.returncode != 0
@@ -71,65 +156,29 @@ def test_sqlite_database_is_reported_by_E002_naming_the_settings_file(
 
 
 def test_missing_asgi_application_and_urls_are_reported_naming_the_files(
-    project: FreshProject, database_url: str,
+    outcomes: dict[str, subprocess.CompletedProcess[str]],
 ) -> None:
     # Given reactive installed on PostgreSQL, and nothing else wired
-    project.append_settings("import dj_database_url\n"
-                            "DATABASES = {'default': dj_database_url.config()}")
     # When the user runs the checks
-    done = project.manage("check", DATABASE_URL=database_url)
+    done = outcomes["unwired"]
     # Then W050 asks for ASGI_APPLICATION in settings.py and W052 for the URLs in urls.py
     assert "(reactive.W050)" in done.stderr
     assert "ASGI_APPLICATION = 'mysite.asgi.application'" in done.stderr
     assert "(reactive.W052)" in done.stderr
     assert 'mysite/urls.py add path("", include("reactive.urls"))' in done.stderr
     # And the API mounted under a prefix is W053
-    project.write("mysite/urls.py", "from django.urls import include, path\n"
-                  "urlpatterns = [path('backend/', include('reactive.urls'))]\n")
-    below = project.manage("check", DATABASE_URL=database_url)
+    below = outcomes["prefixed"]
     assert "(reactive.W053)" in below.stderr and "'backend/'" in below.stderr
 
 
-FIRST_QUERY = ("shell", "-c", "from chat.models import Message; Message.objects.count()")
-
-
-@pytest.mark.parametrize("command", [("migrate",), ("reactive_run", "chat:list"), FIRST_QUERY],
-                         ids=["migrate", "reactive_run", "first-query"])
-def test_stopped_database_is_reported_within_5s_with_the_dev_stack_hint(
-    project: FreshProject, startup: float, command: tuple[str, ...],
-) -> None:
-    # Given a wired project whose database server is not running
-    project.wire()
-    closed = f"postgresql://postgres@127.0.0.1:{free_port()}/reactive"
-    # When the user runs a command that needs it (or code's first query: a request's, say)
-    started = time.monotonic()
-    done = project.manage(*command, DATABASE_URL=closed)
-    elapsed = time.monotonic() - started
-    # Then it fails within 5 s (beyond Django's own start-up, which on a loaded machine is
-    # seconds by itself), saying to start reactive_dev; not after the pool's 30 s wait
-    output = done.stdout + done.stderr
-    assert done.returncode != 0
-    assert elapsed - startup < 5, f"took {elapsed:.1f}s, start-up alone {startup:.1f}s"
-    assert "cannot be reached" in output and "python manage.py reactive_dev" in output
-    assert "error connecting in 'pool" not in output
-    if command != FIRST_QUERY:  # commands print the message; user code gets the exception
-        assert "Traceback" not in output
-
-
 def test_routing_daphne_celery_and_origin_mistakes_each_name_their_fix(
-    project: FreshProject, database_url: str,
+    outcomes: dict[str, subprocess.CompletedProcess[str]],
 ) -> None:
     # Given a project wired for reactive except its asgi.py (startproject's, HTTP only), with
     # daphne appended after staticfiles, a celery.py that never autodiscovers, and origins
     # the browser's websocket will not match
-    project.wire(asgi=False)
-    project.append_settings('INSTALLED_APPS.remove("daphne")\nINSTALLED_APPS.append("daphne")\n'
-                            "REACTIVE = {'CORS_ALLOWED_ORIGINS': ['http://app.example:5173', "
-                            "'http://localhost:3000/']}")
-    project.write("mysite/celery.py", "from celery import Celery\n\napp = Celery('mysite')\n"
-                  "app.config_from_object('django.conf:settings', namespace='CELERY')\n")
     # When the user runs the checks
-    done = project.manage("check", DATABASE_URL=database_url)
+    done = outcomes["misrouted"]
     # Then each names its fix: E051 asgi.py and reactive.routing, W051 daphne's place, W054
     # autodiscovery, W055/W056 the origins
     assert done.returncode != 0
@@ -140,53 +189,49 @@ def test_routing_daphne_celery_and_origin_mistakes_each_name_their_fix(
     assert "(reactive.W055)" in done.stderr and "http://app.example:5173" in done.stderr
     assert "(reactive.W056)" in done.stderr and "'http://localhost:3000/'" in done.stderr
     # And once each is fixed as its hint says, the project is clean
-    project.write("mysite/asgi.py", ROUTED_ASGI)
-    project.append("mysite/celery.py", "app.autodiscover_tasks()")
-    project.append_settings('INSTALLED_APPS.remove("daphne")\nINSTALLED_APPS.insert(0, "daphne")\n'
-                            "REACTIVE = {}")
-    fixed = project.manage("check", DATABASE_URL=database_url)
+    fixed = outcomes["fixed"]
     assert fixed.returncode == 0, fixed.stderr
     assert "no issues" in fixed.stdout
 
 
-def test_function_name_typo_suggests_the_right_name(migrated: FreshProject,
-                                                    database_url: str) -> None:
-    done = migrated.manage("reactive_run", "chat:lst", '{"channel": "general"}',
-                           DATABASE_URL=database_url)
+def test_function_name_typo_suggests_the_right_name(
+    outcomes: dict[str, subprocess.CompletedProcess[str]],
+) -> None:
+    done = outcomes["typo"]
     assert done.returncode == 1
     assert "Could not find public function for 'chat:lst'. Did you mean 'chat:list'?" in done.stderr
 
 
-def test_argument_typo_suggests_the_right_argument(migrated: FreshProject,
-                                                  database_url: str) -> None:
-    done = migrated.manage("reactive_run", "chat:send", '{"channel": "g", "bodyy": "hi"}',
-                           DATABASE_URL=database_url)
+def test_argument_typo_suggests_the_right_argument(
+    outcomes: dict[str, subprocess.CompletedProcess[str]],
+) -> None:
+    done = outcomes["argument"]
     assert done.returncode == 1
     assert "bodyy: unknown argument, did you mean 'body'? (the function takes channel, body)" \
         in done.stderr
 
 
-def test_convex_error_message_is_json(migrated: FreshProject, database_url: str) -> None:
-    done = migrated.manage("reactive_run", "chat:send", '{"channel": "g", "body": " "}',
-                           DATABASE_URL=database_url)
+def test_convex_error_message_is_json(
+    outcomes: dict[str, subprocess.CompletedProcess[str]],
+) -> None:
+    done = outcomes["convex_error"]
     assert done.returncode == 1
     assert 'ConvexError: {"code":"EMPTY"}' in done.stderr and "'code'" not in done.stderr
 
 
 def test_negative_limit_from_the_guide_is_a_clear_argument_error(
-    migrated: FreshProject, database_url: str,
+    outcomes: dict[str, subprocess.CompletedProcess[str]],
 ) -> None:
-    done = migrated.manage("reactive_run", "chat:list", '{"channel": "g", "limit": -1}',
-                           DATABASE_URL=database_url)
+    done = outcomes["negative_limit"]
     assert done.returncode == 1
     assert "limit: Input should be greater than or equal to 1 (got -1)" in done.stderr
     assert "Negative indexing" not in done.stderr
 
 
 def test_query_that_writes_prints_the_message_without_a_traceback(
-    migrated: FreshProject, database_url: str,
+    outcomes: dict[str, subprocess.CompletedProcess[str]],
 ) -> None:
-    done = migrated.manage("reactive_run", "chat:tidy", DATABASE_URL=database_url)
+    done = outcomes["query_writes"]
     assert done.returncode == 1
     assert "ReadOnly" in done.stderr or "read-only" in done.stderr.lower()
     assert "Traceback" not in done.stderr, done.stderr
@@ -194,14 +239,11 @@ def test_query_that_writes_prints_the_message_without_a_traceback(
 
 
 def test_function_defined_twice_in_a_module_fails_at_import_naming_both_lines(
-    project: FreshProject, database_url: str,
+    outcomes: dict[str, subprocess.CompletedProcess[str]],
 ) -> None:
     # Given a functions.py that defines `send` twice
-    project.wire()
-    project.append("chat/functions.py", "@mutation\ndef send(ctx: MutationCtx, text: str) -> str:"
-                   "\n    return text\n")
     # When anything starts Django
-    done = project.manage("check", DATABASE_URL=database_url)
+    done = outcomes["defined_twice"]
     # Then the import fails naming both definitions
     assert done.returncode != 0
     lines = re.findall(r"chat/functions\.py:(\d+)", done.stderr)
@@ -209,24 +251,103 @@ def test_function_defined_twice_in_a_module_fails_at_import_naming_both_lines(
     assert len(set(lines)) == 2, done.stderr
 
 
-def test_reactive_dev_says_it_skips_celery_without_celery_py(
-    project: FreshProject, postgres_url: str, redis_url: str,
+USERS = """
+@query
+def users(ctx: QueryCtx) -> int:
+    from django.contrib.auth.models import User
+
+    return User.objects.count()
+"""
+FIRST_QUERY = ("shell", "-c", "from chat.models import Message; Message.objects.count()")
+
+
+@pytest.fixture
+def stoppable_postgres() -> Iterator[PostgresServer]:
+    """A PostgreSQL of this test's own, which it stops halfway."""
+    with servers.stoppable_postgres() as server:
+        yield server
+
+
+def test_reactive_dev_and_every_entry_point_report_a_stopped_database_within_5s(
+    project: FreshProject, startup: float, stoppable_postgres: PostgresServer, redis_url: str,
 ) -> None:
-    # Given a wired project without mysite/celery.py, on running PostgreSQL and Redis (an
-    # empty database of its own: chat has no migrations yet)
+    # Given a wired project without mysite/celery.py, and chat without migrations, served by
+    # reactive_dev on a PostgreSQL of its own
     project.wire()
-    database_url = new_database(postgres_url)
+    project.append("chat/functions.py", USERS)
+    database_url = new_database(stoppable_postgres.url)
+    env = {"DATABASE_URL": database_url, "REDIS_URL": redis_url}
     port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    with _reactive_dev(project, port, env) as lines:
+        # Then it said what it runs, what it skips and why, one prefix per process
+        text = "\n".join(lines)
+        assert "dev | runs   asgi: daphne serving mysite.asgi:application" in text
+        assert ("dev | skips  Celery worker and beat: there is no mysite/celery.py" in text
+                and "crons will not run" in text), text
+        assert "migrate | " in text
+        # And a model without migrations is named with the command that fixes it
+        assert "chat.Message has no table; run python manage.py makemigrations chat" in text
+        # And a query works over HTTP and the websocket: the pool has connected
+        assert _http_query(url, "chat:users") == {"status": "success", "value": 0,
+                                                  "logLines": []}
+        assert asyncio.run(_subscribe(url, "chat:users")) == 0
+        before = len(lines)
+        # When the database server stops under the running stack
+        stoppable_postgres.stop()
+        # Then the next request and a new websocket subscription fail within 5 s, naming the fix
+        started = time.monotonic()
+        body = _http_query(url, "chat:users")
+        assert time.monotonic() - started < 5
+        assert body["status"] == "error", body
+        assert "cannot be reached" in body["errorMessage"], body
+        assert "python manage.py reactive_dev" in body["errorMessage"]
+        # And a new websocket subscription is never answered with a server error: the log
+        # reports the outage within 5 s, and the query gets its result once the server is back
+        assert asyncio.run(_subscribe_across_outage(url, lines, stoppable_postgres)) == 0
+        failures = [line for line in lines[before:] if "cannot be reached" in line]
+        assert any("function failed function=chat:users" in line for line in failures)
+        assert all("python manage.py reactive_dev" in line for line in failures), failures
+        assert _http_query(url, "chat:users")["value"] == 0  # the pool connects again
+    text = "\n".join(lines)
+    assert "Traceback" not in text, text
+    assert "\033[" not in text  # NO_COLOR
+    # And once the server is stopped again, every command that needs it, reactive_dev itself
+    # included, fails within 5 s (beyond Django's own start-up, seconds by itself on a loaded
+    # machine) saying how to start it: not after the pool's 30 s wait
+    stoppable_postgres.stop()
+    for command in (("migrate",), ("reactive_run", "chat:list"), FIRST_QUERY,
+                    ("reactive_dev", "--port", str(port))):
+        started = time.monotonic()
+        done = project.manage(*command, **env)
+        elapsed = time.monotonic() - started
+        output = done.stdout + done.stderr
+        assert done.returncode != 0, (command, output)
+        assert elapsed - startup < 5, f"{command}: {elapsed:.1f}s, start-up {startup:.1f}s"
+        assert "cannot be reached" in output, (command, output)
+        if command[0] == "reactive_dev":  # it uses DATABASE_URL's server and starts none
+            assert "unset DATABASE_URL" in output, output
+        else:
+            assert "python manage.py reactive_dev" in output, (command, output)
+        assert "error connecting in 'pool" not in output, (command, output)
+        if command != FIRST_QUERY:  # commands print the message; user code gets the exception
+            assert "Traceback" not in output, (command, output)
+
+
+@contextlib.contextmanager
+def _reactive_dev(project: FreshProject, port: int, env: dict[str, str]) -> Iterator[list[str]]:
+    """``manage.py reactive_dev`` until the block ends (Ctrl-C); yields its output lines."""
     proc = subprocess.Popen(
         [sys.executable, "manage.py", "reactive_dev", "--port", str(port)], cwd=project.root,
-        env=project.env(DATABASE_URL=database_url, REDIS_URL=redis_url),
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
+        env=project.env(**env), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        start_new_session=True,
     )
     lines = _collect(proc)
     try:
-        # When the stack is ready
-        wait_for(lambda: any("dev stack ready" in line for line in lines), timeout=60,
-                 what="reactive_dev to be ready")
+        wait_for(lambda: any("dev stack ready" in line for line in lines) or proc.poll(),
+                 timeout=60, what="reactive_dev to be ready")
+        assert proc.poll() is None, "\n".join(lines)
+        yield lines
     except BaseException:
         print("\n".join(lines))  # shown by pytest on failure
         raise
@@ -235,16 +356,32 @@ def test_reactive_dev_says_it_skips_celery_without_celery_py(
         proc.wait(timeout=30)
         assert proc.stdout is not None
         proc.stdout.close()
-    # Then it said what it runs, what it skips and why, one prefix per process
-    text = "\n".join(lines)
-    assert "dev | runs   asgi: daphne serving mysite.asgi:application" in text
-    assert ("dev | skips  Celery worker and beat: there is no mysite/celery.py" in text
-            and "crons will not run" in text), text
-    assert "migrate | " in text
-    # And a model without migrations is named with the command that fixes it, no traceback
-    assert "chat.Message has no table; run python manage.py makemigrations chat" in text
-    assert "Traceback" not in text
-    assert "\033[" not in text  # NO_COLOR
+
+
+def _http_query(url: str, path: str) -> Any:
+    response = requests.post(f"{url}/api/query", json={"path": path, "args": {},
+                                                        "format": "json"}, timeout=30)
+    return response.json()
+
+
+async def _subscribe(url: str, path: str) -> Any:
+    async with SyncClient(url) as client:
+        return await client.result(await client.subscribe(path), timeout=30)
+
+
+async def _subscribe_across_outage(url: str, lines: list[str], server: PostgresServer) -> Any:
+    """Subscribe to chat:users while ``server`` is stopped; once the log has reported the
+    outage (within 5 s), start the server again and return the query's first result."""
+    async with SyncClient(url) as client:
+        started, seen = time.monotonic(), len(lines)
+        query_id = await client.subscribe("chat:users")
+        while not any("reactor round failed" in line and "cannot be reached" in line
+                      for line in lines[seen:]):
+            assert time.monotonic() - started < 5, "no report of the outage within 5 s"
+            await asyncio.sleep(0.05)
+        assert query_id not in client.results and query_id not in client.errors
+        server.start(60)  # in this thread: the server stops when the thread that started it ends
+        return await client.result(query_id, timeout=30)
 
 
 def _collect(proc: subprocess.Popen[bytes]) -> list[str]:

@@ -49,5 +49,6 @@ def test_the_getting_started_guide_works_as_written(runner: GuideRunner) -> None
         raise
     # Both parts ran their dev stack and the live subscription
     ran = "\n".join(runner.log)
+    print(ran)  # with each command's time: shown with -s or -rP
     assert ran.count("reactive_dev --port") == 2 and ran.count("$ python watch.py") == 2
     assert "skipped: pip install" in ran

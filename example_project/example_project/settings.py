@@ -24,6 +24,7 @@ INSTALLED_APPS = [
     "channels",
     "reactive",
     "chat",
+    "notes",  # schema-free documents (ctx.db): no models until the tutorial moves them
 ]
 
 MIDDLEWARE = [

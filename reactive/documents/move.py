@@ -12,10 +12,9 @@ from typing import Any
 
 from django.db import models, transaction
 
+from reactive.documents import routes
 from reactive.documents.validation import check_table
 from reactive.exceptions import DocumentError
-
-SYSTEM = {"_id": "id", "_creationTime": "creation_time"}
 
 
 def move_documents(table: str, model: type[models.Model], *, batch_size: int = 500,
@@ -33,8 +32,7 @@ def move_documents(table: str, model: type[models.Model], *, batch_size: int = 5
     from reactive.models import Document
 
     documents: Any = (document_model or Document)._default_manager
-    columns = {f.db_column or f.name: f.attname for f in model._meta.concrete_fields}
-    columns.update({key: columns[name] for key, name in SYSTEM.items() if name in columns})
+    columns = routes.columns(model)
     moved = 0
     while True:
         with transaction.atomic():
@@ -54,8 +52,7 @@ def move_document(doc: Any, model: type[models.Model]) -> None:
     caller's transaction: the body of a ``@migration`` over
     ``Document.objects.filter(table=...)``, so the data-migration runner batches, resumes and
     reports the move (docs/guides/documents.md)."""
-    columns = {f.db_column or f.name: f.attname for f in model._meta.concrete_fields}
-    columns.update({key: columns[name] for key, name in SYSTEM.items() if name in columns})
+    columns = routes.columns(model)
     _row(model, columns, doc).save(force_insert=True)
     type(doc)._default_manager.filter(pk=doc.pk).delete()
 

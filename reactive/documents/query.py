@@ -29,7 +29,7 @@ def field_path(name: str, table: str, model: type[Model] | None = None) -> str:
         return SYSTEM_COLUMNS[head] + (f"__{rest}" if rest else "")
     names = routes.columns(model) if model is not None else None
     if (not head or head.startswith("_") or head == "pk"
-            or (names is not None and (head not in names or head in SYSTEM_COLUMNS.values()))):
+            or (names is not None and head not in names)):
         raise DocumentError(f"Cannot filter or order {table!r} documents by {name!r}: name a "
                             "document field, '_id' or '_creationTime'.",
                             code="InvalidDocument", table=table, field=name)
@@ -90,10 +90,24 @@ class DocumentQuery:
         """The Django queryset: :class:`~reactive.models.Document` rows, or the model's."""
         return self._qs
 
+    def _complete(self) -> None:
+        """Refuse to read a moved table while documents of it are still schema-free (a move
+        not finished, or documents written by servers without DOCUMENTS_MODELS): the rows
+        alone would be part of the table, silently. The check is read like any other read,
+        so a live query re-runs, and answers, once the move has taken the last of them."""
+        if self._model is not None and Document.objects.filter(table=self.table).exists():
+            raise DocumentError(
+                f"{self.table!r} is routed to {self._model._meta.label} (DOCUMENTS_MODELS) but "
+                "some of its documents are still schema-free; finish the move with "
+                f"`manage.py reactive_schema {self.table} --move {self._model._meta.label}`.",
+                code="MoveInProgress", table=self.table)
+
     def __iter__(self) -> Iterator[dict[str, Any]]:
+        self._complete()
         return (self._doc(row) for row in self._qs.iterator())
 
     def __getitem__(self, item: int | slice) -> Any:
+        self._complete()
         if isinstance(item, slice):
             return [self._doc(row) for row in self._qs[item]]
         return self._doc(self._qs[item])
@@ -109,6 +123,7 @@ class DocumentQuery:
         return rows[0] if rows else None
 
     def count(self) -> int:
+        self._complete()
         return self._qs.count()
 
     def paginate(self, pagination_opts: Mapping[str, Any]) -> dict[str, Any]:
@@ -116,6 +131,7 @@ class DocumentQuery:
         if self._paginator is None:
             raise DocumentError("paginate() needs the query's ctx; use ctx.db.table(...).",
                                 code="InvalidDocument", table=self.table)
+        self._complete()
         result = self._paginator(self._qs, pagination_opts)
         result["page"] = [self._doc(row) for row in result["page"]]
         return result

@@ -33,9 +33,12 @@ def routed_models() -> list[tuple[str, type[models.Model]]]:
 
 
 def columns(model: type[models.Model]) -> dict[str, str]:
-    """Document field name -> model attname (``_id`` and ``_creationTime`` included)."""
-    out = {f.db_column or f.name: f.attname for f in model._meta.concrete_fields}
-    out.update({key: out[name] for key, name in SYSTEM.items() if name in out})
+    """Document field name -> model attname, ``_id`` and ``_creationTime`` included: the
+    fields named ``id`` and ``creation_time`` hold those, every other field the document field
+    named as its column (a document field ``id`` may be a ``doc_id`` with ``db_column="id"``)."""
+    out = {f.db_column or f.name: f.attname for f in model._meta.concrete_fields
+           if f.name not in SYSTEM.values()}
+    out.update({key: name for key, name in SYSTEM.items()})
     return out
 
 
@@ -43,10 +46,9 @@ def as_document(row: models.Model) -> dict[str, Any]:
     """A model row as a document; null columns are left out, as a missing field was."""
     doc: dict[str, Any] = {"_id": row.pk, "_creationTime": getattr(row, SYSTEM["_creationTime"])}
     for field in row._meta.concrete_fields:
-        key = field.db_column or field.name
         value = getattr(row, field.attname)
-        if key not in SYSTEM.values() and value is not None:
-            doc[key] = value
+        if field.name not in SYSTEM.values() and value is not None:
+            doc[field.db_column or field.name] = value
     return doc
 
 
@@ -55,7 +57,7 @@ def row_values(model: type[models.Model], table: str, data: dict[str, Any]) -> d
     names = columns(model)
     out = {}
     for key, value in data.items():
-        if key not in names or key in SYSTEM.values():
+        if key not in names or key in SYSTEM:
             raise DocumentError(f"{table!r} is stored in {model._meta.label}, which has no "
                                 f"field {key!r}.", code="InvalidDocument", table=table,
                                 field=key)

@@ -19,6 +19,7 @@ ID_ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"  # Crockford's base32, lower ca
 ID = re.compile(rf"^[{ID_ALPHABET}]{{32}}$")
 FIELD_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,63}$")
 SYSTEM_FIELDS = ("_id", "_creationTime")
+EXACT = 2**53  # JSON numbers are float64 to every client: integers are exact up to here
 
 _clock = Clock()
 
@@ -82,6 +83,9 @@ def _plain(value: object, table: str, path: str, depth: int, limit: int) -> Any:
             raise _bad(table, path, "a string with a NUL character (Postgres JSON cannot hold it)")
         return value
     if isinstance(value, int):
+        if not -EXACT <= value <= EXACT:
+            raise _bad(table, path, f"the integer {value}, beyond ±2**53: documents hold JSON "
+                       "numbers, which are exact only up to 2**53 (store it as a string)")
         return value
     if isinstance(value, float):
         if not math.isfinite(value):

@@ -22,9 +22,10 @@ def database(state_dir: Path, *, pool_size: int = 20) -> dict[str, Any]:
     commands fail with "connection refused" until ``make run`` has started it. Connections are
     pooled (psycopg's pool, Django 5.1+): under ASGI every request runs in a new thread, so
     without a pool each one would open a connection of its own. ``pool_size`` 0 turns it off.
-    The engine is Django's PostgreSQL backend with one addition: until the pool has connected
-    once, a stopped server fails the first query at once with the hint to start it, rather
-    than after the pool's 30 s wait (``reactive.embedded.backend``).
+    The engine is Django's PostgreSQL backend with one addition: a stopped server fails a query
+    in about a second with the hint to start it, rather than after the pool's 30 s wait, both
+    before the pool has connected and after (``reactive.embedded.backend``). With a pool,
+    ``CONN_HEALTH_CHECKS`` is on, so a connection the server closed is not handed out.
     """
     url = os.environ.get("DATABASE_URL") or _recorded(state_dir).get("database_url")
     url = url or f"postgresql://postgres@127.0.0.1:54329/{DEFAULT_DATABASE_NAME}"
@@ -34,6 +35,7 @@ def database(state_dir: Path, *, pool_size: int = 20) -> dict[str, Any]:
         options: dict[str, Any] = dict(config.get("OPTIONS") or {})
         options["pool"] = {"min_size": 1, "max_size": pool_size, "timeout": 30}
         config["OPTIONS"] = options
+        config["CONN_HEALTH_CHECKS"] = True  # the pool checks a connection before lending it
     return config
 
 

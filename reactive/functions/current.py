@@ -54,7 +54,7 @@ def count_rows(
     ``rowcount`` to the running call's reads or writes, by the statement's first word."""
     result = execute(sql, params, many, context)
     call = _running.get()
-    if call is not None:
+    if call is not None and isinstance(sql, str):  # a psycopg Composed is not classified
         rows = context["cursor"].rowcount
         if rows > 0:
             head = sql.lstrip()[:8].split(None, 1)

@@ -69,11 +69,29 @@ def failure(exc: Exception, ref: FunctionRef) -> Outcome:
         logger.error("function failed function=%s code=%s", name, exc.code, exc_info=exc)
         return Outcome(error=str(exc), code=exc.code)
     request_id = uuid.uuid4().hex[:16]
-    logger.error("function crashed function=%s request_id=%s", name, request_id, exc_info=exc)
+    down = database_unreachable(exc)
+    if down is not None:  # its message names the fix; a traceback would only bury it
+        logger.error("function failed function=%s request_id=%s: %s", name, request_id, down)
+        detail = f"\n{down}"
+    else:
+        logger.error("function crashed function=%s request_id=%s", name, request_id, exc_info=exc)
+        detail = f"\nUncaught {type(exc).__name__}: {exc}"
     message = f"[Request ID: {request_id}] Server Error"
-    if _expose_details():
-        message += f"\nUncaught {type(exc).__name__}: {exc}"
-    return Outcome(error=message, code="InternalServerError")
+    return Outcome(error=message + detail if _expose_details() else message,
+                   code="InternalServerError")
+
+
+def database_unreachable(exc: BaseException) -> BaseException | None:
+    """The error, among ``exc`` and its causes, of a database server that did not answer (the
+    ``reactive.embedded.backend`` marks it ``database_unreachable``; Django wraps it)."""
+    seen: BaseException | None = exc
+    for _ in range(4):
+        if seen is None:
+            return None
+        if getattr(seen, "database_unreachable", False):
+            return seen
+        seen = seen.__cause__ or seen.__context__
+    return None
 
 
 def ref_name(ref: FunctionRef) -> str:

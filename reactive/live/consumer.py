@@ -12,11 +12,14 @@ import contextlib
 import json
 import logging
 import time
+from collections import deque
+from collections.abc import Coroutine, Generator
 from typing import Any
 from urllib.parse import urlsplit
 
 from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
+from channels.sessions import InstanceSessionWrapper
 from channels.utils import await_many_dispatch
 from django.conf import settings
 from django.http.request import split_domain_port, validate_host
@@ -52,6 +55,7 @@ class SyncConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]  # channels is
         self.scope = scope
         self.channel_layer = None
         self.base_send = send
+        self._send_text = _frame_sender(send)
         with contextlib.suppress(StopConsumer):
             await await_many_dispatch([receive], self.dispatch)
 
@@ -63,7 +67,10 @@ class SyncConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]  # channels is
         await self.accept()
         self._closing = False  # once closing, the client's later frames are dropped
         conf = reactive_settings()
-        self._outbox: asyncio.Queue[protocol.Outgoing | None] = asyncio.Queue()
+        # Frames waiting to go out, and the task sending them: both exist only while there
+        # is something to send, so an idle socket holds neither (see ``deliver_one``).
+        self._outbox: deque[protocol.Outgoing | None] | None = None
+        self._sender: asyncio.Task[None] | None = None
         self._last_sent = time.monotonic()
         self._budget = _Budget(conf.WEBSOCKET_MAX_MESSAGES_PER_SECOND)
         self._chunks = protocol.chunking_client(self.scope.get("path", ""))
@@ -74,7 +81,6 @@ class SyncConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]  # channels is
             reject=self._reject,
         )
         loop = asyncio.get_running_loop()
-        self._sender = loop.create_task(self._send_loop())
         # A timer, not a task: one fewer coroutine frame and task per idle socket.
         self._ping_interval = conf.WEBSOCKET_PING_INTERVAL
         self._pinger = loop.call_later(self._ping_interval, self._ping_due)
@@ -86,9 +92,11 @@ class SyncConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]  # channels is
             return
         session.close()
         self._pinger.cancel()
-        self._sender.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._sender
+        sender = self._sender
+        if sender is not None:
+            sender.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await sender
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         if self._closing:
@@ -134,34 +142,76 @@ class SyncConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]  # channels is
     # -- outgoing --------------------------------------------------------------------------
 
     def deliver_one(self, message: protocol.Outgoing) -> None:
-        if self._outbox.qsize() >= MAX_OUTBOX:
-            logger.warning("websocket outbox full; closing session=%s", self.session.session_id)
-            self._outbox.put_nowait(None)
-            return
-        self._outbox.put_nowait(message)
+        """Send one frame (on the event loop); frames go out in the order delivered.
 
-    async def _send_loop(self) -> None:
-        while True:
-            message = await self._outbox.get()
-            if message is None:
-                self._closing = True
-                await self.close(code=CLOSE_TRY_LATER, reason="ClientTooSlow")
-                return
-            text = message if isinstance(message, str) else protocol.dumps(message)
-            if (self._chunks and len(text) > CHUNK_CHARS
-                    and text.startswith('{"type":"Transition",')):
-                # Nothing else may go out between the parts: this loop is the only sender.
-                for part in protocol.transition_chunks(text, CHUNK_CHARS):
-                    await self.send(text_data=part)
-            else:
-                await self.send(text_data=text)
-            self._last_sent = time.monotonic()
+        With nothing queued the frame is sent at once, in the caller's step, without a task:
+        an ASGI server's send returns without suspending unless the client is slow to read,
+        and a round fanning one result out to a thousand sockets then costs no task, no
+        queue and no loop turn per socket. A send that does suspend finishes in a task of
+        its own, which also sends whatever is delivered meanwhile; other sockets never wait.
+        """
+        if self._sender is None and self._outbox is None:
+            self._send_now(message)
+            return
+        outbox = self._outbox
+        if outbox is None:
+            outbox = self._outbox = deque()
+        if len(outbox) >= MAX_OUTBOX:
+            if outbox[-1] is not None:
+                logger.warning("websocket outbox full; closing session=%s",
+                               self.session.session_id)
+                outbox.append(None)
+            return
+        outbox.append(message)
+
+    def _send_now(self, message: protocol.Outgoing) -> None:
+        step = self._send_frame(message)
+        try:
+            pending = step.send(None)
+        except StopIteration:
+            return
+        except Exception as exc:  # the client went away: its disconnect ends the session
+            self._closing = True
+            logger.info("websocket send failed session=%s error=%r",
+                        self.session.session_id, exc)
+            return
+        self._sender = asyncio.get_running_loop().create_task(self._send_rest(step, pending))
+
+    async def _send_rest(self, step: Coroutine[Any, Any, None], pending: Any) -> None:
+        """Finish a send that suspended, then send what was queued meanwhile, in order."""
+        try:
+            await _Resumed(step, pending)
+            while self._outbox:
+                message = self._outbox.popleft()
+                if message is None:
+                    self._closing = True
+                    self._outbox.clear()
+                    await self.close(code=CLOSE_TRY_LATER, reason="ClientTooSlow")
+                    return
+                await self._send_frame(message)
+        finally:
+            # No await between the emptiness check and here: a frame delivered later finds
+            # no sender and goes out at once.
+            self._sender = None
+            if not self._outbox:
+                self._outbox = None
+
+    async def _send_frame(self, message: protocol.Outgoing) -> None:
+        text = message if isinstance(message, str) else protocol.dumps(message)
+        if (self._chunks and len(text) > CHUNK_CHARS
+                and text.startswith('{"type":"Transition",')):
+            # Nothing else may go out between the parts: one sender at a time per socket.
+            for part in protocol.transition_chunks(text, CHUNK_CHARS):
+                await self._send_text({"type": "websocket.send", "text": part})
+        else:
+            await self._send_text({"type": "websocket.send", "text": text})
+        self._last_sent = time.monotonic()
 
     def _ping_due(self) -> None:
         """A Ping once the socket has been idle for the interval; checked again after the
         rest of the interval (at least half a second) either way."""
         idle = time.monotonic() - self._last_sent
-        if idle >= self._ping_interval and self._outbox.empty():
+        if idle >= self._ping_interval and self._sender is None:
             self.deliver_one(protocol.PING)
             idle = 0.0
         self._pinger = asyncio.get_running_loop().call_later(
@@ -176,13 +226,45 @@ class SyncConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]  # channels is
     async def _drain_and_close(self, code: int | None = None, reason: str | None = None) -> None:
         self._closing = True
         deadline = time.monotonic() + 2
-        while not self._outbox.empty() and time.monotonic() < deadline:
+        while self._sender is not None and time.monotonic() < deadline:
             await asyncio.sleep(0.01)
         await self.close(code=code, reason=reason)
 
 
+class _Resumed:
+    """Awaiting this finishes a coroutine already run up to its first suspension (``pending``
+    is what it yielded there): the task awaiting it carries on where the caller's step
+    stopped, as an eager task would (asyncio has those only from Python 3.12)."""
+
+    __slots__ = ("pending", "step")
+
+    def __init__(self, step: Coroutine[Any, Any, None], pending: Any) -> None:
+        self.step, self.pending = step, pending
+
+    def __await__(self) -> Generator[Any, Any, None]:
+        step, value = self.step, self.pending
+        while True:
+            try:
+                sent = yield value
+            except GeneratorExit:
+                step.close()
+                raise
+            except BaseException as exc:  # CancelledError too: the coroutine decides
+                try:
+                    value = step.throw(exc)
+                except StopIteration:
+                    return
+            else:
+                try:
+                    value = step.send(sent)
+                except StopIteration:
+                    return
+
+
 class _Budget:
     """A token bucket: ``rate`` messages per second, bursts of up to 5 seconds' worth."""
+
+    __slots__ = ("capacity", "rate", "stamp", "tokens")
 
     def __init__(self, rate: float) -> None:
         self.rate, self.capacity = rate, rate * 5
@@ -196,6 +278,17 @@ class _Budget:
             return False
         self.tokens -= 1
         return True
+
+
+def _frame_sender(send: Any) -> Any:
+    """The ASGI send to use for ``websocket.send`` frames: ``send`` itself, or, below
+    Channels' ``SessionMiddleware`` (``AuthMiddlewareStack``), the send it wraps. That wrapper
+    only acts on ``http.response.start`` (saving the session, setting its cookie), yet reads
+    the lazy session on every frame: a quarter of a push's Python cost when one result fans
+    out to many sockets. Accept, close and everything else still go through ``send``."""
+    while isinstance(getattr(send, "__self__", None), InstanceSessionWrapper):
+        send = send.__self__.real_send
+    return send
 
 
 def origin_allowed(scope: dict[str, Any]) -> bool:

@@ -7,6 +7,7 @@ plain dicts ready for ``json.dumps``. See docs/reference/protocol.md and convex-
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import uuid
@@ -137,11 +138,27 @@ Outgoing = dict[str, Any] | str
 def transition(
     start: StateVersion, end: StateVersion, modifications: list[Outgoing], server_ts: int
 ) -> str:
-    """A Transition as JSON text; ``modifications`` may hold pre-encoded text."""
+    """A Transition as JSON text; ``modifications`` may hold pre-encoded text.
+
+    Built per session by a round (the versions differ), so it only joins text: the shared
+    parts are encoded once (:func:`query_updated_parts`, the timestamps through a cache).
+    """
     parts = ",".join(m if isinstance(m, str) else dumps(m) for m in modifications)
-    return (f'{{"type":"Transition","startVersion":{dumps(start.wire())},'
-            f'"endVersion":{dumps(end.wire())},"modifications":[{parts}],'
+    return (f'{{"type":"Transition","startVersion":{_version_text(start)},'
+            f'"endVersion":{_version_text(end)},"modifications":[{parts}],'
             f'"serverTs":{server_ts}}}')
+
+
+def _version_text(version: StateVersion) -> str:
+    # As dumps(version.wire()), without a dict and an encoder call per session.
+    return (f'{{"querySet":{version.query_set},"identity":{version.identity},'
+            f'"ts":{_ts_text(version.ts)}}}')
+
+
+@functools.lru_cache(maxsize=64)
+def _ts_text(ts: int) -> str:
+    """A timestamp's JSON text; a round's sessions share one or two of them."""
+    return dumps(values.encode_ts(ts))
 
 
 def transition_chunks(text: str, part_chars: int) -> list[str]:
@@ -166,8 +183,18 @@ def chunking_client(path: str) -> bool:
 def query_updated_text(query_id: int, value_text: str, journal: str | None,
                        log_lines: list[str]) -> str:
     """A QueryUpdated modification around a value already encoded as JSON text."""
-    return (f'{{"type":"QueryUpdated","queryId":{query_id},"value":{value_text},'
-            f'"logLines":{dumps(log_lines)},"journal":{dumps(journal)}}}')
+    return query_updated(query_id, query_updated_tail(value_text, journal, log_lines))
+
+
+def query_updated_tail(value_text: str, journal: str | None, log_lines: list[str]) -> str:
+    """Everything of a QueryUpdated after its queryId: the same for every session holding
+    the query, so encoded once per result and joined per session by :func:`query_updated`."""
+    return (f',"value":{value_text},"logLines":{dumps(log_lines)},'
+            f'"journal":{dumps(journal)}}}')
+
+
+def query_updated(query_id: int, tail: str) -> str:
+    return f'{{"type":"QueryUpdated","queryId":{query_id}{tail}'
 
 
 def dumps(message: Any) -> str:

@@ -37,6 +37,7 @@ from reactive.capture.listener import Listener
 from reactive.capture.matcher import Change, Matcher
 from reactive.clock import clock
 from reactive.conf import reactive_settings
+from reactive.functions.outcome import database_unreachable
 from reactive.functions.runtime import Evaluation, Runtime, runtime
 from reactive.functions.transaction import run_snapshot
 from reactive.live.inbox import InboxEvent, SessionHandle
@@ -194,9 +195,12 @@ class Reactor:
             try:
                 await loop.run_in_executor(self._executor, self.run_round, inbox, self._send_soon)
                 failures = 0
-            except Exception:
+            except Exception as exc:
                 failures += 1
-                logger.exception("reactor round failed attempt=%d", failures)
+                if (down := database_unreachable(exc)) is not None:  # the message names the fix
+                    logger.error("reactor round failed attempt=%d: %s", failures, down)
+                else:
+                    logger.exception("reactor round failed attempt=%d", failures)
                 self._rerun_all = True
                 self._busy = False
                 await asyncio.sleep(min(5.0, 0.1 * 2**failures))

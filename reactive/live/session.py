@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import deque
 from collections.abc import Callable
 from typing import Any
 
@@ -54,6 +55,28 @@ class ClientSession:
     unregisters it, and the Reactor's messages go out through ``deliver``.
     """
 
+    # Slots: one of these per open socket; no per-instance dict.
+    __slots__ = (
+        "_expires_at",
+        "_expiry",
+        "_max_pending",
+        "_mutations",
+        "_open",
+        "_reactor",
+        "_reject",
+        "_revoked",
+        "_tasks",
+        "_worker",
+        "cookie_identity",
+        "cookie_session",
+        "identity",
+        "identity_version",
+        "query_ids",
+        "query_set_version",
+        "send",
+        "session_id",
+    )
+
     def __init__(self, send: Callable[[protocol.Outgoing], None], cookie_identity: Identity,
                  max_pending: int, reactor: Reactor | None = None, *,
                  cookie_session: str | None = None,
@@ -71,9 +94,13 @@ class ClientSession:
         self.query_set_version = 0
         self.identity_version = 0
         self.query_ids: set[int] = set()
-        self._mutations: asyncio.Queue[protocol.Mutation] = asyncio.Queue(max_pending)
-        self._tasks: set[asyncio.Task[Any]] = set()
+        # Mutations waiting to run, and the task running them: both exist only while there
+        # are mutations (an idle session holds no task, no queue, no action set).
+        self._max_pending = max_pending
+        self._mutations: deque[protocol.Mutation] | None = None
+        self._tasks: set[asyncio.Task[Any]] | None = None
         self._worker: asyncio.Task[None] | None = None
+        self._open = False
 
     @property
     def reactor(self) -> Reactor:
@@ -82,8 +109,8 @@ class ClientSession:
         return self._reactor
 
     def open(self) -> None:
-        """Start serving (on the event loop): register with the Reactor, run mutations."""
-        self._worker = asyncio.get_running_loop().create_task(self._run_mutations())
+        """Start serving (on the event loop): register with the Reactor."""
+        self._open = True
         if not self.identity.is_anonymous:
             self.reactor.post(IdentityChanged(self, 0, self.identity))
             if self.cookie_session:
@@ -91,14 +118,16 @@ class ClientSession:
 
     def close(self) -> None:
         """Stop: cancel running work and unregister from the Reactor."""
-        for task in [self._worker, *self._tasks]:
+        for task in [self._worker, *(self._tasks or ())]:
             if task is not None:
                 task.cancel()
+        self._mutations = None
         if self._expiry is not None:
             self._expiry.cancel()
         if self.cookie_session:
             cookie_watch().unwatch(self)
-        if self._worker is not None:
+        if self._open:
+            self._open = False
             self.reactor.post(SessionClosed(self))
 
     def deliver(self, messages: list[protocol.Outgoing]) -> None:
@@ -122,11 +151,10 @@ class ClientSession:
         if isinstance(message, protocol.ModifyQuerySet):
             self._modify(message)
         elif isinstance(message, protocol.Mutation):
-            try:
-                self._mutations.put_nowait(message)
-            except asyncio.QueueFull:
-                raise Overloaded("Too many mutations in flight on this connection.") from None
+            self._queue_mutation(message)
         elif isinstance(message, protocol.Action):
+            if self._tasks is None:
+                self._tasks = set()
             task = asyncio.get_running_loop().create_task(self._action(message))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
@@ -228,25 +256,44 @@ class ClientSession:
         self._arm_expiry()
         self.reactor.post(IdentityChanged(self, self.identity_version, identity))
 
+    def _queue_mutation(self, message: protocol.Mutation) -> None:
+        """Run after the mutations before it, one at a time; a task only while some wait."""
+        if self._mutations is None:
+            self._mutations = deque()
+        if len(self._mutations) >= self._max_pending:
+            raise Overloaded("Too many mutations in flight on this connection.")
+        self._mutations.append(message)
+        if self._worker is None:
+            self._worker = asyncio.get_running_loop().create_task(self._run_mutations())
+
     async def _run_mutations(self) -> None:
-        while True:
-            message = await self._mutations.get()
-            identity, session_id = self.identity, self.session_id or ""
-            try:
-                args = decode_wire_args(message.args)
-            except ReactiveError as exc:
-                outcome = failure(exc, message.udfPath)
-            else:
-                # Before it can commit: a round that includes the commit then holds this
-                # session's Transitions until it has taken in the MutationDone (G4).
-                self.reactor.mutations.started(self, session_id, message.requestId)
-                outcome = await runtime.acall(Call(
-                    message.udfPath, args, identity, expect=FunctionKind.MUTATION,
-                    once=(session_id, message.requestId),
-                ))
-            # Failures go through the Reactor too: the Rust/Python client completes even a
-            # failed mutation only on a Transition after its response (§4.5).
-            self.reactor.post(MutationDone(self, message.requestId, outcome))
+        try:
+            while self._mutations:
+                await self._run_mutation(self._mutations.popleft())
+        finally:
+            # No await between the emptiness check above and here: a mutation queued later
+            # finds no worker and starts one.
+            self._worker = None
+            if not self._mutations:
+                self._mutations = None
+
+    async def _run_mutation(self, message: protocol.Mutation) -> None:
+        identity, session_id = self.identity, self.session_id or ""
+        try:
+            args = decode_wire_args(message.args)
+        except ReactiveError as exc:
+            outcome = failure(exc, message.udfPath)
+        else:
+            # Before it can commit: a round that includes the commit then holds this
+            # session's Transitions until it has taken in the MutationDone (G4).
+            self.reactor.mutations.started(self, session_id, message.requestId)
+            outcome = await runtime.acall(Call(
+                message.udfPath, args, identity, expect=FunctionKind.MUTATION,
+                once=(session_id, message.requestId),
+            ))
+        # Failures go through the Reactor too: the Rust/Python client completes even a
+        # failed mutation only on a Transition after its response (§4.5).
+        self.reactor.post(MutationDone(self, message.requestId, outcome))
 
     async def _action(self, message: protocol.Action) -> None:
         try:

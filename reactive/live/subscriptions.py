@@ -43,9 +43,10 @@ class QueryEntry:
     journal_in: list[str] | None
     subscribers: set[tuple[SessionState, int]] = field(default_factory=set)
     outcome: Outcome | None = None  # its value is dropped; the encoded text is kept instead
-    value_text: str | None = None
     digest: bytes | None = None
     journal_out: str | None = None
+    # A result's QueryUpdated after its queryId, encoded once for every holder (None: failed).
+    updated_tail: str | None = None
 
     def record(self, outcome: Outcome, journal: list[str]) -> bool:
         """Keep a re-run's result; True if it (or its error) differs from the previous one."""
@@ -70,7 +71,9 @@ class QueryEntry:
         hasher.update(protocol.dumps([outcome.error, outcome.error_data, journal_text]).encode())
         digest = hasher.digest()
         self.outcome = dataclasses.replace(outcome, value=None)
-        self.value_text, self.journal_out = value_text, journal_text
+        self.journal_out = journal_text
+        self.updated_tail = (None if value_text is None else protocol.query_updated_tail(
+            value_text, journal_text, outcome.log_lines))
         if digest == self.digest:
             return False
         self.digest = digest
@@ -79,10 +82,8 @@ class QueryEntry:
     def modification(self, query_id: int) -> protocol.Outgoing:
         outcome = self.outcome
         assert outcome is not None
-        if outcome.ok:
-            assert self.value_text is not None
-            return protocol.query_updated_text(query_id, self.value_text, self.journal_out,
-                                               outcome.log_lines)
+        if self.updated_tail is not None:
+            return protocol.query_updated(query_id, self.updated_tail)
         return protocol.query_failed(query_id, outcome.error or "", self.journal_out,
                                      outcome.log_lines, outcome.error_data,
                                      outcome.has_error_data)
@@ -95,7 +96,7 @@ class Subscription:
     journal: str | None
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class SessionState:
     """The Reactor's view of one session: its queries and what it has been sent."""
 
@@ -261,7 +262,7 @@ class Subscriptions:
                                                    journal_in)
             self._unevaluated.add(key)
         entry.subscribers.add((state, query_id))
-        state.attach(query_id, sub, key)
+        state.attach(query_id, sub, entry.key)  # the entry's key: one tuple for all holders
 
     def _unsubscribe(self, state: SessionState, query_id: int, dropped: list[Hashable]) -> None:
         key = state.detach(query_id)

@@ -2,9 +2,27 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from django.db import models
+
+EXACT = 2**53  # the largest integer every JSON reader (a float64) holds exactly
+
+
+def _number(text: str) -> int | float:
+    value = int(text)
+    return value if -EXACT <= value <= EXACT else float(value)
+
+
+class DocumentDecoder(json.JSONDecoder):
+    """Reads a document's JSON as the client wrote it: PostgreSQL's jsonb prints a float such
+    as ``1e20`` as the integer ``100000000000000000000``, which must come back a float (the
+    writes refuse integers beyond ±2**53, so any such integer was a float)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("parse_int", _number)
+        super().__init__(*args, **kwargs)
 
 
 class Document(models.Model):
@@ -19,7 +37,7 @@ class Document(models.Model):
     id = models.CharField(primary_key=True, max_length=32, editable=False)
     table = models.CharField(max_length=64, editable=False)
     creation_time = models.FloatField(editable=False)  # ms since the epoch, as Convex
-    data: models.JSONField[Any] = models.JSONField(default=dict)
+    data: models.JSONField[Any] = models.JSONField(default=dict, decoder=DocumentDecoder)
 
     class Meta:
         verbose_name = "document"

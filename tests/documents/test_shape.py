@@ -112,6 +112,8 @@ def test_command_prints_json_schema_and_a_model_and_refuses_bad_names() -> None:
                                                          "meta": {"x": 1}, "class": "c"}})
     runtime.run(P + "insert", {"table": "notes", "doc": {"body": "b", "n": 2.5, "ok": None,
                                                          "meta": {"x": 1}, "class": "d"}})
+    runtime.run(P + "insert", {"table": "other", "doc": {"id": "x", "creation_time": 1,
+                                                         "save": True, "a__b": 1, "a_b": 2}})
     out = io.StringIO()
     call_command("reactive_schema", "notes", stdout=out)
     assert '"title": "notes"' in out.getvalue()
@@ -122,8 +124,21 @@ def test_command_prints_json_schema_and_a_model_and_refuses_bad_names() -> None:
     assert "    body = models.TextField(blank=True)" in source
     assert "    n = models.FloatField()" in source
     assert "    ok = models.BooleanField(null=True, blank=True)" in source
-    assert "    meta = models.JSONField(blank=True)" in source
+    assert "    meta = models.JSONField(blank=True, decoder=DocumentDecoder)" in source
+    assert "from reactive.models.documents import DocumentDecoder" in source
     assert "    doc_class = models.TextField(blank=True, db_column='class')" in source
+    compile(source, "<model>", "exec")
+    # And document fields the model's own names would clash with keep their columns
+    out = io.StringIO()
+    call_command("reactive_schema", "other", "--model", stdout=out)
+    source = out.getvalue()
+    assert ("    id = models.CharField(primary_key=True, max_length=32, db_column='_id')"
+            in source)
+    assert "    doc_id = models.TextField(blank=True, db_column='id')" in source
+    assert "    doc_creation_time = models.BigIntegerField(db_column='creation_time')" in source
+    assert "    doc_save = models.BooleanField(db_column='save')" in source
+    assert "    a_b = models.BigIntegerField()" in source
+    assert "    doc_a_b = models.BigIntegerField(db_column='a__b')" in source
     compile(source, "<model>", "exec")
     for bad in ("no such", "missing"):
         with pytest.raises(CommandError):

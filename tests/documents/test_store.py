@@ -76,6 +76,8 @@ def test_paginate_walks_every_document_once() -> None:
     ("notes", {"_secret": 1}, "InvalidDocument"),
     ("notes", {"_id": "abc"}, "InvalidDocument"),
     ("notes", {"a": {"b": b"bytes"}}, "InvalidDocument"),
+    ("notes", {"n": [2**53 + 1]}, "InvalidDocument"),
+    ("notes", {"n": -(2**63)}, "InvalidDocument"),
     ("notes", {"big": "x" * 2_000_000}, "DocumentTooLarge"),
     ("notes", {"deep": [[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]]}, "DocumentTooDeep"),
 ])
@@ -87,6 +89,17 @@ def test_bad_input_is_refused_and_nothing_is_written(table: str, doc: Any, code:
     assert caught.value.code == code
     assert caught.value.data["code"] == code
     assert not Document.objects.exists() and not DocumentShape.objects.exists()
+
+
+def test_numbers_read_back_as_written() -> None:
+    # Given floats jsonb prints as integers (1e20 as 100000000000000000000), and exact integers
+    doc_id = run("insert", table="notes", doc={"f": [1e20, -2.5e16, 2.0, 0.1],
+                                               "i": [2**53, -(2**53), 7]})
+    # Then the floats come back floats (encodable for every client), the integers integers
+    doc = run("get", id=doc_id)
+    assert [type(v) for v in doc["f"]] == [float, float, float, float]
+    assert doc["f"] == [1e20, -2.5e16, 2.0, 0.1] and doc["i"] == [2**53, -(2**53), 7]
+    assert [type(v) for v in doc["i"]] == [int, int, int]
 
 
 def test_a_failing_mutation_leaves_nothing_half_written() -> None:

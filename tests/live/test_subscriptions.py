@@ -237,3 +237,22 @@ def test_transition_chunks_join_to_the_transition_in_order() -> None:
     assert {p["totalParts"] for p in parts} == {len(parts)}
     assert len({p["transitionId"] for p in parts}) == 1
     assert "".join(p["chunk"] for p in parts) == text
+
+
+def test_a_transition_joined_from_shared_text_is_the_json_of_its_parts() -> None:
+    # The QueryUpdated tail is encoded once per result and joined per session; the versions
+    # are formatted without an encoder: the text must still be exactly this JSON.
+    tail = protocol.query_updated_tail(json.dumps({"a": ["é", 1]}), '["j"]', ["log \"x\""])
+    start = protocol.StateVersion(3, 1, 2**40 + 5)
+    end = protocol.StateVersion(4, 1, 2**62)
+    text = protocol.transition(start, end, [protocol.query_updated(7, tail),
+                                            protocol.query_removed(8)], 99)
+    assert json.loads(text) == {
+        "type": "Transition", "startVersion": start.wire(), "endVersion": end.wire(),
+        "modifications": [
+            {"type": "QueryUpdated", "queryId": 7, "value": {"a": ["é", 1]},
+             "logLines": ['log "x"'], "journal": '["j"]'},
+            {"type": "QueryRemoved", "queryId": 8},
+        ],
+        "serverTs": 99,
+    }

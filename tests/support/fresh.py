@@ -3,6 +3,7 @@ Python in child processes, as a new user would run it."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -80,6 +81,39 @@ def tidy(ctx: QueryCtx) -> int:
 '''
 
 
+# Runs manage.py commands one after another in one process, each as manage.py would (Django's
+# ManagementUtility), with file descriptors 1 and 2 sent to files of its own, so its output,
+# its log lines included, and exit status are its alone. argv: the JSON list of commands.
+MANY = """\
+import importlib, json, os, sys, tempfile, traceback
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mysite.settings")
+from django.core.management import ManagementUtility
+
+results = []
+for command in json.loads(sys.argv[1]):
+    importlib.invalidate_caches()  # makemigrations may have written modules
+    saved, files = [os.dup(1), os.dup(2)], [tempfile.TemporaryFile() for _ in range(2)]
+    for fd, file in zip((1, 2), files):
+        os.dup2(file.fileno(), fd)
+    code = 0
+    try:
+        ManagementUtility(["manage.py", *command]).execute()
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    except BaseException:
+        traceback.print_exc()
+        code = 1
+    sys.stdout.flush()
+    sys.stderr.flush()
+    for fd, copy in zip((1, 2), saved):
+        os.dup2(copy, fd)
+        os.close(copy)
+    out, err = [(f.seek(0), f.read().decode(errors="replace"))[1] for f in files]
+    results.append({"returncode": code, "stdout": out, "stderr": err})
+print(json.dumps(results))
+"""
+
+
 def clean_env(**extra: str) -> dict[str, str]:
     """This process's environment without the suite's own settings: what a new user's shell
     has (and no colour codes in output)."""
@@ -130,6 +164,22 @@ class FreshProject:
         return subprocess.run([sys.executable, "manage.py", *args], cwd=self.root,
                               env=self.env(**env), capture_output=True, text=True,
                               timeout=timeout, check=False)
+
+    def manage_many(
+        self, *commands: tuple[str, ...], timeout: float = 120, **env: str
+    ) -> list[subprocess.CompletedProcess[str]]:
+        """Run manage.py ``commands`` in order in one process (one Django start-up instead of
+        one each), each through Django's ManagementUtility as manage.py runs it, with output
+        and exit status of its own. For commands whose outcome does not depend on a new
+        process: not for start-up errors, nor for timing one."""
+        done = subprocess.run([sys.executable, "-c", MANY, json.dumps(commands)], cwd=self.root,
+                              env=self.env(**env), capture_output=True, text=True,
+                              timeout=timeout, check=False)
+        assert done.returncode == 0, done.stdout + done.stderr
+        results = json.loads(done.stdout.splitlines()[-1])
+        return [subprocess.CompletedProcess(["manage.py", *command], r["returncode"],
+                                            r["stdout"], r["stderr"])
+                for command, r in zip(commands, results, strict=True)]
 
     def wire(self, *, asgi: bool = True) -> None:
         """Everything the guide asks for: PostgreSQL from DATABASE_URL (or the dev stack), the

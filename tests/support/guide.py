@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -73,10 +74,16 @@ class GuideRunner:
         venv_bin = str(Path(sys.executable).parent)  # `python`, `django-admin`: this venv's
         self.env = {**clean_env(), "PATH": f"{venv_bin}:{os.environ['PATH']}", **self.env}
 
-    def follow(self, guide: Path, *, stop_at: str | None = None) -> None:
-        """Every block of ``guide`` in order, up to the heading ``stop_at``."""
+    def follow(self, guide: Path, *, start_at: str | None = None,
+               stop_at: str | None = None) -> None:
+        """Every block of ``guide`` in order, from the heading ``start_at`` (the first block
+        under it) up to the heading ``stop_at``."""
         output: str | None = None
+        started = start_at is None
         for block in blocks(guide.read_text()):
+            started = started or block.heading == start_at
+            if not started:
+                continue
             if stop_at is not None and block.heading == stop_at:
                 return
             where = f"{guide.name}:{block.line} ({block.heading})"
@@ -134,9 +141,11 @@ class GuideRunner:
             if ready is not None:
                 self._start(command, ready, where)
                 continue
+            started = time.monotonic()
             done = subprocess.run(["bash", "-c", command], cwd=self.root, env=self.env,
                                   capture_output=True, text=True, timeout=self.timeout)
-            self.log.append(f"$ {command}\n{done.stdout}{done.stderr}")
+            took = time.monotonic() - started
+            self.log.append(f"$ {command} [{took:.1f} s]\n{done.stdout}{done.stderr}")
             assert done.returncode == 0, (
                 f"{where}: `{command}` exited {done.returncode}:\n{done.stdout}{done.stderr}"
                 f"{self._server_output()}")
@@ -157,11 +166,13 @@ class GuideRunner:
                 lines.append(raw.decode(errors="replace").rstrip())
 
         threading.Thread(target=read, daemon=True).start()
+        started = time.monotonic()
         try:
             wait_for(lambda: any(ready in line for line in lines) or proc.poll() is not None,
                      timeout=180, what=f"`{command}` to print {ready!r}")
         finally:
-            self.log.append(f"$ {command} (in the background)")
+            took = time.monotonic() - started
+            self.log.append(f"$ {command} (in the background, ready in {took:.1f} s)")
         assert proc.poll() is None, f"{where}: `{command}` stopped:{self._server_output()}"
 
     def _server_output(self) -> str:

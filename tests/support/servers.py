@@ -45,6 +45,18 @@ def postgres() -> Iterator[str]:
 
 
 @contextlib.contextmanager
+def stoppable_postgres() -> Iterator[PostgresServer]:
+    """A Postgres server of the caller's own, never DATABASE_URL's: a test may stop it (as a
+    database that goes away under a running project) without harming any other test."""
+    server = PostgresServer(scratch_dir("reactive-pg-stop-") / "data", fast=True)
+    server.start(timeout=120)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@contextlib.contextmanager
 def redis() -> Iterator[str]:
     """Yield the URL of a Redis server (the private one, or REDIS_URL's)."""
     external = os.environ.get("REDIS_URL")
@@ -112,6 +124,13 @@ class AsgiServer:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(timeout)
+
+    def restart(self, **env: str) -> None:
+        """Stop, then start again on the same port with ``env`` added (a deploy: say, another
+        ``DJANGO_SETTINGS_MODULE``); clients reconnect to the same URL."""
+        self.stop()
+        self._env.update(env)
+        self.start()
 
     @property
     def pid(self) -> int:

@@ -18,10 +18,13 @@ class SyncClient:
     """Speaks the sync protocol like the official clients, checking the Transition chain."""
 
     def __init__(self, url: str, *, path: str = "/api/1.48.0/sync",
-                 headers: dict[str, str] | None = None, connect: bool = True) -> None:
+                 headers: dict[str, str] | None = None, connect: bool = True,
+                 max_queue: int = 16, compression: str | None = "deflate") -> None:
         self.url = url.replace("http://", "ws://") + path
         self.headers = headers or {}
         self.send_connect = connect
+        self.max_queue = max_queue  # frames websockets buffers before it stops reading
+        self.compression = compression  # None: do not offer permessage-deflate
         self.session_id = str(uuid.uuid4())
         self.version = {"querySet": 0, "identity": 0, "ts": values.encode_ts(0)}
         self.results: dict[int, Any] = {}
@@ -38,7 +41,9 @@ class SyncClient:
 
     async def __aenter__(self) -> SyncClient:
         self.ws = await websockets.connect(self.url, additional_headers=self.headers,
-                                           open_timeout=10, max_size=2**25)
+                                           open_timeout=10, max_size=2**25,
+                                           max_queue=self.max_queue,
+                                           compression=self.compression)
         if self.send_connect:
             await self.connect()
         return self

@@ -11,6 +11,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from reactive.embedded.stack import DevStack, StackConfig
+from reactive.probe import database_problem
 from reactive.project_checks import celery_module
 
 
@@ -40,6 +41,7 @@ class Command(BaseCommand):
                 f"ASGI_APPLICATION is not set; add ASGI_APPLICATION = '{package}.asgi.application' "
                 "to your settings (system check reactive.W050 explains the routing)."
             )
+        _check_external_database()
         module, _, attribute = str(asgi).rpartition(".")
         config = StackConfig(
             state_dir=(options["state_dir"] or base_dir / ".reactive").absolute(),
@@ -59,6 +61,19 @@ class Command(BaseCommand):
     def _say(self, text: str) -> None:
         self.stdout.write(text)
         self.stdout.flush()  # a pipe is block-buffered; show each line as it comes
+
+
+def _check_external_database() -> None:
+    """With ``DATABASE_URL`` set the stack starts no PostgreSQL: fail now, in seconds and with
+    the fix, when that server does not answer (not after migrate's start-up and checks)."""
+    if not os.environ.get("DATABASE_URL"):
+        return
+    problem = database_problem()
+    if problem is not None:
+        raise CommandError(
+            f"{problem}\nDATABASE_URL is set, so reactive_dev uses that server and starts none: "
+            "start it (or correct DATABASE_URL), or unset DATABASE_URL and reactive_dev starts "
+            "an embedded PostgreSQL.")
 
 
 def _celery(package: str, *, skip: bool) -> tuple[str | None, str]:

@@ -6,6 +6,7 @@ import { channelsSection } from "./channels.js";
 import { composerSection } from "./composer.js";
 import { watchConnection } from "./connection.js";
 import { messagesSection } from "./messages.js";
+import { notesSection } from "./notes.js";
 import { searchSection } from "./search.js";
 import { CHANNEL_NAME, fillAvatars, notice } from "./ui.js";
 
@@ -68,5 +69,6 @@ channelsSection(app);
 messagesSection(app);
 composerSection(app);
 searchSection(app);
+notesSection(app);
 window.addEventListener("hashchange", openFromHash);
 openFromHash();
