@@ -6,18 +6,23 @@ Stacks (``--stacks``): ``bare``, a minimal ASGI app with no Django and no Channe
 ``AsyncWebsocketConsumer`` behind Channels' ``AuthMiddlewareStack(URLRouter(...))`` in the
 test project (``bench/floor/channels_app.py``); ``ours``, the test project's sync endpoint
 with one distinct ``testapp/bench:channel_messages`` subscription per session (as
-``bench/peer_dcrf.py`` measures it). Servers (``--servers``): names from
+``bench/peer_dcrf.py`` measures it); ``dcrf``, the djangochannelsrestframework peer of
+``bench/peer_dcrf.py`` (in-memory channel layer), each session subscribed to a distinct
+channel. Servers (``--servers``): names from
 ``bench/_live.py`` ``SERVERS``. Every pair gets a fresh server process; the clients are
 ``bench/_swarm.py`` worker processes (raw websockets offering permessage-deflate, as browsers
-and Node's ``ws`` do), each session sending Connect and a ModifyQuerySet, which the floor
-apps drop. Memory: the server's RSS growth from one warm session to ``--sessions`` idle ones
-(median of five readings each), divided by the sessions. Prints one JSON line.
+and Node's ``ws`` do), each session sending Connect and a ModifyQuerySet (the peer's: a
+``subscribe`` action), which the floor apps drop. Memory: the server's RSS growth from one
+warm session to ``--sessions`` idle ones (median of five readings each), divided by the
+sessions. Prints one JSON line.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
+import sys
 import time
 import uuid
 from typing import Any
@@ -32,7 +37,10 @@ APPS = {
     "bare": "bench.floor.bare:application",
     "channels": "bench.floor.channels_app:application",
     "ours": "tests.asgi:application",
+    "dcrf": "bench.peer_dcrf.asgi:application",
 }
+DCRF_ENV = {"DJANGO_SETTINGS_MODULE": "bench.peer_dcrf.settings", "BENCH_STACK": "dcrf",
+            "BENCH_LAYER": "memory"}
 DEFAULT_SERVERS = ("uvicorn", "uvicorn-noping", "uvicorn-nodeflate", "uvicorn-nodeflate-noping",
                    "uvicorn-wsproto-nodeflate", "daphne")
 
@@ -67,17 +75,19 @@ def wait_for(condition: Any, timeout: float, every: float = 0.25) -> bool:
 
 
 def hold(url: str, stack: str, channels: list[str], processes: int, timeout: float) -> Any:
-    """Open a swarm of ``len(channels)`` sessions; for ``ours``, wait for every first result.
-    Returns (swarm, open summary, whether every session is ready)."""
-    swarm = Swarm(url, CHANNEL_QUERY, channels, processes)
+    """Open a swarm of ``len(channels)`` sessions; for ``ours``, wait for every first result
+    (the peer: every subscription confirmed). Returns (swarm, open summary, all ready?)."""
+    swarm = Swarm(url, CHANNEL_QUERY, channels, processes, dcrf=stack == "dcrf")
     opened = swarm.open()
-    ready = stack != "ours" or wait_for(lambda: swarm.ready() >= opened["opened"], timeout, 0.5)
+    ready = stack not in ("ours", "dcrf") or wait_for(
+        lambda: swarm.ready() >= opened["opened"], timeout, 0.5)
     return swarm, opened, ready
 
 
 def measure_one(stack: str, server_name: str, db_url: str,
                 options: argparse.Namespace) -> dict[str, Any]:
-    server = FloorServer({"DATABASE_URL": db_url}, stack, server_name)
+    env = {"DATABASE_URL": db_url, **(DCRF_ENV if stack == "dcrf" else {})}
+    server = FloorServer(env, stack, server_name)
     log(f"{stack} on {server_name}: starting; log at {server.log_path}")
     load = os.getloadavg()[0]
     server.start()
@@ -108,7 +118,7 @@ def measure_one(stack: str, server_name: str, db_url: str,
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--sessions", type=int, default=1000)
-    parser.add_argument("--stacks", default="bare,channels,ours",
+    parser.add_argument("--stacks", default="bare,channels,ours,dcrf",
                         help=f"comma-separated, of {', '.join(APPS)}")
     parser.add_argument("--servers", default=",".join(DEFAULT_SERVERS),
                         help=f"comma-separated, of {', '.join(sorted(SERVERS))}")
@@ -119,6 +129,8 @@ def main() -> None:
     options = parser.parse_args()
     stacks = [s for s in options.stacks.split(",") if s]
     servers = [s for s in options.servers.split(",") if s]
+    if "dcrf" in stacks and importlib.util.find_spec("djangochannelsrestframework") is None:
+        sys.exit("the dcrf stack needs the peer installed: pip install -e '.[bench]'")
     unknown = [s for s in stacks if s not in APPS] + [s for s in servers if s not in SERVERS]
     if unknown or not stacks or not servers or options.sessions < 1:
         parser.error(f"unknown or missing stack/server names, or --sessions < 1: {unknown}")
