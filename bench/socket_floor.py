@@ -138,10 +138,15 @@ def main() -> None:
     rows = []
     with database() as db_url:
         for server_name in servers:  # the stacks side by side per server: same machine state
-            rows += [measure_one(stack, server_name, db_url, options) for stack in stacks]
-    table: dict[str, dict[str, int]] = {}
+            for stack in stacks:
+                try:
+                    rows.append(measure_one(stack, server_name, db_url, options))
+                except (RuntimeError, TimeoutError) as exc:  # say so; the other pairs go on
+                    log(f"{stack} on {server_name} failed: {exc}")
+                    rows.append({"stack": stack, "server": server_name, "error": str(exc)[-500:]})
+    table: dict[str, dict[str, int | None]] = {}
     for row in rows:
-        table.setdefault(row["server"], {})[row["stack"]] = row["bytes_per_idle_session"]
+        table.setdefault(row["server"], {})[row["stack"]] = row.get("bytes_per_idle_session")
     emit({"benchmark": "socket_floor", "sessions": options.sessions,
           "client_processes": options.processes, "bytes_per_idle_session": table, "runs": rows})
 
