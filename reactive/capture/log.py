@@ -22,17 +22,19 @@ def log_exists(using: str = "default") -> bool:
     return bool(row and row[0])
 
 
+_BEGIN = ("SELECT pg_current_snapshot()::text, now(), (SELECT coalesce("
+          "int_value >= pg_snapshot_xmin(%s::pg_snapshot)::text::bigint, false) "
+          "FROM reactive_state WHERE name = 'pruned')")
+
+
 def begin(cursor: Any, previous_snapshot: str | None) -> tuple[str, Any, bool]:
     """The current snapshot, the database's ``now()``, and whether the log was pruned past
     ``previous_snapshot``, in one round trip.
 
     Exact: a pruned row at or above the previous snapshot's ``xmin`` may be one never read.
     """
-    cursor.execute("SELECT pg_current_snapshot()::text, now(), (SELECT coalesce("
-                   "int_value >= pg_snapshot_xmin(%s::pg_snapshot)::text::bigint, false) "
-                   "FROM reactive_state WHERE name = 'pruned')", [previous_snapshot])
-    snapshot, now, pruned = cursor.fetchone()
-    return str(snapshot), now, bool(pruned)
+    cursor.execute(_BEGIN, [previous_snapshot])
+    return _began(cursor)
 
 
 def changes_since(cursor: Any, previous_snapshot: str,
@@ -45,16 +47,55 @@ def changes_since(cursor: Any, previous_snapshot: str,
     """
     if tables is not None and not tables:
         return []
+    sql, params = _changes(previous_snapshot, tables)
+    cursor.execute(sql, params)
+    return _read_changes(cursor)
+
+
+def opening(previous_snapshot: str | None,
+            tables: Collection[str] | None) -> tuple[str, list[Any], bool]:
+    """``begin``'s statement, then ``changes_since``'s when there is a previous snapshot and
+    something to read, and whether it is there: for a round to send with its ``BEGIN``
+    (``functions.transaction.run_snapshot``) and to read with ``opened``.
+
+    The log is read before the round knows whether it was pruned past ``previous_snapshot``;
+    if it was, the round throws those rows away and re-runs everything.
+    """
+    params: list[Any] = [previous_snapshot]
+    if previous_snapshot is None or (tables is not None and not tables):
+        return _BEGIN, params, False
+    sql, more = _changes(previous_snapshot, tables)
+    return f"{_BEGIN}; {sql}", params + more, True
+
+
+def opened(cursor: Any, with_log: bool) -> tuple[str, Any, bool, list[Change]]:
+    """What ``opening``'s statements returned, from the cursor on the first one's result; the
+    cursor is left on the result of the statement after them."""
+    snapshot, now, pruned = _began(cursor)
+    cursor.nextset()
+    changes: list[Change] = []
+    if with_log:
+        changes = _read_changes(cursor)
+        cursor.nextset()
+    return snapshot, now, pruned, changes
+
+
+def _began(cursor: Any) -> tuple[str, Any, bool]:
+    snapshot, now, pruned = cursor.fetchone()
+    return str(snapshot), now, bool(pruned)
+
+
+def _changes(previous_snapshot: str, tables: Collection[str] | None) -> tuple[str, list[Any]]:
     only = "" if tables is None else "AND tbl = ANY(%s) "
     params: list[Any] = [previous_snapshot, previous_snapshot]
     if tables is not None:
         params.append(sorted(tables))
-    cursor.execute(
-        "SELECT tbl, op, old_row::text, new_row::text FROM reactive_change "
-        "WHERE txid >= pg_snapshot_xmin(%s::pg_snapshot) "
-        f"AND NOT pg_visible_in_snapshot(txid, %s::pg_snapshot) {only}ORDER BY id",
-        params,
-    )
+    return ("SELECT tbl, op, old_row::text, new_row::text FROM reactive_change "
+            "WHERE txid >= pg_snapshot_xmin(%s::pg_snapshot) "
+            f"AND NOT pg_visible_in_snapshot(txid, %s::pg_snapshot) {only}ORDER BY id", params)
+
+
+def _read_changes(cursor: Any) -> list[Change]:
     return [Change(t, op, _row(old), _row(new)) for t, op, old, new in cursor.fetchall()]
 
 

@@ -44,6 +44,7 @@ from reactive.functions.transaction import (
     action_scope,
     current_scope,
     in_thread,
+    query_savepoint,
     run_read_only,
     run_serializable,
     transient,
@@ -130,7 +131,8 @@ class Runtime:
         """Run a query inside the caller's open read-only snapshot, recording its read set.
 
         For the Reactor's rounds: every query of a round sees the same snapshot. The query
-        runs in a savepoint, so a failing one leaves the round's transaction usable. The
+        runs under a savepoint (``query_savepoint``: the snapshot's shared one, when it was
+        opened by ``run_snapshot``), so a failing one leaves the round's transaction usable. The
         function must be a query. Failures are in ``outcome``, except a connection's or
         server's (``transient``): that one is raised, since it says nothing about the query and
         the whole round must be retried.
@@ -140,7 +142,7 @@ class Runtime:
         with recording(connections[DEFAULT_DB_ALIAS]) as recorder:
             try:
                 definition = self._resolve(call, FunctionKind.QUERY)
-                with transaction.atomic(using=DEFAULT_DB_ALIAS):
+                with query_savepoint():
                     value = self._perform(call, definition, encode=True, journal_out=journal)
                 outcome = Outcome(value=value)
             except Exception as exc:

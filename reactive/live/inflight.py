@@ -44,15 +44,48 @@ class InFlight:
         committed mutation has its ``reactive_sessionrequest`` row (written in its own
         transaction); a failed one wrote nothing and holds nothing back.
         """
+        return self.committed_among(cursor, self.running())
+
+    def running(self) -> list[tuple[tuple[SessionHandle, int], str]]:
+        """The registrations now: ((handle, request id), session id) each."""
         with self._lock:
-            running = list(self._running.items())
+            return list(self._running.items())
+
+    @staticmethod
+    def query(running: list[tuple[tuple[SessionHandle, int], str]]
+              ) -> tuple[str, list[Any]] | None:
+        """The statement that finds which of ``running`` committed (None: none to ask)."""
         if not running:
-            return set()
-        cursor.execute(
-            "SELECT session_id, request_id FROM reactive_sessionrequest "
-            "WHERE (session_id, request_id) IN "
-            "(SELECT * FROM unnest(%s::varchar[], %s::bigint[]))",
-            [[sid for _, sid in running], [rid for (_, rid), _ in running]],
-        )
+            return None
+        return ("SELECT session_id, request_id FROM reactive_sessionrequest "
+                "WHERE (session_id, request_id) IN "
+                "(SELECT * FROM unnest(%s::varchar[], %s::bigint[]))",
+                [[sid for _, sid in running], [rid for (_, rid), _ in running]])
+
+    @staticmethod
+    def read(cursor: Any, running: list[tuple[tuple[SessionHandle, int], str]]
+             ) -> set[SessionHandle]:
+        """``query``'s answer, from the cursor on its result."""
         done = set(cursor.fetchall())
         return {handle for (handle, rid), sid in running if (sid, rid) in done}
+
+    def committed_since(self, cursor: Any, asked: list[tuple[tuple[SessionHandle, int], str]]
+                        ) -> set[SessionHandle]:
+        """``committed`` for the mutations registered since ``asked`` was read.
+
+        A round that sends its in-flight question with its ``BEGIN`` reads the registrations
+        before its snapshot exists; one registered in between may have committed before the
+        snapshot was taken. Now that it is, the registrations not asked about are asked about
+        (a second round trip, only when there are such).
+        """
+        seen = {key for key, _ in asked}
+        return self.committed_among(cursor, [r for r in self.running() if r[0] not in seen])
+
+    def committed_among(self, cursor: Any, running: list[tuple[tuple[SessionHandle, int], str]]
+                        ) -> set[SessionHandle]:
+        """Those of ``running`` whose commit the transaction's snapshot includes."""
+        query = self.query(running)
+        if query is None:
+            return set()
+        cursor.execute(*query)
+        return self.read(cursor, running)

@@ -2,12 +2,13 @@
 
 A round first takes in what sessions asked for since the last one (adds, removes, identity
 changes, finished mutations), then, in one REPEATABLE READ READ ONLY transaction (snapshot S):
-1. read the change-log rows committed since the previous snapshot (by txid visibility);
+1. read the change-log rows committed since the previous snapshot (by txid visibility), in
+   the same round trip as BEGIN and the snapshot;
 2. match them against the read sets of the live queries;
 3. re-run each invalidated or new query once per distinct (function, args, identity, journal),
    however many sessions hold it, keeping only results that changed;
-4. after commit, send each affected session its finished MutationResponses, then one
-   Transition to a fresh timestamp.
+4. send each affected session its finished MutationResponses, then one Transition to a fresh
+   timestamp: before the (read-only) COMMIT when the persisted clock covers it, else after.
 Queries not invalidated stay valid at S: no commit in (S_prev, S] touched their read sets.
 Rounds run in one worker thread (its own database connection); the asyncio side only moves
 messages. Rounds are woken by NOTIFY, by session activity, and by a periodic timer; a NOTIFY
@@ -33,12 +34,12 @@ from django.db import connections
 
 from reactive.capture import log, triggers
 from reactive.capture.listener import Listener
-from reactive.capture.matcher import Matcher
+from reactive.capture.matcher import Change, Matcher
 from reactive.clock import clock
 from reactive.conf import reactive_settings
 from reactive.functions.outcome import database_unreachable
 from reactive.functions.runtime import Evaluation, Runtime, runtime
-from reactive.functions.transaction import run_read_only
+from reactive.functions.transaction import run_snapshot
 from reactive.live.inbox import InboxEvent, SessionHandle
 from reactive.live.inflight import InFlight
 from reactive.live.rerun import Rerunner, RoundAborted, spoiled
@@ -115,6 +116,8 @@ class Reactor:
         self._busy = False  # a round is running in the worker thread
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="reactive-reactor")
         self._task: asyncio.Task[None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._delivered_at: float | None = None  # when the current round's news was handed over
         self._listener = Listener(triggers.CHANNEL, self.notified, self._on_listen_lost)
         # Owned by the round thread:
         self.subscriptions = Subscriptions()
@@ -131,7 +134,8 @@ class Reactor:
 
     def start(self) -> None:
         if self._task is None:
-            self._task = asyncio.get_running_loop().create_task(self._run(), name="reactor")
+            self._loop = asyncio.get_running_loop()
+            self._task = self._loop.create_task(self._run(), name="reactor")
             self._listener.start()
 
     async def stop(self) -> None:
@@ -186,9 +190,10 @@ class Reactor:
             inbox, self._inbox = self._inbox, []
             woken_at, self._woken_at = self._woken_at, None
             before = (dict(self.phases_us), self.stats["executions"], self.stats["changes"])
+            self._delivered_at = None  # set by _send if this round hands messages over
             self._busy = True
             try:
-                deliveries = await loop.run_in_executor(self._executor, self.run_round, inbox)
+                await loop.run_in_executor(self._executor, self.run_round, inbox, self._send_soon)
                 failures = 0
             except Exception as exc:
                 failures += 1
@@ -202,18 +207,30 @@ class Reactor:
                 self._wake.set()
                 continue
             self._busy = False
-            sending = _Laps(self.phases_us)
-            for handle, messages in deliveries:
-                handle.deliver(messages)
-            sending("send")
-            self._report(before, woken_at if deliveries else None)
+            self._report(before, woken_at, self._delivered_at)
 
-    def _report(self, before: tuple[dict[str, int], int, int], woken_at: float | None) -> None:
+    def _send_soon(self, deliveries: list[Delivery]) -> None:
+        """From the round thread: have the loop hand the messages over, in round order (the
+        loop runs callbacks in the order they were scheduled, and the round's own completion
+        is scheduled after this)."""
+        assert self._loop is not None
+        if deliveries:
+            self._loop.call_soon_threadsafe(self._send, deliveries)
+
+    def _send(self, deliveries: list[Delivery]) -> None:
+        sending = _Laps(self.phases_us)
+        for handle, messages in deliveries:
+            handle.deliver(messages)
+        sending("send")
+        self._delivered_at = time.monotonic()
+
+    def _report(self, before: tuple[dict[str, int], int, int], woken_at: float | None,
+                delivered_at: float | None) -> None:
         phases, executions, changes = before
+        lag = None if woken_at is None or delivered_at is None else delivered_at - woken_at
         report = RoundReport(
             {phase: total - phases[phase] for phase, total in self.phases_us.items()},
-            self.stats["executions"] - executions, self.stats["changes"] - changes,
-            None if woken_at is None else time.monotonic() - woken_at)
+            self.stats["executions"] - executions, self.stats["changes"] - changes, lag)
         for listener in list(_round_listeners):
             try:
                 listener(self, report)
@@ -240,8 +257,14 @@ class Reactor:
 
     # -- round thread --------------------------------------------------------------------
 
-    def run_round(self, inbox: list[InboxEvent]) -> list[Delivery]:
-        """One round; returns the messages for each session with news, in order."""
+    def run_round(self, inbox: list[InboxEvent],
+                  send: Callable[[list[Delivery]], None] | None = None) -> list[Delivery]:
+        """One round; returns the messages for each session with news, in order.
+
+        With ``send``, the messages go to ``send`` instead, before the round's ``COMMIT`` when
+        the clock's persisted reservation already covers the round's timestamp (see "Sending
+        before COMMIT" in docs/internals/reactor.md), and the round returns none.
+        """
         lap = _Laps(self.phases_us)
         self._last_round = time.monotonic()
         # Requests are taken in before any database work, so a round that fails loses none:
@@ -253,8 +276,7 @@ class Reactor:
         lap("inbox")
         try:
             self.upkeep.before_round()
-            changed = run_read_only(lambda: self._compute(lap), function="<reactor round>")
-            ts = clock.next()
+            ts, changed, sent = self._in_snapshot(lap, send)
             self.upkeep.after_round(ts)
             lap("commit")
         except Exception:
@@ -266,38 +288,71 @@ class Reactor:
             self._rerun_all = True
             raise
         self.stats["rounds"] += 1
+        if sent:
+            return []
+        news = self._news(changed, ts)
+        lap("encode")
+        if send is None:
+            return news
+        send(news)
+        return []
+
+    def _in_snapshot(self, lap: _Laps, send: Callable[[list[Delivery]], None] | None
+                     ) -> tuple[int, set[Hashable], bool]:
+        """The round's transaction: its timestamp, the keys of the results that changed, and
+        whether the news went to ``send`` already (before ``COMMIT``)."""
+        rerun = self._rerun_all or self._snapshot is None
+        # Only the tables some read set involves: rows of others cannot match anything.
+        tables = () if rerun else self._matcher.tables()
+        first, params, with_log = log.opening(self._snapshot, tables)
+        running = self.mutations.running()
+        asked = InFlight.query(running)
+        if asked is not None:
+            first, params = f"{first}; {asked[0]}", params + asked[1]
+
+        def body(cursor: Any) -> tuple[int, set[Hashable], bool]:
+            lap("begin")  # BEGIN, the snapshot, the log and the in-flight question: one trip
+            snapshot, now, pruned, changes = log.opened(cursor, with_log)
+            held = InFlight.read(cursor, running) if asked is not None else set()
+            # In S: mutations registered while the statement was on its way (rare: one more
+            # round trip) may have committed before S was taken.
+            self._held = held | self.mutations.committed_since(cursor, running)
+            lap("log")
+            dirty = self._dirty(rerun, pruned, changes, cursor)
+            lap("match")
+            self._snapshot, self._snapshot_time = snapshot, now
+            changed = self._rerun(dirty)
+            lap("rerun")
+            ts = clock.next()
+            if send is None or not self.upkeep.covers(ts):
+                return ts, changed, False
+            send(self._news(changed, ts))
+            lap("encode")
+            return ts, changed, True
+
+        return run_snapshot(body, first, params or None, function="<reactor round>")
+
+    def _news(self, changed: set[Hashable], ts: int) -> list[Delivery]:
         # A session whose mutation committed in S but whose MutationDone is not taken in yet
         # gets nothing now: its response must go before any Transition including the write.
-        news = self.subscriptions.news(changed, ts, time.time_ns(), held=self._held)
-        lap("encode")
-        return news
+        return self.subscriptions.news(changed, ts, time.time_ns(), held=self._held)
 
-    def _compute(self, lap: _Laps) -> set[Hashable]:
-        with connections["default"].cursor() as cursor:
-            snapshot, now, pruned = log.begin(cursor, self._snapshot)
-            self._held = self.mutations.committed(cursor)  # after S is taken, in S
-            lap("begin")
-            dirty = self._dirty(cursor, pruned, lap)
-            lap("match")
-        self._snapshot, self._snapshot_time = snapshot, now
+    def _rerun(self, dirty: set[Hashable]) -> set[Hashable]:
         pending = list(self.subscriptions.pending(dirty))
         changed = {entry.key for entry, result in self.rerunner.evaluate(pending)
                    if self._apply(entry, result)}
         self.subscriptions.evaluated()
-        lap("rerun")
         return changed
 
-    def _dirty(self, cursor: Any, pruned: bool, lap: _Laps) -> set[Hashable]:
-        if self._rerun_all or self._snapshot is None:
-            rerun = self._rerun_all
+    def _dirty(self, rerun: bool, pruned: bool, changes: list[Change],
+               cursor: Any) -> set[Hashable]:
+        if rerun:
+            everything = self._rerun_all
             self._rerun_all = False
-            return set(self.subscriptions.queries) if rerun else set()
+            return set(self.subscriptions.queries) if everything else set()
         if pruned:
             logger.warning("reactor fell behind the change log; re-running every query")
             return set(self.subscriptions.queries)
-        # Only the tables some read set involves: rows of others cannot match anything.
-        changes = log.changes_since(cursor, self._snapshot, self._matcher.tables())
-        lap("log")
         self.stats["changes"] += len(changes)
         return self._matcher.match(changes, cursor) if changes else set()
 

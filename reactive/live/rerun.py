@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 from django.db import DEFAULT_DB_ALIAS, connections
 
 from reactive.functions.runtime import Call, Evaluation, Runtime
-from reactive.functions.transaction import run_read_only
+from reactive.functions.transaction import export_snapshot, run_snapshot
 from reactive.live.subscriptions import QueryEntry
 
 # Fewer re-runs than this stay on the round's own connection: a hand-off costs more.
@@ -51,9 +51,7 @@ class Rerunner:
     def evaluate(self, entries: list[QueryEntry]) -> Evaluated:
         if not self._threads or len(entries) < MIN_CONCURRENT:
             return [(entry, self._one(entry)) for entry in entries]
-        with connections[DEFAULT_DB_ALIAS].cursor() as cursor:
-            cursor.execute("SELECT pg_export_snapshot()")
-            (snapshot,) = cursor.fetchone()
+        snapshot = export_snapshot()
         # Interleaved, so that each share gets some of every kind of query.
         shares = [entries[i::self.helpers + 1] for i in range(self.helpers + 1)]
         futures = [thread.submit(self._helper, str(snapshot), share)
@@ -87,10 +85,7 @@ class Rerunner:
         if not _SNAPSHOT_ID.match(snapshot):
             raise ValueError(f"unexpected snapshot id {snapshot!r}")
 
-        def run() -> Evaluated:
-            with connections[DEFAULT_DB_ALIAS].cursor() as cursor:
-                # Before any query of this transaction: it then sees exactly the round's data.
-                cursor.execute(f"SET TRANSACTION SNAPSHOT '{snapshot}'")
+        def run(cursor: object) -> Evaluated:
             done = []
             for entry in share:
                 done.append((entry, self._one(entry)))
@@ -99,7 +94,9 @@ class Rerunner:
             return done
 
         try:
-            return run_read_only(run, function="<reactor re-run>")
+            # Right after BEGIN, before any query: the transaction sees exactly the round's data.
+            return run_snapshot(run, f"SET TRANSACTION SNAPSHOT '{snapshot}'",
+                                function="<reactor re-run>")
         except Exception:
             connections[DEFAULT_DB_ALIAS].close()  # reopened by this thread's next share
             raise

@@ -33,6 +33,11 @@ class Upkeep:
                 clock.advance_to(log.clock_reservation(cursor))
             self._reserve(clock.now())
 
+    def covers(self, ts: int) -> bool:
+        """Whether the persisted high-water mark is already at or above ``ts``: a message
+        carrying ``ts`` may go out before ``after_round`` (a restart starts above it)."""
+        return ts <= self._reserved
+
     def after_round(self, ts: int) -> None:
         """Persist the clock's high-water mark ahead of use; prune the log now and then."""
         if ts + CLOCK_RESERVATION_NS // 2 > self._reserved:

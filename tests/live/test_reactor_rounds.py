@@ -11,6 +11,7 @@ import psycopg
 import pytest
 from django.db import connection
 
+from reactive import values
 from reactive.capture import log
 from reactive.functions.runtime import Outcome
 from reactive.live import protocol
@@ -278,3 +279,70 @@ def _rerun_twelve(reactor: Reactor, session: Session) -> None:
     # ... and a Transition chain continues unbroken
     versions = [m for m in session.messages if m["type"] == "Transition"]
     assert all(b["startVersion"] == a["endVersion"] for a, b in itertools.pairwise(versions))
+
+
+def test_a_query_s_sql_error_spoils_neither_the_round_nor_the_queries_after_it(
+    reactor: Reactor,
+) -> None:
+    # Given queries that fail in SQL (one raises, one catches the error and reads on, one
+    # writes, which Django marks for rollback) run in the same rounds as, and before, healthy
+    # ones: they share one savepoint
+    session = Session()
+    step(reactor, subscribe(session, 1, (1, "testapp/bench:notes_after_sql_error"),
+                            (2, "testapp:list_notes")),
+         QuerySetChanged(session, 2, (AddRequest(3, "testapp/bench:notes_after_sql_error",
+                                                 {"swallow": True}, None),
+                                      AddRequest(5, "testapp:write_in_query", {}, None),
+                                      AddRequest(4, "testapp:list_notes", {"limit": 5}, None)),
+                         ()))
+    Note.objects.create(body="after the errors")
+    step(reactor)
+    # Then the failing ones failed, each with its own error, and the healthy ones read on
+    failed = {change["queryId"]: change["errorMessage"] for message in session.messages
+              for change in message.get("modifications", []) if change["type"] == "QueryFailed"}
+    assert set(failed) == {1, 3, 5}
+    assert "division by zero" in failed[1] and "aborted" in failed[3]
+    assert "read-only" in failed[5]
+    updates = session.updates()
+    assert bodies(updates[2]) == ["after the errors"] == bodies(updates[4])
+    assert not connection.in_atomic_block
+
+
+def test_news_goes_out_before_commit_only_when_the_clock_reservation_covers_it(
+    reactor: Reactor,
+) -> None:
+    session = Session()
+    step(reactor, subscribe(session, 1, (1, "testapp:list_notes")))
+    seen: list[tuple[bool, int]] = []
+
+    def send(deliveries: list[Any]) -> None:  # called in this (the round's) thread
+        seen.append((connection.in_atomic_block, len(deliveries)))
+        for handle, messages in deliveries:
+            handle.deliver(messages)
+
+    # Given a write, a round with a sender sends the news while its snapshot is still open
+    Note.objects.create(body="one")
+    assert reactor.run_round([], send) == []
+    assert seen == [(True, 1)] and bodies(session.updates()[1]) == ["one"]
+    # When the persisted clock reservation is behind the round's timestamp, it sends after
+    # COMMIT and the reservation that covers it
+    reactor.upkeep._reserved = 1
+    Note.objects.create(body="two")
+    assert reactor.run_round([], send) == []
+    assert seen[1] == (False, 1) and bodies(session.updates()[1]) == ["one", "two"]
+    assert reactor.upkeep.covers(values.decode_ts(session.messages[-1]["endVersion"]["ts"]))
+
+
+def test_a_mutation_registered_while_the_round_opened_is_still_asked_about(
+    reactor: Reactor,
+) -> None:
+    # Given the registrations read before a round's snapshot was taken (none) and a mutation
+    # that registered and committed after that read
+    session = Session()
+    asked = reactor.mutations.running()
+    reactor.mutations.started(session, "s-9", 1)
+    SessionRequest.objects.create(session_id="s-9", request_id=1, result={"value": None}, ts=1)
+    # Then the question for the registrations not asked about finds it
+    with connection.cursor() as cursor:
+        assert reactor.mutations.committed_since(cursor, asked) == {session}
+        assert reactor.mutations.committed_since(cursor, reactor.mutations.running()) == set()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib.postgres.search import SearchQuery, SearchVector
-from django.db import connection
+from django.db import DatabaseError, connection
 from django.db.models.functions import Upper
 from psycopg import sql
 
@@ -66,3 +66,18 @@ def reactor_stats(ctx: QueryCtx) -> dict[str, int]:
         for name, value in reactor.counts().items():
             totals[name] = totals.get(name, 0) + value
     return totals
+
+
+@query
+def notes_after_sql_error(ctx: QueryCtx, swallow: bool = False) -> Any:
+    """A query whose SQL fails; with ``swallow`` it catches the error and reads on (in an
+    aborted transaction): tests/live/test_reactor_rounds.py."""
+    from tests.testapp.models import Note
+
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1 / 0")
+    except DatabaseError:
+        if not swallow:
+            raise
+    return list(Note.objects.values_list("body", flat=True))
