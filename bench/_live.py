@@ -36,6 +36,11 @@ SERVERS = {
     "uvicorn-wsproto-nodeflate": ("uvicorn", ("--ws", "wsproto",
                                               "--ws-per-message-deflate", "false")),
     "daphne": ("daphne", ()),
+    # Without uvicorn's keepalive ping (one timer per socket, every 20 s by default); the sync
+    # protocol's clients notice a dead server themselves.
+    "uvicorn-noping": ("uvicorn", ("--ws-ping-interval", "0")),
+    "uvicorn-nodeflate-noping": ("uvicorn", ("--ws-per-message-deflate", "false",
+                                             "--ws-ping-interval", "0")),
 }
 
 # (session, query id, decoded value, arrival time)

@@ -26,6 +26,8 @@ import websockets
 
 WRITE = re.compile(rb'"body":"w(\d+)"')
 SYNC_PATH = "/api/1.48.0/sync"
+DCRF_PATH = "/dcrf/"  # bench/peer_dcrf's consumer: {"action": "subscribe", "channel": ...}
+DCRF_SUBSCRIBED = b'"response_status": 200'
 
 
 def raise_fd_limit() -> int:
@@ -40,8 +42,9 @@ class _Client:
     """One worker's sessions: channel per session, newest write seen and its arrival times."""
 
     def __init__(self, url: str, path: str, channels: list[str], concurrency: int,
-                 compression: bool) -> None:
-        self.url = url.replace("http://", "ws://") + SYNC_PATH
+                 compression: bool, dcrf: bool = False) -> None:
+        self.dcrf = dcrf
+        self.url = url.replace("http://", "ws://") + (DCRF_PATH if dcrf else SYNC_PATH)
         self.path, self.channels = path, channels
         self.concurrency, self.compression = concurrency, compression
         self.sockets: list[Any] = []
@@ -69,13 +72,20 @@ class _Client:
             return
         self.connect_s.append(time.perf_counter() - began)
         self.sockets.append(ws)
+        if self.dcrf:
+            await ws.send(json.dumps({"action": "subscribe", "request_id": 1,
+                                      "channel": channel}))
+        else:
+            await self._sync_hello(ws, channel)
+        asyncio.get_running_loop().create_task(self._read(ws))
+
+    async def _sync_hello(self, ws: Any, channel: str) -> None:
         await ws.send(json.dumps({"type": "Connect", "sessionId": str(uuid.uuid4()),
                                   "connectionCount": 0, "clientTs": 0}))
         await ws.send(json.dumps({"type": "ModifyQuerySet", "baseVersion": 0, "newVersion": 1,
                                   "modifications": [{"type": "Add", "queryId": 0,
                                                      "udfPath": self.path,
                                                      "args": [{"channel": channel}]}]}))
-        asyncio.get_running_loop().create_task(self._read(ws))
 
     async def _read(self, ws: Any) -> None:
         newest, first = -1, True
@@ -83,6 +93,9 @@ class _Client:
             async for raw in ws:
                 arrived = time.perf_counter()
                 data = raw if isinstance(raw, bytes) else raw.encode()
+                if first and self.dcrf and DCRF_SUBSCRIBED in data:
+                    first = False
+                    self.ready += 1
                 if not data.startswith(b'{"type":"Transition"'):
                     continue
                 if first and b'"QueryUpdated"' in data:
@@ -105,9 +118,9 @@ class _Client:
 
 
 def _worker(conn: Connection, url: str, path: str, channels: list[str], concurrency: int,
-            compression: bool) -> None:
+            compression: bool, dcrf: bool) -> None:
     raise_fd_limit()
-    asyncio.run(_serve(conn, _Client(url, path, channels, concurrency, compression)))
+    asyncio.run(_serve(conn, _Client(url, path, channels, concurrency, compression, dcrf)))
 
 
 async def _serve(conn: Connection, client: _Client) -> None:
@@ -130,10 +143,11 @@ async def _serve(conn: Connection, client: _Client) -> None:
 
 class Swarm:
     """``len(channels)`` sessions over ``processes`` worker processes; session i subscribes
-    ``path`` with ``{"channel": channels[i]}``."""
+    ``path`` with ``{"channel": channels[i]}`` (``dcrf``: subscribes to channel i on
+    bench/peer_dcrf's DCRF consumer instead)."""
 
     def __init__(self, url: str, path: str, channels: list[str], processes: int, *,
-                 concurrency: int = 50, compression: bool = True) -> None:
+                 concurrency: int = 50, compression: bool = True, dcrf: bool = False) -> None:
         raise_fd_limit()
         ctx = multiprocessing.get_context("spawn")  # no copy of the parent's event loop/heap
         self._pipes: list[Connection] = []
@@ -141,7 +155,7 @@ class Swarm:
         for k in range(processes):
             parent, child = ctx.Pipe()
             proc = ctx.Process(target=_worker, daemon=True, args=(
-                child, url, path, channels[k::processes], concurrency, compression))
+                child, url, path, channels[k::processes], concurrency, compression, dcrf))
             proc.start()
             self._pipes.append(parent)
             self._procs.append(proc)
