@@ -79,8 +79,8 @@ def _plain(value: object, table: str, path: str, depth: int, limit: int) -> Any:
                             f"deeper than DOCUMENTS_MAX_DEPTH={limit}.",
                             code="DocumentTooDeep", table=table, field=path or None)
     if value is None or isinstance(value, bool | str):
-        if isinstance(value, str) and "\x00" in value:
-            raise _bad(table, path, "a string with a NUL character (Postgres JSON cannot hold it)")
+        if isinstance(value, str):
+            _check_text(value, table, path, "a string")
         return value
     if isinstance(value, int):
         if not -EXACT <= value <= EXACT:
@@ -94,14 +94,26 @@ def _plain(value: object, table: str, path: str, depth: int, limit: int) -> Any:
     if isinstance(value, Mapping):
         out = {}
         for key, item in value.items():
-            if not isinstance(key, str) or "\x00" in key:
+            if not isinstance(key, str):
                 raise _bad(table, path, f"an object key {key!r} that is not a string")
+            _check_text(key, table, path, "an object key")
             out[key] = _plain(item, table, f"{path}.{key}" if path else key, depth + 1, limit)
         return out
     if isinstance(value, list | tuple):
         return [_plain(item, table, f"{path}[{i}]", depth + 1, limit)
                 for i, item in enumerate(value)]
     raise _bad(table, path, f"a {type(value).__name__} value (documents hold JSON values only)")
+
+
+def _check_text(text: str, table: str, path: str, what: str) -> None:
+    """Postgres JSON holds UTF-8 text without NUL: refuse what it cannot store."""
+    if "\x00" in text:
+        raise _bad(table, path, f"{what} with a NUL character (Postgres JSON cannot hold it)")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise _bad(table, path, f"{what} with a lone surrogate ({text[:40]!r}), which is not "
+                   "valid Unicode text") from None
 
 
 def _bad(table: str, path: str, what: str) -> DocumentError:

@@ -28,15 +28,15 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 EXAMPLES = int(os.environ.get("REACTIVE_MOVE_EXAMPLES", "30"))
 TABLE = "prop_notes"
+TEXT = st.characters(codec="utf-8", exclude_characters="\x00")  # what Postgres JSON can hold
 JSON = st.recursive(
     st.none() | st.booleans()
     | st.integers(-2**53, 2**53) | st.integers(-100, 100)
     | st.floats(allow_nan=False, allow_infinity=False)
     | st.sampled_from([0.0, -0.0, 1.0, 2.0**53, 1e300, 0.5])
-    | st.text(st.characters(exclude_characters="\x00"), max_size=5),
+    | st.text(TEXT, max_size=5),
     lambda inner: st.lists(inner, max_size=3)
-    | st.dictionaries(st.text(st.characters(exclude_characters="\x00"), max_size=3), inner,
-                      max_size=3),
+    | st.dictionaries(st.text(TEXT, max_size=3), inner, max_size=3),
     max_leaves=6)
 # Field names include ones the generated model renames (class, id, x__y, trailing _)
 DOCS = st.lists(st.dictionaries(st.sampled_from(["body", "n", "class", "id", "x__y", "tag_"]),

@@ -78,6 +78,9 @@ def test_paginate_walks_every_document_once() -> None:
     ("notes", {"a": {"b": b"bytes"}}, "InvalidDocument"),
     ("notes", {"n": [2**53 + 1]}, "InvalidDocument"),
     ("notes", {"n": -(2**63)}, "InvalidDocument"),
+    ("notes", {"body": "a\x00b"}, "InvalidDocument"),
+    ("notes", {"body": {"\ud800": None}}, "InvalidDocument"),
+    ("notes", {"tags": ["ok", "\udfff"]}, "InvalidDocument"),
     ("notes", {"big": "x" * 2_000_000}, "DocumentTooLarge"),
     ("notes", {"deep": [[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]]}, "DocumentTooDeep"),
 ])

@@ -50,8 +50,9 @@ def conflicts() -> None:
 
 
 def test_staff_see_functions_conflicts_scheduler_reactions_and_migrations() -> None:
-    # Given calls (one crashing), lost races, a late job, a parked reaction, a migration
-    runtime.call(Call("testapp:crash", {}))
+    # Given calls (one slow and failing, so that it tops the slowest whatever else this
+    # process ran before), lost races, a late job, a parked reaction, a migration
+    assert runtime.call(Call("testapp/observe:slow_failure", {"seconds": 1.2})).error
     runtime.call(Call("testapp:echo", {"value": 1}))
     conflicts()
     now = timezone.now()
@@ -70,7 +71,9 @@ def test_staff_see_functions_conflicts_scheduler_reactions_and_migrations() -> N
     for part in ('id="reactor"', 'id="scheduler"', 'id="slowest"', 'id="conflicts"',
                  'id="reactions"', 'id="migrations"'):
         assert part in html, part
-    assert "testapp:crash" in html and "testapp:echo" in html
+    slowest = html.split('id="slowest"')[1].split("</table>")[0]
+    row = slowest.split("testapp/observe:slow_failure</td>")[1].split("</tr>")[0]
+    assert row.startswith("<td>1</td><td>1</td>"), row  # one call, one error
     assert "testapp:transfer" in html and "40001" in html
     assert "health-reaction" in html and "ValueError: parked here" in html
     assert "health-migration" in html and "10 / 40" in html

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 from reactive import MutationCtx, QueryCtx, mutation, query
@@ -20,3 +21,10 @@ def crash_with(ctx: QueryCtx, email: str, profile: dict[str, Any], tags: list[st
 def complain(ctx: MutationCtx, email: str, count: int) -> int:
     logger.error("complaint count=%d", count)
     return count
+
+
+@query
+def slow_failure(ctx: QueryCtx, seconds: float) -> None:
+    """Fails after ``seconds``: slow enough to top the health page's slowest functions."""
+    time.sleep(seconds)
+    raise ValueError("failed slowly")
