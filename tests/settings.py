@@ -11,6 +11,8 @@ from pathlib import Path
 import dj_database_url
 
 SECRET_KEY = "tests-only-not-secret"
+REACTION_TEST_QUEUE = "reactions"  # see REACTION_QUEUE below
+
 DEBUG = False
 ALLOWED_HOSTS = ["127.0.0.1", "localhost", "testserver"]
 USE_TZ = True
@@ -94,8 +96,12 @@ REACTIVE = {
     "REACTION_RETRY_MAX_DELAY": 0.2,
     "REACTION_POLL_INTERVAL": 0.2,
     "DATA_MIGRATION_LEASE": 3.0,
-    # Only workers started for reaction and data-migration tests run the dispatcher.
+    # Only workers started for reaction and data-migration tests run the dispatcher, and
+    # their drains go to a queue only those workers consume: the shared worker never takes
+    # one, so a test that kills its reacting worker mid-handler kills the drain it started.
     "REACTION_DISPATCHER": os.environ.get("REACTIVE_TEST_DISPATCHER") == "1",
+    "REACTION_QUEUE": REACTION_TEST_QUEUE if os.environ.get("REACTIVE_TEST_DISPATCHER") == "1"
+    else None,
     # JWTs signed with the test-only key in tests/keys (see tests/test_jwt_auth.py).
     "AUTH_PROVIDERS": [
         {

@@ -191,11 +191,13 @@ class DevStack:
         for _, proc in reversed(self._children):
             if proc.poll() is None:
                 proc.send_signal(signal.SIGTERM)
+        # One deadline for all of them: Ctrl-C never waits STOP_TIMEOUT once per child.
+        deadline = time.monotonic() + STOP_TIMEOUT
         for name, proc in reversed(self._children):
             try:
-                proc.wait(timeout=15)
+                proc.wait(timeout=max(deadline - time.monotonic(), 0.1))
             except subprocess.TimeoutExpired:
-                logger.warning("dev stack child slow to stop name=%s pid=%d", name, proc.pid)
+                self.say(f"{name} did not stop within {STOP_TIMEOUT:.0f} s of SIGTERM; killed it")
                 proc.kill()
                 proc.wait(timeout=5)
         self._children.clear()
@@ -203,6 +205,9 @@ class DevStack:
         for server in reversed(self._servers):
             server.stop()
         self._servers.clear()
+
+
+STOP_TIMEOUT = 10.0  # seconds the children get, together, between SIGTERM and SIGKILL
 
 
 def _port(preferred: int) -> int:

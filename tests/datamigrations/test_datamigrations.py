@@ -279,8 +279,9 @@ def test_ctrl_c_stops_following_and_leaves_the_migration_running(
 
     from tests.support import servers
 
-    # Given a migration of many one-row batches followed by the command
-    samples(300)
+    # Given a migration of many one-row batches (enough that it outlasts the command's
+    # reaction to Ctrl-C: a worker does ~150-250 a second) followed by the command
+    samples(1500)
     env = {**os.environ, "DATABASE_URL": test_database_url, "REDIS_URL": redis_url,
            "DJANGO_SETTINGS_MODULE": "tests.settings"}
     command = subprocess.Popen(
@@ -305,5 +306,5 @@ def test_ctrl_c_stops_following_and_leaves_the_migration_running(
     # Then the command says it is still running, and the workers finish it
     assert b"still running on the workers" in output, output[-2000:]
     assert command.returncode == 0
-    wait_for(lambda: state().state == DataMigrationState.DONE, timeout=60, what="the run")
-    assert labels() == ["x+"] * 300
+    wait_for(lambda: state().state == DataMigrationState.DONE, timeout=90, what="the run")
+    assert labels() == ["x+"] * 1500

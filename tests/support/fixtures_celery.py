@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from celery import Celery
 
+from tests.settings import REACTION_TEST_QUEUE
 from tests.support import servers
 
 
@@ -103,6 +104,8 @@ def worker_process(
             "--without-gossip", "--without-mingle", "--without-heartbeat"]  # fmt: skip
     if pool != "solo":
         args += ["--concurrency", "4"]
+    if (env or {}).get("REACTIVE_TEST_DISPATCHER") == "1":  # it sends drains to this queue
+        args += ["--queues", f"celery,{REACTION_TEST_QUEUE}"]
     env = {"DATABASE_URL": database_url, "REDIS_URL": redis_url, **(env or {})}
     return CeleryProcess(args, env, ready=" ready.")
 
