@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,6 +21,12 @@ from tests.support import servers
 pytest_plugins = ["tests.support.fixtures_celery"]
 
 JS_DIR = Path(__file__).parent / "js"
+
+# A shell that starts `make test` as a background job (`make test &`) ignores SIGINT, and an
+# ignored signal stays ignored in every child: the tests that press Ctrl-C on reactive_dev or
+# reactive_migrations would then wait in vain. Children get the default handling back.
+if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture(scope="session")
