@@ -12,6 +12,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
+import psycopg
 from django.conf import settings
 
 from reactive import values
@@ -90,6 +91,22 @@ def database_unreachable(exc: BaseException) -> BaseException | None:
             return None
         if getattr(seen, "database_unreachable", False):
             return seen
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
+def connection_lost(exc: BaseException) -> BaseException | None:
+    """The error, among ``exc`` and its causes, of a connection the server closed or
+    terminated (SQLSTATE class 08 or 57, or none: the socket went away), as when PostgreSQL
+    restarts; the next use of the connection reconnects. A serialization failure is not one."""
+    seen: BaseException | None = exc
+    for _ in range(4):
+        if seen is None:
+            return None
+        if isinstance(seen, psycopg.OperationalError):
+            state = seen.sqlstate or ""
+            if not state or state.startswith(("08", "57")):
+                return seen
         seen = seen.__cause__ or seen.__context__
     return None
 

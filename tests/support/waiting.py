@@ -24,3 +24,18 @@ def wait_for(
         if time.monotonic() > deadline:
             pytest.fail(f"Timed out after {timeout}s waiting for {what or condition!r}")
         time.sleep(interval)
+
+
+def database_quiet() -> bool:
+    """No other session of the test database is running a statement or holding a transaction
+    open: a server's trailing work is done, so the test's flush cannot deadlock with it."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+            "AND pid <> pg_backend_pid() AND state IN ('active', 'idle in transaction')"
+        )
+        row = cursor.fetchone()
+    connection.close()  # called from a worker thread: leave no connection behind
+    return row is not None and row[0] == 0
