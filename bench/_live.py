@@ -205,6 +205,25 @@ def rss_bytes(pid: int) -> int:
     raise RuntimeError(f"no VmRSS for pid {pid}")
 
 
+def steady_rss(pid: int, samples: int = 5, every: float = 0.4) -> int:
+    """A process's resident set size once quiet: the median of ``samples`` readings."""
+    readings = []
+    for _ in range(samples):
+        time.sleep(every)
+        readings.append(rss_bytes(pid))
+    return sorted(readings)[len(readings) // 2]
+
+
+def poll(condition: Callable[[], Any], timeout: float, every: float = 0.25) -> bool:
+    """Whether ``condition`` became true within ``timeout`` seconds (checked every ``every``)."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(every)
+    return True
+
+
 class Writer:
     """A psycopg connection in autocommit: each ``insert`` is one plain commit, and the time
     right after it returns is that write's commit time."""

@@ -27,36 +27,20 @@ from _live import (
     cpu_seconds,
     latency_summary,
     paced,
-    rss_bytes,
+    poll,
     server_pid,
+    steady_rss,
 )
 from _swarm import Swarm, default_processes, raise_fd_limit
 
 from tests.support.servers import AsgiServer
 
 
-def steady_rss(pid: int, samples: int = 5, every: float = 0.4) -> int:
-    readings = []
-    for _ in range(samples):
-        time.sleep(every)
-        readings.append(rss_bytes(pid))
-    return sorted(readings)[len(readings) // 2]
-
-
-def wait_for(condition: Any, timeout: float, every: float = 0.25) -> bool:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(every)
-    return True
-
-
 def warm(url: str, channel: str) -> None:
     """One session through the whole path (imports, the Reactor) before the baseline."""
     swarm = Swarm(url, CHANNEL_QUERY, [channel], 1)
     swarm.open()
-    wait_for(lambda: swarm.ready() == 1, 60)
+    poll(lambda: swarm.ready() == 1, 60)
     swarm.close()
 
 
@@ -76,7 +60,7 @@ def measure(options: argparse.Namespace, db_url: str, server: AsgiServer) -> dic
     try:
         opened = swarm.open()
         began = time.perf_counter()
-        complete = wait_for(lambda: swarm.ready() >= opened["opened"], options.timeout, 0.5)
+        complete = poll(lambda: swarm.ready() >= opened["opened"], options.timeout, 0.5)
         first_results_s = time.perf_counter() - began
         log(f"{opened['opened']} open in {opened['seconds']} s, first results "
             f"{'all' if complete else 'NOT all'} in {first_results_s:.1f} s")
@@ -124,7 +108,7 @@ def push(options: argparse.Namespace, db_url: str, swarm: Swarm, active: list[st
         failures.extend(fails)
         return all(len(arrivals[n]) >= subscribers[c] for n, (c, _) in commits.items())
 
-    wait_for(collect, options.grace, 0.5)
+    poll(collect, options.grace, 0.5)
     cpu = cpu_seconds(pid) - cpu_before
     every = [t - commits[n][1] for n, times in arrivals.items() if n in commits for t in times]
     last = [max(times) - commits[n][1] for n, times in arrivals.items()

@@ -23,12 +23,11 @@ import argparse
 import importlib.util
 import os
 import sys
-import time
 import uuid
 from typing import Any
 
 from _common import database, emit, log
-from _live import CHANNEL_QUERY, SERVERS, rss_bytes, server_pid
+from _live import CHANNEL_QUERY, SERVERS, poll, server_pid, steady_rss
 from _swarm import Swarm, default_processes, raise_fd_limit
 
 from tests.support.servers import AsgiServer
@@ -57,29 +56,13 @@ class FloorServer(AsgiServer):
         return [*super().command()[:-1], self.app]
 
 
-def steady_rss(pid: int, samples: int = 5, every: float = 0.4) -> int:
-    readings = []
-    for _ in range(samples):
-        time.sleep(every)
-        readings.append(rss_bytes(pid))
-    return sorted(readings)[len(readings) // 2]
-
-
-def wait_for(condition: Any, timeout: float, every: float = 0.25) -> bool:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(every)
-    return True
-
 
 def hold(url: str, stack: str, channels: list[str], processes: int, timeout: float) -> Any:
     """Open a swarm of ``len(channels)`` sessions; for ``ours``, wait for every first result
     (the peer: every subscription confirmed). Returns (swarm, open summary, all ready?)."""
     swarm = Swarm(url, CHANNEL_QUERY, channels, processes, dcrf=stack == "dcrf")
     opened = swarm.open()
-    ready = stack not in ("ours", "dcrf") or wait_for(
+    ready = stack not in ("ours", "dcrf") or poll(
         lambda: swarm.ready() >= opened["opened"], timeout, 0.5)
     return swarm, opened, ready
 
