@@ -110,6 +110,14 @@ def run_read_only(fn: Callable[[], T], *, function: str) -> T:
 
     A write inside raises ReadOnlyError naming the function.
     """
+    with _read_only_transaction(function):
+        return fn()
+
+
+@contextlib.contextmanager
+def _read_only_transaction(function: str) -> Iterator[None]:
+    """The REPEATABLE READ READ ONLY transaction of ``function``'s queries; a write inside it
+    raises ReadOnlyError naming the function."""
     _require_no_outer_transaction(function)
     try:
         with (
@@ -117,7 +125,7 @@ def run_read_only(fn: Callable[[], T], *, function: str) -> T:
             transaction.atomic(using=DEFAULT_DB_ALIAS),
             scope(Scope.QUERY),
         ):
-            return fn()
+            yield
     except DatabaseError as exc:
         if sqlstate(exc) == READ_ONLY_SQL_TRANSACTION:
             raise ReadOnlyError(
@@ -146,32 +154,18 @@ def run_snapshot(fn: Callable[[Any], T], first: str, params: list[Any] | None = 
     autocommit it sends none, and ours opens the transaction. Django's ``atomic`` still ends
     it (psycopg's commit and rollback act on whatever transaction is open).
     """
-    _require_no_outer_transaction(function)
-    try:
-        with (
-            _isolation(IsolationLevel.REPEATABLE_READ, read_only=True),
-            transaction.atomic(using=DEFAULT_DB_ALIAS),
-            scope(Scope.QUERY),
-        ):
-            connection = connections[DEFAULT_DB_ALIAS]
-            raw = connection.connection
-            raw.autocommit = True  # idle still: atomic() leaves the BEGIN to psycopg
-            with connection.cursor() as cursor:
-                cursor.execute(f"{_BEGIN_SNAPSHOT}; {first}; SAVEPOINT {QUERY_SAVEPOINT}",
-                               params)
-                cursor.nextset()
-                token = _shared_savepoint.set(raw)
-                try:
-                    return fn(cursor)
-                finally:
-                    _shared_savepoint.reset(token)
-    except DatabaseError as exc:
-        if sqlstate(exc) == READ_ONLY_SQL_TRANSACTION:
-            raise ReadOnlyError(
-                f"Query '{function}' tried to write to the database; queries are read-only. "
-                "Move the write into a mutation."
-            ) from exc
-        raise
+    with _read_only_transaction(function):
+        connection = connections[DEFAULT_DB_ALIAS]
+        raw = connection.connection
+        raw.autocommit = True  # idle still: atomic() leaves the BEGIN to psycopg
+        with connection.cursor() as cursor:
+            cursor.execute(f"{_BEGIN_SNAPSHOT}; {first}; SAVEPOINT {QUERY_SAVEPOINT}", params)
+            cursor.nextset()
+            token = _shared_savepoint.set(raw)
+            try:
+                return fn(cursor)
+            finally:
+                _shared_savepoint.reset(token)
 
 
 @contextlib.contextmanager
