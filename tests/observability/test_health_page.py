@@ -7,46 +7,23 @@ from __future__ import annotations
 import asyncio
 import datetime
 import shutil
-import threading
 from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
 from django.contrib.auth.models import User
-from django.db import connection
 from django.test import Client
 from django.utils import timezone
 
 from reactive.functions.runtime import Call, runtime
 from reactive.models import DataMigration, Job, Reaction, ReactionState
+from tests.observability.racing import race_transfers
 from tests.support.syncclient import SyncClient, http_call
-from tests.testapp.models import Account
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(180)]
 
 URL = "/admin/reactive/health/"
-
-
-def conflicts() -> None:
-    """Genuine serialization failures: threads moving money both ways at once."""
-    Account.objects.create(name="a", balance=1000)
-    Account.objects.create(name="b", balance=1000)
-
-    def worker(n: int) -> None:
-        try:
-            for _ in range(10):
-                source, target = ("a", "b") if n % 2 else ("b", "a")
-                runtime.call(Call("testapp:transfer", {"source": source, "target": target,
-                                                      "amount": 1}))
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=worker, args=(n,)) for n in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
 
 
 def test_staff_see_functions_conflicts_scheduler_reactions_and_migrations() -> None:
@@ -54,7 +31,7 @@ def test_staff_see_functions_conflicts_scheduler_reactions_and_migrations() -> N
     # process ran before), lost races, a late job, a parked reaction, a migration
     assert runtime.call(Call("testapp/observe:slow_failure", {"seconds": 1.2})).error
     runtime.call(Call("testapp:echo", {"value": 1}))
-    conflicts()
+    race_transfers(10)
     now = timezone.now()
     Job.objects.create(function="testapp:echo", due_at=now - datetime.timedelta(seconds=20))
     Reaction.objects.create(name="health-reaction", snapshot="1:1:", state=ReactionState.FAILED,

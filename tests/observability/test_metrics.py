@@ -11,11 +11,11 @@ import pytest
 import requests
 from django.contrib.auth.models import User
 from django.core.management import CommandError, call_command
-from django.db import connection
 from django.test import Client, override_settings
 from prometheus_client import REGISTRY
 
 from reactive.functions.runtime import Call, runtime
+from tests.observability.racing import race_transfers
 from tests.testapp.models import Account
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(120)]
@@ -56,27 +56,10 @@ def test_metrics_need_the_admin_key_or_staff_and_can_be_off(live_server_url: str
 
 
 def test_mutation_conflicts_are_counted_as_retries_by_sqlstate() -> None:
-    # Given two accounts and threads moving money between them at once (SERIALIZABLE)
-    Account.objects.create(name="a", balance=1000)
-    Account.objects.create(name="b", balance=1000)
+    # Given threads moving money both ways between two accounts at once (SERIALIZABLE)
     before = sample("reactive_mutation_retries_total", function="testapp:transfer",
                     sqlstate="40001")
-
-    def worker(n: int) -> None:
-        try:
-            for _ in range(15):
-                args: dict[str, Any] = {"source": "a", "target": "b", "amount": 1}
-                if n % 2:
-                    args.update(source="b", target="a")
-                runtime.call(Call("testapp:transfer", args))
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=worker, args=(n,)) for n in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
+    race_transfers(15)
     # Then the lost races were counted, and the money is all there
     after = sample("reactive_mutation_retries_total", function="testapp:transfer",
                    sqlstate="40001")

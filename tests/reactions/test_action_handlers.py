@@ -14,20 +14,12 @@ from reactive import on_change
 from reactive.exceptions import DefinitionError
 from reactive.models import Reaction, ReactionState
 from reactive.reactions import runner
+from tests.reactions.reading import notes, reaction
 from tests.support.fixtures_celery import CeleryProcess
 from tests.support.waiting import wait_for
 from tests.testapp.models import Message, Note
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(120)]
-
-
-def notes(prefix: str) -> list[str]:
-    return list(Note.objects.filter(body__startswith=prefix).order_by("id")
-                .values_list("body", flat=True))
-
-
-def reaction(name: str) -> Reaction:
-    return Reaction.objects.get(name=name)
 
 
 def test_an_action_handler_sees_every_change_in_commit_order(

@@ -24,20 +24,12 @@ from reactive.models import Reaction, ReactionState
 from reactive.reactions import control, runner
 from reactive.reactions.definitions import registry
 from reactive.reactions.log import where_sql
+from tests.reactions.reading import notes, reaction
 from tests.support.fixtures_celery import DISPATCHER_ON, CeleryProcess
 from tests.support.waiting import wait_for
-from tests.testapp.models import Account, Message, Note
+from tests.testapp.models import Account, Message
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(120)]
-
-
-def notes(prefix: str) -> list[str]:
-    return list(Note.objects.filter(body__startswith=prefix).order_by("id")
-                .values_list("body", flat=True))
-
-
-def reaction(name: str) -> Reaction:
-    return Reaction.objects.get(name=name)
 
 
 def test_every_writer_fires_the_reaction_once_in_commit_order(
