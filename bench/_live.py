@@ -36,6 +36,9 @@ SERVERS = {
     "uvicorn-wsproto-nodeflate": ("uvicorn", ("--ws", "wsproto",
                                               "--ws-per-message-deflate", "false")),
     "daphne": ("daphne", ()),
+    # granian: Rust (hyper, tokio-tungstenite) owns the sockets and the framing; the app runs
+    # in one worker process it spawns. It negotiates no compression.
+    "granian": ("granian", ()),
     # Without uvicorn's keepalive ping (one timer per socket, every 20 s by default); the sync
     # protocol's clients notice a dead server themselves.
     "uvicorn-noping": ("uvicorn", ("--ws-ping-interval", "0")),
@@ -155,10 +158,24 @@ def delta(after: dict[str, int], before: dict[str, int]) -> dict[str, int]:
 
 
 def server_pid(server: AsgiServer) -> int:
-    """The pid of the ASGI server process (uvicorn runs the app in that one process)."""
+    """The pid of the process running the app: the server's own (uvicorn, daphne), or its one
+    worker (granian spawns one; found by its parent, after start-up)."""
     proc = server._proc  # the servers harness keeps its child private; benchmarks only read it
     assert proc is not None, "the server is not running"
-    return proc.pid
+    if server._server != "granian":
+        return proc.pid
+    workers = [int(entry) for entry in os.listdir("/proc") if entry.isdigit()
+               and _parent(int(entry)) == proc.pid]
+    assert len(workers) == 1, f"granian should run one worker, found {workers}"
+    return workers[0]
+
+
+def _parent(pid: int) -> int | None:
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return int(stat.read().rpartition(")")[2].split()[1])
+    except OSError:
+        return None
 
 
 def cpu_seconds(pid: int) -> float:

@@ -20,7 +20,7 @@ from django.utils.module_loading import import_string
 
 ROUTING_SNIPPET = (
     'application = ProtocolTypeRouter({"http": get_asgi_application(), "websocket": '
-    "AuthMiddlewareStack(URLRouter(reactive.routing.websocket_urlpatterns))})"
+    "reactive.routing.sync_websocket()})"
 )
 _UNKNOWN = object()  # an application we cannot see into: assume it is fine
 
@@ -58,12 +58,13 @@ def check_asgi(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
             "See docs/getting-started.md.",
             id="reactive.E051",
         )]
-    if websocket is not _UNKNOWN and not _routes_to_sync_consumer(websocket):
+    if websocket is not _UNKNOWN and not _routes_to_sync_endpoint(websocket):
         return [Error(
             f"The websocket router of {path!r} has no route to django-reactivity's sync "
             "protocol, so clients cannot subscribe to live queries.",
-            hint=f"In {asgi_file} add reactive.routing.websocket_urlpatterns to the "
-            "websocket URLRouter.",
+            hint=f"In {asgi_file} make the websocket application "
+            "reactive.routing.sync_websocket(fallback=<your router>), or add "
+            "reactive.routing.websocket_urlpatterns to your URLRouter.",
             id="reactive.E052",
         )]
     return []
@@ -153,7 +154,7 @@ def check_origins(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
     """reactive.W055: an origin the HTTP API allows but the websocket refuses; W056: an
     origin that can never match a browser's ``Origin`` header."""
     from reactive.conf import reactive_settings, validate
-    from reactive.live.consumer import origin_allowed
+    from reactive.live.origin import origin_allowed
 
     if validate(getattr(settings, "REACTIVE", None)):
         return []  # reactive.E001 reports it
@@ -232,23 +233,22 @@ def _websocket_app(application: Any) -> Any:
     return mapping.get("websocket")
 
 
-def _routes_to_sync_consumer(app: Any, depth: int = 0) -> bool:
-    """True when the (middleware-wrapped, possibly nested) router reaches SyncConsumer, or
-    when some layer cannot be seen into (we only report what we can see)."""
-    from reactive.live.consumer import SyncConsumer
+def _routes_to_sync_endpoint(app: Any, depth: int = 0) -> bool:
+    """True when the (middleware-wrapped, possibly nested) router reaches the sync endpoint,
+    or when some layer cannot be seen into (we only report what we can see)."""
+    from reactive.live.endpoint import SyncEndpoint, SyncRouter
 
-    if depth > 20:
+    if depth > 20 or isinstance(app, SyncEndpoint | SyncRouter):
         return True
-    consumer = getattr(app, "consumer_class", None)
-    if isinstance(consumer, type):
-        return issubclass(consumer, SyncConsumer)
+    if isinstance(getattr(app, "consumer_class", None), type):
+        return False  # a Channels consumer: some other websocket
     routes = getattr(app, "routes", None)
     if isinstance(routes, list | tuple):
-        return any(_routes_to_sync_consumer(r.callback, depth + 1) for r in routes)
+        return any(_routes_to_sync_endpoint(r.callback, depth + 1) for r in routes)
     for attribute in ("inner", "application", "app"):
         inner = getattr(app, attribute, None)
         if inner is not None:
-            return _routes_to_sync_consumer(inner, depth + 1)
+            return _routes_to_sync_endpoint(inner, depth + 1)
     return True
 
 

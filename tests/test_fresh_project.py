@@ -23,7 +23,7 @@ import requests
 from reactive.embedded import PostgresServer
 from reactive.embedded.ports import free_port
 from tests.support import servers
-from tests.support.fresh import ROUTED_ASGI, FreshProject, new_database
+from tests.support.fresh import CHANNELS_ROUTED_ASGI, ROUTED_ASGI, FreshProject, new_database
 from tests.support.syncclient import SyncClient
 from tests.support.waiting import wait_for
 
@@ -97,6 +97,19 @@ def _fixed(project: FreshProject) -> None:
                             "REACTIVE = {}")
 
 
+def _routed_by_channels(project: FreshProject) -> None:
+    """Routed as earlier versions documented: Channels' URLRouter, the sync endpoint in it."""
+    project.wire(asgi=False)
+    project.write("mysite/asgi.py", CHANNELS_ROUTED_ASGI)
+
+
+def _channels_without_sync(project: FreshProject) -> None:
+    """A Channels websocket router with the project's own routes only."""
+    project.wire(asgi=False)
+    project.write("mysite/asgi.py", CHANNELS_ROUTED_ASGI.replace(
+        "URLRouter(websocket_urlpatterns)", "URLRouter([])"))
+
+
 def _defined_twice(project: FreshProject) -> None:
     """A functions.py that defines ``send`` twice."""
     project.wire()
@@ -111,6 +124,8 @@ MISTAKES: dict[str, tuple[Callable[[FreshProject], None], tuple[str, ...]]] = {
     "prefixed": (_prefixed, ("check",)),
     "misrouted": (_misrouted, ("check",)),
     "fixed": (_fixed, ("check",)),
+    "routed_by_channels": (_routed_by_channels, ("check",)),
+    "channels_without_sync": (_channels_without_sync, ("check",)),
     "defined_twice": (_defined_twice, ("check",)),
 }
 
@@ -192,6 +207,23 @@ def test_routing_daphne_celery_and_origin_mistakes_each_name_their_fix(
     fixed = outcomes["fixed"]
     assert fixed.returncode == 0, fixed.stderr
     assert "no issues" in fixed.stdout
+
+
+def test_the_sync_endpoint_below_channels_router_passes_and_a_router_without_it_is_E052(
+    outcomes: dict[str, subprocess.CompletedProcess[str]],
+) -> None:
+    # Given asgi.py as earlier versions documented it (Channels' URLRouter and
+    # AuthMiddlewareStack around reactive.routing.websocket_urlpatterns)
+    # Then the checks pass
+    routed = outcomes["routed_by_channels"]
+    assert routed.returncode == 0, routed.stderr
+    assert "no issues" in routed.stdout
+    # And a Channels router without the sync endpoint is E052, naming both ways to route it
+    unrouted = outcomes["channels_without_sync"]
+    assert unrouted.returncode != 0
+    assert "(reactive.E052)" in unrouted.stderr and "mysite/asgi.py" in unrouted.stderr
+    assert "sync_websocket(fallback=" in unrouted.stderr
+    assert "websocket_urlpatterns" in unrouted.stderr
 
 
 def test_function_name_typo_suggests_the_right_name(

@@ -6,8 +6,7 @@ import os
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "example_project.settings")
 
-from channels.auth import AuthMiddlewareStack
-from channels.routing import ProtocolTypeRouter, URLRouter
+from channels.routing import ProtocolTypeRouter
 from django.conf import settings
 from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler
 from django.core.asgi import get_asgi_application
@@ -16,11 +15,11 @@ django_asgi_app = get_asgi_application()
 if settings.DEBUG:  # serve the page's JS and the Convex bundle in development
     django_asgi_app = ASGIStaticFilesHandler(django_asgi_app)
 
-from reactive.routing import UploadGuard, websocket_urlpatterns  # noqa: E402
+from reactive.routing import UploadGuard, sync_websocket  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
         "http": UploadGuard(django_asgi_app),
-        "websocket": AuthMiddlewareStack(URLRouter(websocket_urlpatterns)),
+        "websocket": sync_websocket(),
     }
 )

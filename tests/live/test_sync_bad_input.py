@@ -15,7 +15,7 @@ import requests
 import websockets
 
 from reactive import values
-from reactive.live.consumer import origin_key
+from reactive.live.origin import origin_key
 from tests.support.servers import AsgiServer
 from tests.support.syncclient import Bystander, SyncClient
 from tests.support.waiting import database_quiet, wait_for

@@ -34,6 +34,7 @@ WRITERS = 8
 DURATION = 10.0  # at least; longer (up to MAX_DURATION) on a slow machine, until
 MAX_DURATION = 30.0
 ENOUGH = 50  # Transitions with updates have been checked
+ENOUGH_WRITES = 100  # and transfers committed
 
 
 class Writers:
@@ -138,7 +139,8 @@ async def test_every_transition_shows_balances_summing_to_the_total(
 
         def finished() -> bool:
             ran = time.monotonic() - started
-            if ran >= MAX_DURATION or (ran >= DURATION and sum(map(bool, checked)) >= ENOUGH):
+            if ran >= MAX_DURATION or (ran >= DURATION and sum(map(bool, checked)) >= ENOUGH
+                                       and writers.committed >= ENOUGH_WRITES):
                 writers.stop()
             return writers.done
 
@@ -155,7 +157,7 @@ async def test_every_transition_shows_balances_summing_to_the_total(
     # ...and no Transition ever showed a torn state (G3), over many checked Transitions.
     assert torn == [], torn[:5]
     updates = [n for n in checked if n]
-    assert writers.committed >= 100, vars(writers)
+    assert writers.committed >= ENOUGH_WRITES, vars(writers)
     assert len(updates) >= ENOUGH, (len(checked), vars(writers))
     print(f"\n{len(checked)} transitions checked ({len(updates)} with updates) in "
           f"{elapsed:.1f}s; committed={writers.committed} refused={writers.refused} "

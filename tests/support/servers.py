@@ -72,7 +72,8 @@ def redis() -> Iterator[str]:
 
 
 class AsgiServer:
-    """The test project served by a real ASGI server (uvicorn or daphne) in a child process."""
+    """The test project served by a real ASGI server (uvicorn, daphne or granian) in a child
+    process."""
 
     def __init__(self, env: dict[str, str], *, server: str = "uvicorn",
                  args: tuple[str, ...] = ()) -> None:
@@ -93,6 +94,10 @@ class AsgiServer:
         if self._server == "daphne":
             return [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port),
                     "tests.asgi:application"]
+        if self._server == "granian":  # the app runs in a worker process it spawns
+            return [sys.executable, "-m", "granian", "--interface", "asgi", "--host",
+                    "127.0.0.1", "--port", str(self.port), "--no-access-log",
+                    "--log-level", "warning", *self._args, "tests.asgi:application"]
         return [sys.executable, "-m", "uvicorn", "--host", "127.0.0.1", "--port", str(self.port),
                 "--no-access-log", "--log-level", "warning", *self._args,
                 "tests.asgi:application"]

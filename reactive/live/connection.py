@@ -1,7 +1,9 @@
-"""The websocket edge of the sync protocol: frames in, frames out, in order, with limits.
+"""One open sync websocket: its session, its limits, and its frames out, in order.
 
-It only moves frames: parsing is :mod:`reactive.live.protocol`'s, behaviour is the session's
-(which deals with the Reactor itself). Client bugs get FatalError and a close; internal errors
+``Connection`` takes the client's frames from ``reactive.live.endpoint`` and writes the
+session's frames straight to the ASGI server's ``send``: in the caller's step when nothing is
+queued for the socket (no task, queue or loop turn per socket per push), in a task of its own
+only while a slow client's send waits. Client bugs get FatalError and a close; internal errors
 close with 1011; a sender of oversized frames or floods is closed without hurting anyone else.
 """
 
@@ -13,25 +15,22 @@ import json
 import logging
 import time
 from collections import deque
-from collections.abc import Coroutine, Generator
+from collections.abc import Awaitable, Callable, Coroutine, Generator
 from typing import Any
-from urllib.parse import urlsplit
 
-from channels.exceptions import StopConsumer
-from channels.generic.websocket import AsyncWebsocketConsumer
 from channels.sessions import InstanceSessionWrapper
-from channels.utils import await_many_dispatch
-from django.conf import settings
-from django.http.request import split_domain_port, validate_host
 
-from reactive.auth.identity import identity_from_user
 from reactive.conf import reactive_settings
 from reactive.exceptions import AuthRejected, Overloaded, ProtocolError
 from reactive.live import protocol
 from reactive.live.session import ClientSession
+from reactive.types import Identity
 
 logger = logging.getLogger(__name__)
 
+Send = Callable[[dict[str, Any]], Awaitable[None]]
+
+CLOSE_NORMAL = 1000
 CLOSE_TOO_BIG = 1009
 CLOSE_INTERNAL = 1011
 CLOSE_TRY_LATER = 1013
@@ -39,70 +38,60 @@ MAX_OUTBOX = 10_000
 # Transitions longer than this go to clients that accept it as TransitionChunks of this size
 # (the reference server chunks above about 5 MB; a browser or proxy may cap a frame's size).
 CHUNK_CHARS = 4 * 1024 * 1024
-DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
-class SyncConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]  # channels is untyped
-    """``/api/<version>/sync`` and ``/api/sync``: one instance per websocket connection.
+class Connection:
+    """One open connection: its session, its limits and its outgoing frames.
 
-    It uses no channel layer, so it opens none: Channels' own ``__call__`` would open a layer
-    receive per connection whenever ``CHANNEL_LAYERS`` is set, and a layer that times out its
-    reads (channels-redis with redis-py's 5 s default) or cannot be reached would then close
-    every idle session with 1011.
+    The session delivers frames with ``deliver_one``; ``receive`` takes the client's frames in
+    arrival order; ``closed`` ends the session when the connection is gone.
     """
 
-    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        self.scope = scope
-        self.channel_layer = None
-        self.base_send = send
-        self._send_text = _frame_sender(send)
-        with contextlib.suppress(StopConsumer):
-            await await_many_dispatch([receive], self.dispatch)
+    # One of these per open socket: slots, and nothing that exists only while busy (the
+    # outbox and the sender task) is allocated while idle.
+    __slots__ = ("_budget", "_chunks", "_closing", "_ends", "_last_sent", "_outbox",
+                 "_ping_interval", "_pinger", "_send", "_send_text", "_sender", "session")
 
-    async def connect(self) -> None:
-        if not origin_allowed(self.scope):
-            logger.warning("websocket origin refused origin=%s", _origin(self.scope))
-            await self.close()
-            return
-        await self.accept()
-        self._closing = False  # once closing, the client's later frames are dropped
+    def __init__(self, path: str, send: Send, identity: Identity,
+                 session_key: str | None) -> None:
         conf = reactive_settings()
+        self._send = send
+        self._send_text = _frame_sender(send)
+        self._closing = False  # once closing, the client's later frames are dropped
         # Frames waiting to go out, and the task sending them: both exist only while there
         # is something to send, so an idle socket holds neither (see ``deliver_one``).
         self._outbox: deque[protocol.Outgoing | None] | None = None
         self._sender: asyncio.Task[None] | None = None
+        self._ends: asyncio.Task[None] | None = None  # a close the server decided on
         self._last_sent = time.monotonic()
         self._budget = _Budget(conf.WEBSOCKET_MAX_MESSAGES_PER_SECOND)
-        self._chunks = protocol.chunking_client(self.scope.get("path", ""))
-        self.session = ClientSession(
-            self.deliver_one, identity_from_user(self.scope.get("user")),
-            conf.WEBSOCKET_MAX_PENDING_MUTATIONS,
-            cookie_session=getattr(self.scope.get("session"), "session_key", None),
-            reject=self._reject,
-        )
-        loop = asyncio.get_running_loop()
-        # A timer, not a task: one fewer coroutine frame and task per idle socket.
+        self._chunks = protocol.chunking_client(path)
+        self.session = ClientSession(self.deliver_one, identity,
+                                     conf.WEBSOCKET_MAX_PENDING_MUTATIONS,
+                                     cookie_session=session_key, reject=self._reject)
+        # A timer, not a task: no coroutine frame and no task per idle socket.
         self._ping_interval = conf.WEBSOCKET_PING_INTERVAL
-        self._pinger = loop.call_later(self._ping_interval, self._ping_due)
+        self._pinger = asyncio.get_running_loop().call_later(self._ping_interval, self._ping_due)
+
+    def open(self) -> None:
         self.session.open()
 
-    async def disconnect(self, code: int) -> None:
-        session = getattr(self, "session", None)
-        if session is None:
-            return
-        session.close()
+    async def closed(self) -> None:
+        """The connection is gone (or its coroutine cancelled): stop the session and the
+        timers, and any send still waiting."""
+        self.session.close()
         self._pinger.cancel()
-        sender = self._sender
-        if sender is not None:
-            sender.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await sender
+        for task in (self._sender, self._ends):
+            if task is not None and task is not asyncio.current_task():
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
 
-    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+    async def receive(self, text: str | None, data: bytes | None) -> None:
         if self._closing:
             return
         conf = reactive_settings()
-        size = len(text_data.encode()) if text_data is not None else len(bytes_data or b"")
+        size = len(text.encode()) if text is not None else len(data or b"")
         if size > conf.WEBSOCKET_MAX_MESSAGE_BYTES:
             await self._fail(f"Message of {size} bytes is over the limit of "
                              f"{conf.WEBSOCKET_MAX_MESSAGE_BYTES}.", code=CLOSE_TOO_BIG)
@@ -110,16 +99,16 @@ class SyncConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]  # channels is
         if not self._budget.take():
             logger.warning("websocket flood closed session=%s", self.session.session_id)
             self._closing = True
-            await self.close(code=CLOSE_TRY_LATER, reason="TooManyConcurrentRequests")
+            await self._close(CLOSE_TRY_LATER, "TooManyConcurrentRequests")
             return
         try:
-            if text_data is None:
+            if text is None:
                 raise ProtocolError("Messages must be text frames holding JSON.")
             try:
-                data = json.loads(text_data)
+                parsed = json.loads(text)
             except (ValueError, RecursionError):
                 raise ProtocolError("The message is not valid JSON.") from None
-            await self.session.handle(protocol.parse(data))
+            await self.session.handle(protocol.parse(parsed))
         except ProtocolError as exc:
             await self._fail(str(exc))
         except AuthRejected:
@@ -127,17 +116,16 @@ class SyncConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]  # channels is
         except Overloaded as exc:
             logger.warning("websocket overloaded session=%s error=%s",
                            self.session.session_id, exc)
-            await self._drain_and_close(code=CLOSE_TRY_LATER, reason="TooManyConcurrentRequests")
+            await self._drain_and_close(CLOSE_TRY_LATER, "TooManyConcurrentRequests")
         except Exception:
             logger.exception("websocket message failed session=%s", self.session.session_id)
-            await self._drain_and_close(code=CLOSE_INTERNAL, reason="InternalServerError")
+            await self._drain_and_close(CLOSE_INTERNAL, "InternalServerError")
 
     def _reject(self) -> None:
         """The session's identity ended on its own (a token expired): close after the
         AuthError, as the reference server does."""
         self._closing = True
-        task = asyncio.get_running_loop().create_task(self._drain_and_close())
-        self._background = task  # keep a reference until it is done
+        self._ends = asyncio.get_running_loop().create_task(self._drain_and_close())
 
     # -- outgoing --------------------------------------------------------------------------
 
@@ -186,7 +174,7 @@ class SyncConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]  # channels is
                 if message is None:
                     self._closing = True
                     self._outbox.clear()
-                    await self.close(code=CLOSE_TRY_LATER, reason="ClientTooSlow")
+                    await self._close(CLOSE_TRY_LATER, "ClientTooSlow")
                     return
                 await self._send_frame(message)
         finally:
@@ -219,16 +207,26 @@ class SyncConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]  # channels is
 
     async def _fail(self, message: str, code: int | None = None) -> None:
         logger.info("websocket client error session=%s error=%s",
-                    getattr(self.session, "session_id", None), message)
+                    self.session.session_id, message)
         self.deliver_one(protocol.fatal_error(message))
-        await self._drain_and_close(code=code)
+        await self._drain_and_close(code)
 
-    async def _drain_and_close(self, code: int | None = None, reason: str | None = None) -> None:
+    async def _drain_and_close(self, code: int | None = None, reason: str = "") -> None:
         self._closing = True
         deadline = time.monotonic() + 2
         while self._sender is not None and time.monotonic() < deadline:
             await asyncio.sleep(0.01)
-        await self.close(code=code, reason=reason)
+        await self._close(code, reason)
+
+    async def _close(self, code: int | None, reason: str = "") -> None:
+        """Close from our side; the server answers with ``websocket.disconnect``, which ends
+        the connection's coroutine (a close of a socket already gone is a no-op)."""
+        try:
+            await self._send({"type": "websocket.close", "code": code or CLOSE_NORMAL,
+                              "reason": reason})
+        except (OSError, RuntimeError) as exc:  # the client left first: nothing to close
+            logger.debug("websocket close not sent session=%s error=%r",
+                         self.session.session_id, exc)
 
 
 class _Resumed:
@@ -289,61 +287,3 @@ def _frame_sender(send: Any) -> Any:
     while isinstance(getattr(send, "__self__", None), InstanceSessionWrapper):
         send = send.__self__.real_send
     return send
-
-
-def origin_allowed(scope: dict[str, Any]) -> bool:
-    """No Origin (Node, Python clients), the server's own origin, or a configured one.
-
-    Origins are compared as (scheme, host, port), default ports filled in: a page served by
-    another port or scheme of the same host is another origin. The server's own origin is the
-    request's ``Host`` (an ``ALLOWED_HOSTS`` host) with ``http`` for ``ws`` and ``https`` for
-    ``wss``.
-    """
-    origin = _origin(scope)
-    if origin is None:
-        return True
-    key = origin_key(origin)
-    if key is None:
-        return False
-    if key in {origin_key(o) for o in reactive_settings().WEBSOCKET_ALLOWED_ORIGINS}:
-        return True
-    return key == _own_origin(scope)
-
-
-def origin_key(origin: str) -> tuple[str, str, int] | None:
-    """(scheme, host, port) of an http(s) origin, lower-cased, the default port filled in;
-    None for anything else (``null``, a path, another scheme)."""
-    try:
-        parts = urlsplit(origin.strip())
-        port = parts.port
-    except ValueError:
-        return None
-    scheme = parts.scheme.lower()
-    if scheme not in DEFAULT_PORTS or not parts.hostname or parts.path not in ("", "/"):
-        return None
-    if parts.query or parts.fragment or parts.username or parts.password:
-        return None
-    return scheme, parts.hostname.lower(), port or DEFAULT_PORTS[scheme]
-
-
-def _own_origin(scope: dict[str, Any]) -> tuple[str, str, int] | None:
-    host = _header(scope, b"host")
-    if host is None:
-        return None
-    domain, _ = split_domain_port(host)
-    allowed = list(settings.ALLOWED_HOSTS) or ["localhost", "127.0.0.1", "[::1]"]
-    if not domain or not validate_host(domain, allowed):
-        return None
-    scheme = "https" if scope.get("scheme") in ("wss", "https") else "http"
-    return origin_key(f"{scheme}://{host}")
-
-
-def _origin(scope: dict[str, Any]) -> str | None:
-    return _header(scope, b"origin")
-
-
-def _header(scope: dict[str, Any], wanted: bytes) -> str | None:
-    for name, value in scope.get("headers", []):
-        if name == wanted:
-            return str(value.decode("latin-1"))
-    return None

@@ -12,7 +12,7 @@ import pytest
 from channels.sessions import InstanceSessionWrapper
 
 from reactive.functions.transaction import in_thread
-from reactive.live.consumer import _frame_sender
+from reactive.live.connection import _frame_sender
 from tests.support.syncclient import SyncClient
 from tests.testapp.models import Note
 
