@@ -7,6 +7,11 @@ retries), half through the live server's ``/api/mutation``, the process whose Re
 the client. Each Transition it receives
 is applied to its view, and the view must always add up to the constant total: a torn state
 (one side of a transfer without the other) would break the sum.
+
+It runs against the test project as documented (``sync_websocket``, no channel layer) and as a
+standard Channels project has it: the sync endpoint below ``AuthMiddlewareStack(URLRouter(
+...))`` with channels-redis configured exactly as its README writes it (host tuples,
+``socket_timeout`` at its default).
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from __future__ import annotations
 import random
 import threading
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -23,6 +29,7 @@ from django.db import connection
 from reactive import FunctionError, values
 from reactive.exceptions import ConflictError
 from reactive.functions.runtime import in_thread, runtime
+from tests.support.servers import AsgiServer
 from tests.support.syncclient import SyncClient
 from tests.testapp.models import Account
 
@@ -102,9 +109,26 @@ class Writers:
         raise AssertionError(body)
 
 
-async def test_every_transition_shows_balances_summing_to_the_total(
-    live_server_url: str,
-) -> None:
+@pytest.fixture(scope="module")
+def standard_channels_url(test_database_url: str, redis_url: str) -> Iterator[str]:
+    """The test project routed by Channels, with channels-redis as its README configures it."""
+    server = AsgiServer({"DATABASE_URL": test_database_url, "REDIS_URL": redis_url,
+                         "DJANGO_SETTINGS_MODULE": "tests.settings_channels",
+                         "REACTIVE_TEST_CHANNEL_LAYER": "redis-hosts",
+                         "REACTIVE_TEST_ROUTING": "channels"})
+    server.start()
+    yield server.url
+    server.stop()
+
+
+@pytest.fixture(params=["sync_websocket", "channels-redis"])
+def server_url(request: pytest.FixtureRequest) -> str:
+    fixture = "live_server_url" if request.param == "sync_websocket" else "standard_channels_url"
+    return str(request.getfixturevalue(fixture))
+
+
+async def test_every_transition_shows_balances_summing_to_the_total(server_url: str) -> None:
+    live_server_url = server_url
     # Given accounts holding a known total, and one subscription per balance
     names = [f"account-{i}" for i in range(ACCOUNTS)]
     await in_thread(Account.objects.bulk_create,
