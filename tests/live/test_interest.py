@@ -23,10 +23,8 @@ ADMIN_KEY = "tests-admin-key-0123456789"  # tests.settings REACTIVE["ADMIN_KEY"]
 
 @pytest.fixture(scope="module")
 def server_url(test_database_url: str, redis_url: str) -> Iterator[str]:
-    server = servers.AsgiServer({"DATABASE_URL": test_database_url, "REDIS_URL": redis_url})
-    server.start()
-    yield server.url
-    server.stop()
+    with servers.serving(test_database_url, redis_url) as server:
+        yield server.url
 
 
 def stats(url: str) -> dict[str, int]:

@@ -24,11 +24,9 @@ LIMIT = 9 * 1024 * 1024  # tests/settings_large.py
 
 @pytest.fixture(scope="module")
 def server_url(test_database_url: str, redis_url: str) -> Iterator[str]:
-    server = servers.AsgiServer({"DATABASE_URL": test_database_url, "REDIS_URL": redis_url,
-                                 "DJANGO_SETTINGS_MODULE": "tests.settings_large"})
-    server.start()
-    yield server.url
-    server.stop()
+    with servers.serving(test_database_url, redis_url,
+                         DJANGO_SETTINGS_MODULE="tests.settings_large") as server:
+        yield server.url
 
 
 def sha256(text: str) -> str:

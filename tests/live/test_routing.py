@@ -14,7 +14,7 @@ from django.test import Client
 
 from reactive.functions.transaction import in_thread
 from reactive.live.endpoint import SyncRouter
-from tests.support.servers import AsgiServer
+from tests.support.servers import serving
 from tests.support.syncclient import SyncClient
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(120)]
@@ -23,11 +23,8 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(120)]
 @pytest.fixture(scope="module")
 def channels_routed_url(test_database_url: str, redis_url: str) -> Iterator[str]:
     """The test project with the sync endpoint below Channels' URLRouter and middleware."""
-    server = AsgiServer({"DATABASE_URL": test_database_url, "REDIS_URL": redis_url,
-                         "REACTIVE_TEST_ROUTING": "channels"})
-    server.start()
-    yield server.url
-    server.stop()
+    with serving(test_database_url, redis_url, REACTIVE_TEST_ROUTING="channels") as server:
+        yield server.url
 
 
 def session_cookie(username: str) -> str:

@@ -19,10 +19,8 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(60)]
 @pytest.fixture(scope="module")
 def second_server_url(test_database_url: str, redis_url: str) -> Iterator[str]:
     """Server B: another process serving the same test database as ``live_server_url`` (A)."""
-    server = servers.AsgiServer({"DATABASE_URL": test_database_url, "REDIS_URL": redis_url})
-    server.start()
-    yield server.url
-    server.stop()
+    with servers.serving(test_database_url, redis_url) as server:
+        yield server.url
 
 
 def test_npm_subscriptions_on_one_server_see_writes_through_the_other(

@@ -16,7 +16,7 @@ import websockets
 
 from reactive import values
 from reactive.live.origin import origin_key
-from tests.support.servers import AsgiServer
+from tests.support.servers import serving
 from tests.support.syncclient import Bystander, SyncClient
 from tests.support.waiting import database_quiet, wait_for
 
@@ -35,11 +35,9 @@ CLOSE_TRY_LATER = 1013
 @pytest.fixture(scope="module")
 def limited_url(test_database_url: str, redis_url: str) -> Iterator[str]:
     """A second server process with small websocket limits (tests/settings_limits.py)."""
-    server = AsgiServer({"DATABASE_URL": test_database_url, "REDIS_URL": redis_url,
-                         "DJANGO_SETTINGS_MODULE": "tests.settings_limits"})
-    server.start()
-    yield server.url
-    server.stop()
+    with serving(test_database_url, redis_url,
+                 DJANGO_SETTINGS_MODULE="tests.settings_limits") as server:
+        yield server.url
 
 
 def add(query_id: int, path: str, args: Any = None) -> dict[str, Any]:

@@ -29,7 +29,7 @@ from django.db import connection
 from reactive import FunctionError, values
 from reactive.exceptions import ConflictError
 from reactive.functions.runtime import in_thread, runtime
-from tests.support.servers import AsgiServer
+from tests.support.servers import serving
 from tests.support.syncclient import SyncClient
 from tests.testapp.models import Account
 
@@ -112,13 +112,10 @@ class Writers:
 @pytest.fixture(scope="module")
 def standard_channels_url(test_database_url: str, redis_url: str) -> Iterator[str]:
     """The test project routed by Channels, with channels-redis as its README configures it."""
-    server = AsgiServer({"DATABASE_URL": test_database_url, "REDIS_URL": redis_url,
-                         "DJANGO_SETTINGS_MODULE": "tests.settings_channels",
-                         "REACTIVE_TEST_CHANNEL_LAYER": "redis-hosts",
-                         "REACTIVE_TEST_ROUTING": "channels"})
-    server.start()
-    yield server.url
-    server.stop()
+    with serving(test_database_url, redis_url, DJANGO_SETTINGS_MODULE="tests.settings_channels",
+                 REACTIVE_TEST_CHANNEL_LAYER="redis-hosts",
+                 REACTIVE_TEST_ROUTING="channels") as server:
+        yield server.url
 
 
 @pytest.fixture(params=["sync_websocket", "channels-redis"])

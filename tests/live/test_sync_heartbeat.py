@@ -11,7 +11,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.support.servers import AsgiServer
+from tests.support.servers import AsgiServer, serving
 from tests.support.syncclient import SyncClient, http_call
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(90)]
@@ -22,27 +22,18 @@ IDLE = 6.5  # past redis-py's and channels-redis's 5 s
 SESSIONS = 20
 
 
-@contextlib.contextmanager
-def server(settings: str, test_database_url: str, redis_url: str) -> Iterator[AsgiServer]:
-    process = AsgiServer({"DATABASE_URL": test_database_url, "REDIS_URL": redis_url,
-                          "DJANGO_SETTINGS_MODULE": settings})
-    process.start()
-    try:
-        yield process
-    finally:
-        process.stop()
-
-
 @pytest.fixture(scope="module")
 def pinging_url(test_database_url: str, redis_url: str) -> Iterator[str]:
-    with server("tests.settings_limits", test_database_url, redis_url) as process:
+    with serving(test_database_url, redis_url,
+                 DJANGO_SETTINGS_MODULE="tests.settings_limits") as process:
         yield process.url
 
 
 @pytest.fixture(scope="module")
 def layered(test_database_url: str, redis_url: str) -> Iterator[AsgiServer]:
     """Default timings (Ping after 15 s) and a Redis channel layer, as deployed."""
-    with server("tests.settings_layer", test_database_url, redis_url) as process:
+    with serving(test_database_url, redis_url,
+                 DJANGO_SETTINGS_MODULE="tests.settings_layer") as process:
         yield process
 
 

@@ -155,3 +155,15 @@ class AsgiServer:
             return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
         except OSError:
             return "(no log)"
+
+
+@contextlib.contextmanager
+def serving(database_url: str, redis_url: str, **env: str) -> Iterator[AsgiServer]:
+    """Another test-project server process on the test database, ``env`` added to its
+    environment (another ``DJANGO_SETTINGS_MODULE``, say), stopped at the end."""
+    server = AsgiServer({"DATABASE_URL": database_url, "REDIS_URL": redis_url, **env})
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
