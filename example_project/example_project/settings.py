@@ -64,11 +64,9 @@ CELERY_TASK_ACKS_LATE = True
 
 # No CHANNEL_LAYERS: live queries do not use one (docs/guides/deployment.md, "Channel layers").
 
+# The chat's pages are served by this project, so no other origin needs CORS_ALLOWED_ORIGINS or
+# WEBSOCKET_ALLOWED_ORIGINS (docs/guides/deployment.md, "Origins").
 REACTIVE = {
-    # A frontend served by its own dev server (Vite's default port) may call the HTTP API and
-    # open the websocket; the pages this project serves itself need neither setting.
-    "CORS_ALLOWED_ORIGINS": ["http://localhost:5173"],
-    "WEBSOCKET_ALLOWED_ORIGINS": ["http://localhost:5173"],
     # Images attached in the chat (docs/guides/file-storage.md): images only, 5 MiB at most.
     "STORAGE_ALLOWED_CONTENT_TYPES": ["image/*"],
     "STORAGE_MAX_UPLOAD_BYTES": 5 * 1024 * 1024,
