@@ -5,12 +5,13 @@ below Channels' ``AuthMiddlewareStack(URLRouter(websocket_urlpatterns))``, it st
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 
 import pytest
 import websockets
 from django.contrib.auth.models import User
-from django.test import Client
+from django.test import Client, override_settings
 
 from reactive.functions.transaction import in_thread
 from reactive.live.endpoint import SyncRouter
@@ -110,6 +111,34 @@ async def test_the_sync_endpoint_below_channels_router_serves_live_queries(
         assert notes[0]["body"] == "routed:one"
     # And its own /echo/ route still answers
     assert await echo(channels_routed_url, "hi") == "anonymous: hi"
+
+
+async def test_a_cookie_whose_session_store_fails_is_refused_in_one_log_line(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # Given a session store that fails on every read (Django's own cache and file stores
+    # swallow their errors, so this one fails to load at all: an engine that is not there)
+    sent: list[dict[str, object]] = []
+    incoming: Iterator[dict[str, object]] = iter([{"type": "websocket.connect"}])
+
+    async def receive() -> dict[str, object]:
+        return next(incoming)
+
+    async def send(message: dict[str, object]) -> None:
+        sent.append(message)
+
+    scope = {"type": "websocket", "path": "/api/sync",
+             "headers": [(b"cookie", b"sessionid=abcdefgh12345678abcdefgh12345678")]}
+    # When a handshake carries a session cookie
+    with (override_settings(SESSION_ENGINE="tests.no_such_session_store"),
+          caplog.at_level(logging.ERROR, "reactive")):
+        await SyncRouter()(scope, receive, send)
+    # Then it is refused (a logged-in page must not be served as anonymous; the client
+    # retries), with one log line naming the failure and no traceback
+    assert sent == [{"type": "websocket.close", "code": 1000}]
+    [record] = [r for r in caplog.records if r.name.startswith("reactive")]
+    assert "session cookie could not be checked" in record.getMessage()
+    assert "no_such_session_store" in record.getMessage() and record.exc_info is None
 
 
 async def test_without_a_fallback_other_paths_are_refused() -> None:
