@@ -69,9 +69,9 @@ class SyncEndpoint:
             await send({"type": "websocket.close", "code": CLOSE_NORMAL})  # HTTP 403
             return
         connection = Connection(scope.get("path", ""), send, identity, session_key)
-        await send({"type": "websocket.accept"})
-        connection.open()
-        try:
+        try:  # from here on, however it ends, the session and its timers end with it
+            await send({"type": "websocket.accept"})
+            connection.open()
             while True:
                 message = await receive()
                 kind = message["type"]
