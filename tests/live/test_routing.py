@@ -113,11 +113,9 @@ async def test_the_sync_endpoint_below_channels_router_serves_live_queries(
     assert await echo(channels_routed_url, "hi") == "anonymous: hi"
 
 
-async def test_a_cookie_whose_session_store_fails_is_refused_in_one_log_line(
-    caplog: pytest.LogCaptureFixture,
-) -> None:
-    # Given a session store that fails on every read (Django's own cache and file stores
-    # swallow their errors, so this one fails to load at all: an engine that is not there)
+async def handshake(path: str, headers: list[tuple[bytes, bytes]]) -> list[dict[str, object]]:
+    """What ``sync_websocket()`` sends to an ASGI server for a client's handshake that would
+    be refused (the client sends nothing after ``websocket.connect``)."""
     sent: list[dict[str, object]] = []
     incoming: Iterator[dict[str, object]] = iter([{"type": "websocket.connect"}])
 
@@ -127,12 +125,20 @@ async def test_a_cookie_whose_session_store_fails_is_refused_in_one_log_line(
     async def send(message: dict[str, object]) -> None:
         sent.append(message)
 
-    scope = {"type": "websocket", "path": "/api/sync",
-             "headers": [(b"cookie", b"sessionid=abcdefgh12345678abcdefgh12345678")]}
+    await SyncRouter()({"type": "websocket", "path": path, "headers": headers}, receive, send)
+    return sent
+
+
+async def test_a_cookie_whose_session_store_fails_is_refused_in_one_log_line(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # Given a session store that fails on every read (Django's own cache and file stores
+    # swallow their errors, so this one fails to load at all: an engine that is not there)
+    cookie = [(b"cookie", b"sessionid=abcdefgh12345678abcdefgh12345678")]
     # When a handshake carries a session cookie
     with (override_settings(SESSION_ENGINE="tests.no_such_session_store"),
           caplog.at_level(logging.ERROR, "reactive")):
-        await SyncRouter()(scope, receive, send)
+        sent = await handshake("/api/sync", cookie)
     # Then it is refused (a logged-in page must not be served as anonymous; the client
     # retries), with one log line naming the failure and no traceback
     assert sent == [{"type": "websocket.close", "code": 1000}]
@@ -142,19 +148,8 @@ async def test_a_cookie_whose_session_store_fails_is_refused_in_one_log_line(
 
 
 async def test_without_a_fallback_other_paths_are_refused() -> None:
-    # Given sync_websocket() with no fallback, called as an ASGI server would
-    router = SyncRouter()
-    sent: list[dict[str, object]] = []
-    incoming: Iterator[dict[str, object]] = iter([{"type": "websocket.connect"}])
-
-    async def receive() -> dict[str, object]:
-        return next(incoming)
-
-    async def send(message: dict[str, object]) -> None:
-        sent.append(message)
-
-    await router({"type": "websocket", "path": "/ws/chat/", "headers": []}, receive, send)
+    # Given sync_websocket() with no fallback, called as an ASGI server would, for a path
+    # that is not the sync protocol's
+    sent = await handshake("/ws/chat/", [])
     # Then the handshake is closed before it is accepted (the server answers HTTP 403)
     assert sent == [{"type": "websocket.close", "code": 1000}]
-
-
