@@ -8,12 +8,17 @@ process commits plain INSERTs into ``--active`` channels at ``--rate`` per secon
 latency runs from the commit returning to each session's frame arrival (CLOCK_MONOTONIC, the
 same clock in the client processes). ``last_arrival`` is, per write, when its last subscriber
 got it. Memory: the server's RSS growth from one warm session to all sessions subscribed and
-idle (median of five readings), divided by the sessions. Prints one JSON line.
+idle (median of five readings), divided by the sessions. ``full_collections``: the server's
+full garbage collections while the writes were pushed (``bench/gcprobe``), how long each
+stopped it; ``--gc-freeze`` serves with ``gc.freeze()`` after start-up, as
+docs/guides/deployment.md suggests. Prints one JSON line.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import re
 import time
 import uuid
 from collections import defaultdict
@@ -33,7 +38,9 @@ from _live import (
 )
 from _swarm import Swarm, default_processes, raise_fd_limit
 
-from tests.support.servers import AsgiServer
+from tests.support.servers import ROOT, AsgiServer
+
+GC_PROBE = re.compile(r"^reactive-gcprobe ([0-9.]+) ([0-9.]+)$", re.MULTILINE)
 
 
 def warm(url: str, channel: str) -> None:
@@ -68,6 +75,7 @@ def measure(options: argparse.Namespace, db_url: str, server: AsgiServer) -> dic
         pushes = push(options, db_url, swarm, channels[:options.active], subscribers, pid)
     finally:
         swarm.close()
+    pushes["full_collections"] = full_collections(server, *pushes.pop("window"))
     return {
         "benchmark": "fanout", "server": options.server, "sessions": options.sessions,
         "channels": options.channels, "active": options.active, "rate": options.rate,
@@ -76,7 +84,7 @@ def measure(options: argparse.Namespace, db_url: str, server: AsgiServer) -> dic
                     "all_first_results": complete},
         "rss_start_mib": round(rss_start / 2**20, 1), "rss_idle_mib": round(rss_idle / 2**20, 1),
         "bytes_per_idle_session": round((rss_idle - rss_start) / options.sessions),
-        **pushes,
+        "gc_freeze": options.gc_freeze, **pushes,
     }
 
 
@@ -109,6 +117,7 @@ def push(options: argparse.Namespace, db_url: str, swarm: Swarm, active: list[st
         return all(len(arrivals[n]) >= subscribers[c] for n, (c, _) in commits.items())
 
     poll(collect, options.grace, 0.5)
+    ended = max((max(times) for times in arrivals.values() if times), default=time.perf_counter())
     cpu = cpu_seconds(pid) - cpu_before
     every = [t - commits[n][1] for n, times in arrivals.items() if n in commits for t in times]
     last = [max(times) - commits[n][1] for n, times in arrivals.items()
@@ -121,7 +130,17 @@ def push(options: argparse.Namespace, db_url: str, swarm: Swarm, active: list[st
         "last_arrival": {**latency_summary(last), "complete_writes": len(last)},
         "server_cpu_ms_per_write": round(cpu * 1000 / max(len(commits), 1), 2),
         "client_failures": failures[:5],
+        "window": (min((t for _, t in commits.values()), default=ended), ended),
     }
+
+
+def full_collections(server: AsgiServer, start: float, end: float) -> dict[str, Any]:
+    """The server's full garbage collections that began between the first measured commit
+    and the last arrival, from ``bench/gcprobe``'s lines in its log."""
+    pauses = [float(ms) for began, ms in GC_PROBE.findall(server.log_path.read_text())
+              if start <= float(began) <= end]
+    return {"count": len(pauses), "max_ms": max(pauses, default=0.0),
+            "total_ms": round(sum(pauses), 1)}
 
 
 def main() -> None:
@@ -142,12 +161,18 @@ def main() -> None:
     parser.add_argument("--server", choices=sorted(SERVERS), default="uvicorn")
     parser.add_argument("--client-no-deflate", action="store_true",
                         help="clients do not offer permessage-deflate")
+    parser.add_argument("--gc-freeze", action="store_true",
+                        help="the server calls gc.freeze() after start-up")
     options = parser.parse_args()
     options.active = min(options.active, options.channels)
     raise_fd_limit()  # the server process inherits it
     name, args = SERVERS[options.server]
     with database() as db_url:
-        server = AsgiServer({"DATABASE_URL": db_url}, server=name, args=args)
+        probe = os.pathsep.join(filter(None, [str(ROOT / "bench" / "gcprobe"),
+                                              os.environ.get("PYTHONPATH")]))
+        env = {"DATABASE_URL": db_url, "PYTHONPATH": probe,
+               **({"REACTIVE_TEST_GC_FREEZE": "1"} if options.gc_freeze else {})}
+        server = AsgiServer(env, server=name, args=args)
         log(f"starting {options.server}; log at {server.log_path}")
         server.start()
         try:

@@ -26,3 +26,9 @@ else:
     websocket = sync_websocket(fallback=AuthMiddlewareStack(URLRouter(websocket_routes)))
 
 application = ProtocolTypeRouter({"http": UploadGuard(django_asgi_app), "websocket": websocket})
+
+if os.environ.get("REACTIVE_TEST_GC_FREEZE"):  # docs/guides/deployment.md's recipe (benchmarks)
+    import gc
+
+    gc.collect()
+    gc.freeze()
