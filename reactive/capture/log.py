@@ -22,19 +22,11 @@ def log_exists(using: str = "default") -> bool:
     return bool(row and row[0])
 
 
+# The current snapshot, the database's now(), and whether the log was pruned past the previous
+# snapshot. Exact: a pruned row at or above the previous snapshot's xmin may be one never read.
 _BEGIN = ("SELECT pg_current_snapshot()::text, now(), (SELECT coalesce("
           "int_value >= pg_snapshot_xmin(%s::pg_snapshot)::text::bigint, false) "
           "FROM reactive_state WHERE name = 'pruned')")
-
-
-def begin(cursor: Any, previous_snapshot: str | None) -> tuple[str, Any, bool]:
-    """The current snapshot, the database's ``now()``, and whether the log was pruned past
-    ``previous_snapshot``, in one round trip.
-
-    Exact: a pruned row at or above the previous snapshot's ``xmin`` may be one never read.
-    """
-    cursor.execute(_BEGIN, [previous_snapshot])
-    return _began(cursor)
 
 
 def changes_since(cursor: Any, previous_snapshot: str,
@@ -54,7 +46,7 @@ def changes_since(cursor: Any, previous_snapshot: str,
 
 def opening(previous_snapshot: str | None,
             tables: Collection[str] | None) -> tuple[str, list[Any], bool]:
-    """``begin``'s statement, then ``changes_since``'s when there is a previous snapshot and
+    """The snapshot statement, then ``changes_since``'s when there is a previous snapshot and
     something to read, and whether it is there: for a round to send with its ``BEGIN``
     (``functions.transaction.run_snapshot``) and to read with ``opened``.
 

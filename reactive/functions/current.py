@@ -57,7 +57,8 @@ def count_rows(
     if call is not None and isinstance(sql, str):  # a psycopg Composed is not classified
         rows = context["cursor"].rowcount
         if rows > 0:
-            head = sql.lstrip()[:8].split(None, 1)
+            # The first word; only the start is looked at (the statement may be long).
+            head = sql[:64].split(None, 1)
             word = head[0].upper() if head else ""
             if word in _READS:
                 call.rows_read += rows

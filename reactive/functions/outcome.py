@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -85,28 +86,27 @@ def failure(exc: Exception, ref: FunctionRef) -> Outcome:
 def database_unreachable(exc: BaseException) -> BaseException | None:
     """The error, among ``exc`` and its causes, of a database server that did not answer (the
     ``reactive.embedded.backend`` marks it ``database_unreachable``; Django wraps it)."""
-    seen: BaseException | None = exc
-    for _ in range(4):
-        if seen is None:
-            return None
-        if getattr(seen, "database_unreachable", False):
-            return seen
-        seen = seen.__cause__ or seen.__context__
-    return None
+    return _among_causes(exc, lambda e: bool(getattr(e, "database_unreachable", False)))
 
 
 def connection_lost(exc: BaseException) -> BaseException | None:
     """The error, among ``exc`` and its causes, of a connection the server closed or
     terminated (SQLSTATE class 08 or 57, or none: the socket went away), as when PostgreSQL
     restarts; the next use of the connection reconnects. A serialization failure is not one."""
+    return _among_causes(exc, lambda e: isinstance(e, psycopg.OperationalError)
+                         and (not e.sqlstate or e.sqlstate.startswith(("08", "57"))))
+
+
+def _among_causes(exc: BaseException,
+                  matches: Callable[[BaseException], bool]) -> BaseException | None:
+    """The first of ``exc`` and its causes (Django's wrappers included, four deep) that
+    ``matches``."""
     seen: BaseException | None = exc
     for _ in range(4):
         if seen is None:
             return None
-        if isinstance(seen, psycopg.OperationalError):
-            state = seen.sqlstate or ""
-            if not state or state.startswith(("08", "57")):
-                return seen
+        if matches(seen):
+            return seen
         seen = seen.__cause__ or seen.__context__
     return None
 

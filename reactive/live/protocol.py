@@ -180,12 +180,6 @@ def chunking_client(path: str) -> bool:
     return tuple(int(part) for part in match.groups()) >= (1, 28, 0)
 
 
-def query_updated_text(query_id: int, value_text: str, journal: str | None,
-                       log_lines: list[str]) -> str:
-    """A QueryUpdated modification around a value already encoded as JSON text."""
-    return query_updated(query_id, query_updated_tail(value_text, journal, log_lines))
-
-
 def query_updated_tail(value_text: str, journal: str | None, log_lines: list[str]) -> str:
     """Everything of a QueryUpdated after its queryId: the same for every session holding
     the query, so encoded once per result and joined per session by :func:`query_updated`."""

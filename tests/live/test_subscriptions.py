@@ -230,8 +230,9 @@ def test_only_npm_clients_from_1_28_get_transition_chunks(path: str, chunks: boo
 
 
 def test_transition_chunks_join_to_the_transition_in_order() -> None:
-    text = protocol.transition(protocol.INITIAL_VERSION, protocol.INITIAL_VERSION,
-                               [protocol.query_updated_text(1, json.dumps("é" * 50), None, [])], 7)
+    updated = protocol.query_updated(1, protocol.query_updated_tail(json.dumps("é" * 50), None,
+                                                                    []))
+    text = protocol.transition(protocol.INITIAL_VERSION, protocol.INITIAL_VERSION, [updated], 7)
     parts = [json.loads(p) for p in protocol.transition_chunks(text, 16)]
     assert [p["partNumber"] for p in parts] == list(range(len(parts)))
     assert {p["totalParts"] for p in parts} == {len(parts)}
