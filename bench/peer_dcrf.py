@@ -194,11 +194,17 @@ class Side:
 
 
 async def connect_ours(side: Side, sessions: int) -> list[Session]:
-    ours = await open_sessions(side.server.url, sessions, side.arrivals.on_update)
-    for i, session in enumerate(ours):
-        channel = side.channels[i % len(side.channels)]
-        side.subscribers[channel] += 1
-        await session.subscribe_many(CHANNEL_QUERY, [{"channel": channel}])
+    """Like ``connect_peer``: 50 handshakes at a time, each batch subscribing as it connects
+    (a thousand subscriptions in one burst would measure the burst's transient memory)."""
+    ours: list[Session] = []
+    for start in range(0, sessions, 50):
+        batch = await open_sessions(side.server.url, min(50, sessions - start),
+                                    side.arrivals.on_update)
+        for i, session in enumerate(batch, start):
+            channel = side.channels[i % len(side.channels)]
+            side.subscribers[channel] += 1
+            await session.subscribe_many(CHANNEL_QUERY, [{"channel": channel}])
+        ours += batch
     await wait_until(lambda: all(s.results for s in ours), 120, "our first results")
     return ours
 

@@ -1,6 +1,8 @@
-"""HTTP as in tests.asgi; websockets: our sync protocol (``BENCH_STACK=ours``) or the DCRF
-consumer at ``/dcrf/`` (``BENCH_STACK=dcrf``). Each server process serves one stack only, so
-neither pays for the other's hooks."""
+"""HTTP as in tests.asgi; websockets: our sync protocol (``BENCH_STACK=ours``), routed as
+docs/getting-started.md says (``sync_websocket``), or the DCRF consumer at ``/dcrf/``
+(``BENCH_STACK=dcrf``) behind Channels' ``AuthMiddlewareStack(URLRouter(...))``, as DCRF's
+docs route it. Each server process serves one stack only, so neither pays for the other's
+hooks."""
 
 from __future__ import annotations
 
@@ -19,10 +21,10 @@ django_asgi_app = get_asgi_application()
 if settings.STACK == "dcrf":
     from bench.peer_dcrf.consumer import MessageConsumer
 
-    websocket_urlpatterns = [path("dcrf/", MessageConsumer.as_asgi())]
+    websocket = AuthMiddlewareStack(URLRouter([path("dcrf/", MessageConsumer.as_asgi())]))
 else:
-    from reactive.routing import websocket_urlpatterns
+    from reactive.routing import sync_websocket
 
-application = ProtocolTypeRouter(
-    {"http": django_asgi_app, "websocket": AuthMiddlewareStack(URLRouter(websocket_urlpatterns))}
-)
+    websocket = sync_websocket()
+
+application = ProtocolTypeRouter({"http": django_asgi_app, "websocket": websocket})
