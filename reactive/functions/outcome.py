@@ -89,6 +89,19 @@ def database_unreachable(exc: BaseException) -> BaseException | None:
     return _among_causes(exc, lambda e: bool(getattr(e, "database_unreachable", False)))
 
 
+def database_trouble(exc: BaseException) -> str | None:
+    """One log line for ``exc`` when the database is at fault, not the code: its server did
+    not answer (the line names the fix) or the connection was lost (the next use of the
+    connection reconnects). None for any other error, which deserves its traceback."""
+    if (down := database_unreachable(exc)) is not None:
+        return str(down)
+    if (lost := connection_lost(exc)) is not None:
+        text = str(lost).strip()
+        first = text.splitlines()[0] if text else type(lost).__name__
+        return f"the database connection was lost ({first})"
+    return None
+
+
 def connection_lost(exc: BaseException) -> BaseException | None:
     """The error, among ``exc`` and its causes, of a connection the server closed or
     terminated (SQLSTATE class 08 or 57, or none: the socket went away), as when PostgreSQL

@@ -23,7 +23,7 @@ from django.conf import settings
 from django.http.cookie import parse_cookie
 
 from reactive.auth.identity import identity_from_user, session_identity
-from reactive.functions.outcome import database_unreachable
+from reactive.functions.outcome import database_trouble
 from reactive.functions.transaction import in_thread
 from reactive.live.connection import CLOSE_NORMAL, Connection
 from reactive.live.origin import header, origin, origin_allowed
@@ -65,7 +65,7 @@ class SyncEndpoint:
             # Refused, not served as anonymous: the client retries, and a logged-in page
             # never shows what an anonymous user would see.
             logger.error("websocket refused: its session cookie could not be checked: %s",
-                         database_unreachable(exc) or f"{type(exc).__name__}: {exc}")
+                         database_trouble(exc) or f"{type(exc).__name__}: {exc}")
             await send({"type": "websocket.close", "code": CLOSE_NORMAL})  # HTTP 403
             return
         connection = Connection(scope.get("path", ""), send, identity, session_key)

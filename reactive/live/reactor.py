@@ -37,7 +37,7 @@ from reactive.capture.listener import Listener
 from reactive.capture.matcher import Change, Matcher
 from reactive.clock import clock
 from reactive.conf import reactive_settings
-from reactive.functions.outcome import connection_lost, database_unreachable
+from reactive.functions.outcome import database_trouble
 from reactive.functions.runtime import Evaluation, Runtime, runtime
 from reactive.functions.transaction import run_snapshot
 from reactive.live.inbox import InboxEvent, SessionHandle
@@ -197,13 +197,8 @@ class Reactor:
                 failures = 0
             except Exception as exc:
                 failures += 1
-                if (down := database_unreachable(exc)) is not None:  # the message names the fix
-                    logger.error("reactor round failed attempt=%d: %s", failures, down)
-                elif (lost := connection_lost(exc)) is not None:  # a restart: reconnects
-                    logger.error("reactor round failed attempt=%d: the database connection was "
-                                 "lost (%s); the next round reconnects", failures,
-                                 str(lost).strip().splitlines()[0] if str(lost).strip()
-                                 else type(lost).__name__)
+                if (trouble := database_trouble(exc)) is not None:  # the next round retries
+                    logger.error("reactor round failed attempt=%d: %s", failures, trouble)
                 else:
                     logger.exception("reactor round failed attempt=%d", failures)
                 self._rerun_all = True

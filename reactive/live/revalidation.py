@@ -10,6 +10,7 @@ from typing import Protocol
 
 from reactive.auth.identity import session_identity
 from reactive.conf import reactive_settings
+from reactive.functions.outcome import database_trouble
 from reactive.functions.transaction import in_thread
 from reactive.types import Identity
 
@@ -45,8 +46,13 @@ class CookieWatch:
             wanted = {key: identity for key, identity in self._sessions.values()}
             try:
                 now = await in_thread(_identities, list(wanted))
-            except Exception:  # the database is down: nothing flows to anyone meanwhile
-                logger.warning("cookie sessions not re-checked", exc_info=True)
+            except Exception as exc:  # the database is down: nothing flows to anyone meanwhile
+                # Nobody is logged out by an outage; each pass says so in one line, naming
+                # the fix (a traceback only for what is not the database's).
+                trouble = database_trouble(exc)
+                logger.warning("cookie sessions not re-checked, kept as they were: %s",
+                               trouble or f"{type(exc).__name__}: {exc}",
+                               exc_info=trouble is None)
                 continue
             revoked = {key for key, identity in wanted.items() if now.get(key) != identity}
             for session, (key, _) in list(self._sessions.items()):
