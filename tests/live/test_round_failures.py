@@ -27,10 +27,8 @@ TERMINATIONS = 6
 @pytest.fixture
 def own_server(test_database_url: str, redis_url: str) -> Iterator[servers.AsgiServer]:
     """A server of this test's own: its connections are the ones terminated."""
-    server = servers.AsgiServer({"DATABASE_URL": test_database_url, "REDIS_URL": redis_url})
-    server.start()
-    yield server
-    server.stop()
+    with servers.serving(test_database_url, redis_url) as server:
+        yield server
 
 
 def terminate_round() -> int:
