@@ -11,7 +11,10 @@ got it. Memory: the server's RSS growth from one warm session to all sessions su
 idle (median of five readings), divided by the sessions. ``full_collections``: the server's
 full garbage collections while the writes were pushed (``bench/gcprobe``), how long each
 stopped it; ``--gc-freeze`` serves with ``gc.freeze()`` after start-up, as
-docs/guides/deployment.md suggests. Prints one JSON line.
+docs/guides/deployment.md suggests. ``--bystander``: while the writes go on, a client that is
+no subscriber sends ``POST /api/query_ts`` every 20 ms over one keep-alive connection; its
+round trips show how long the server's event loop stays busy with a fan-out before it serves
+anyone else (its requests add to the server's CPU per write). Prints one JSON line.
 """
 
 from __future__ import annotations
@@ -19,12 +22,13 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import threading
 import time
 import uuid
 from collections import defaultdict
 from typing import Any
 
-from _common import database, emit, log
+from _common import Client, database, emit, log
 from _live import (
     CHANNEL_QUERY,
     SERVERS,
@@ -41,6 +45,34 @@ from _swarm import Swarm, default_processes, raise_fd_limit
 from tests.support.servers import ROOT, AsgiServer
 
 GC_PROBE = re.compile(r"^reactive-gcprobe ([0-9.]+) ([0-9.]+)$", re.MULTILINE)
+
+
+class Bystander(threading.Thread):
+    """Round trips of a cheap HTTP request every ``every`` seconds until ``stop``."""
+
+    def __init__(self, url: str, every: float = 0.02) -> None:
+        super().__init__(name="bystander", daemon=True)
+        self.url, self.every = url, every
+        self.rtts: list[float] = []
+        self.failures = 0
+        self._stop_event = threading.Event()
+
+    def run(self) -> None:
+        client = Client(self.url)
+        while not self._stop_event.wait(self.every):
+            began = time.perf_counter()
+            status, _ = client.post("/api/query_ts", {})
+            if status == 200:
+                self.rtts.append(time.perf_counter() - began)
+            else:
+                self.failures += 1
+        client.close()
+
+    def stop(self) -> dict[str, Any]:
+        self._stop_event.set()
+        self.join(10)
+        return {**latency_summary(self.rtts), "requests": len(self.rtts),
+                "failures": self.failures}
 
 
 def warm(url: str, channel: str) -> None:
@@ -72,7 +104,7 @@ def measure(options: argparse.Namespace, db_url: str, server: AsgiServer) -> dic
         log(f"{opened['opened']} open in {opened['seconds']} s, first results "
             f"{'all' if complete else 'NOT all'} in {first_results_s:.1f} s")
         rss_idle = steady_rss(pid)
-        pushes = push(options, db_url, swarm, channels[:options.active], subscribers, pid)
+        pushes = push(options, db_url, swarm, channels[:options.active], subscribers, server)
     finally:
         swarm.close()
     pushes["full_collections"] = full_collections(server, *pushes.pop("window"))
@@ -89,8 +121,10 @@ def measure(options: argparse.Namespace, db_url: str, server: AsgiServer) -> dic
 
 
 def push(options: argparse.Namespace, db_url: str, swarm: Swarm, active: list[str],
-         subscribers: dict[str, int], pid: int) -> dict[str, Any]:
-    """Warm-up writes, then the measured ones; every arrival of each measured write."""
+         subscribers: dict[str, int], server: AsgiServer) -> dict[str, Any]:
+    """Warm-up writes, then the measured ones; every arrival of each measured write, and the
+    bystander's round trips meanwhile."""
+    pid = server_pid(server)
     writer = Writer(db_url)
     for n in range(3):
         writer.insert(active[n % len(active)], f"w{n}")
@@ -101,11 +135,15 @@ def push(options: argparse.Namespace, db_url: str, swarm: Swarm, active: list[st
     first = 1_000_000
     cpu_before = cpu_seconds(pid)
     log(f"writing {options.rate}/s for {options.duration}s")
+    bystander = Bystander(server.url) if options.bystander else None
+    if bystander is not None:
+        bystander.start()
     for step in paced(options.rate, options.duration):
         n = first + step
         channel = active[n % len(active)]
         commits[n] = (channel, writer.insert(channel, f"w{n}"))
     writer.close()
+    bystanding = bystander.stop() if bystander is not None else None
     arrivals: dict[int, list[float]] = defaultdict(list)
     failures: list[str] = []
 
@@ -129,6 +167,7 @@ def push(options: argparse.Namespace, db_url: str, swarm: Swarm, active: list[st
                  "missing": expected - len(every)},
         "last_arrival": {**latency_summary(last), "complete_writes": len(last)},
         "server_cpu_ms_per_write": round(cpu * 1000 / max(len(commits), 1), 2),
+        "bystander": bystanding,
         "client_failures": failures[:5],
         "window": (min((t for _, t in commits.values()), default=ended), ended),
     }
@@ -161,6 +200,8 @@ def main() -> None:
     parser.add_argument("--server", choices=sorted(SERVERS), default="uvicorn")
     parser.add_argument("--client-no-deflate", action="store_true",
                         help="clients do not offer permessage-deflate")
+    parser.add_argument("--bystander", action="store_true",
+                        help="time a non-subscriber's HTTP requests during the writes")
     parser.add_argument("--gc-freeze", action="store_true",
                         help="the server calls gc.freeze() after start-up")
     options = parser.parse_args()
