@@ -1,12 +1,17 @@
 """Prometheus metrics (``prometheus_client``) counted in each process: per-function calls,
 errors and latency from the call listeners, mutation retries and conflicts from the
-transactions' conflict listener, and the Reactors' rounds from their round listener."""
+transactions' conflict listener, the Reactors' rounds from their round listener, and the
+process's garbage-collection pauses from ``gc.callbacks``."""
 
 from __future__ import annotations
 
+import gc
 import os
 import threading
+import time
+from collections import deque
 from collections.abc import Mapping
+from typing import Any
 
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.multiprocess import MultiProcessCollector
@@ -51,11 +56,43 @@ SESSIONS = Gauge("reactive_reactor_sessions", "Sync sessions held by Reactors.",
 SUBSCRIPTIONS = Gauge("reactive_reactor_subscriptions", "Distinct live queries held by "
                       "Reactors.", multiprocess_mode="livesum")
 
+GC_PAUSE = Histogram("reactive_gc_pause_seconds", "How long a garbage collection of "
+                     "generation 1 or 2 stopped this process (a full one walks every tracked "
+                     "object: long with many websocket sessions).", ["generation"],
+                     buckets=ROUND_BUCKETS)
+
 _installed = threading.Event()
+# Collections timed by the gc callback, observed later by whoever records next: the callback
+# takes no lock (a collection can start while any code holds one, prometheus_client's too).
+_gc_pauses: deque[tuple[int, float]] = deque(maxlen=10_000)
+_gc_started = [0.0]
+
+
+def _time_collection(phase: str, info: dict[str, Any]) -> None:
+    """The ``gc.callbacks`` entry: times collections of the older generations (the youngest
+    one's are frequent and short)."""
+    generation = info["generation"]
+    if not generation:
+        return
+    if phase == "start":
+        _gc_started[0] = time.perf_counter()
+    elif _gc_started[0]:
+        _gc_pauses.append((generation, time.perf_counter() - _gc_started[0]))
+        _gc_started[0] = 0.0
+
+
+def _observe_gc_pauses() -> None:
+    while _gc_pauses:
+        try:
+            generation, seconds = _gc_pauses.popleft()
+        except IndexError:  # another thread took the last one
+            return
+        GC_PAUSE.labels(str(generation)).observe(seconds)
 
 
 def record_call(record: logs.CallRecord) -> None:
     """The call listener: one call counted and timed (unknown functions are not labelled)."""
+    _observe_gc_pauses()
     kind = record.kind
     if kind is None:
         try:
@@ -78,6 +115,7 @@ def record_lost_race(function: str, sqlstate: str, gave_up: bool) -> None:
 def record_round(phases_us: Mapping[str, int], reruns: int, changes: int, lag: float | None,
                  sessions: int, subscriptions: int) -> None:
     """One Reactor round; ``sessions`` and ``subscriptions`` are this process's totals."""
+    _observe_gc_pauses()
     ROUNDS.inc()
     for phase, micros in phases_us.items():
         ROUND_PHASES.labels(phase).observe(micros / 1e6)
@@ -100,6 +138,7 @@ def exposition_registry() -> CollectorRegistry:
     """What ``/api/metrics`` and the health page show: this process's registry, or, in
     multiprocess mode, every process's metrics merged from the shared directory; with the
     database-derived gauges either way."""
+    _observe_gc_pauses()
     if not multiprocess():
         return REGISTRY
     merged = CollectorRegistry()
@@ -115,5 +154,6 @@ def install() -> None:
     _installed.set()
     logs.add_listener(record_call)
     transaction.add_conflict_listener(record_lost_race)
+    gc.callbacks.append(_time_collection)
     if not multiprocess():
         REGISTRY.register(DatabaseCollector())

@@ -3,6 +3,7 @@ and genuine mutation conflicts; ``reactive_insights`` ranking them."""
 
 from __future__ import annotations
 
+import gc
 import threading
 from io import StringIO
 from typing import Any
@@ -53,6 +54,24 @@ def test_metrics_need_the_admin_key_or_staff_and_can_be_off(live_server_url: str
     assert client.get("/api/metrics").status_code == 401
     with override_settings(REACTIVE={"METRICS_ENABLED": False}):
         assert Client().get("/api/metrics", HTTP_AUTHORIZATION=f"Convex {KEY}").status_code == 404
+
+
+def test_garbage_collection_pauses_are_exported_by_generation() -> None:
+    pause = "reactive_gc_pause_seconds_count"
+    Client().get("/api/metrics", HTTP_AUTHORIZATION=f"Convex {KEY}")  # anything pending
+    before = {g: sample(pause, generation=g) for g in ("1", "2")}
+    # When this process collects its middle generation, then all of them
+    gc.collect(1)
+    gc.collect()
+    # Then the scrape counts one pause of each (no young collection is timed)
+    response = Client().get("/api/metrics", HTTP_AUTHORIZATION=f"Convex {KEY}")
+    assert response.status_code == 200
+    assert sample(pause, generation="1") >= before["1"] + 1
+    assert sample(pause, generation="2") >= before["2"] + 1
+    assert sample(pause, generation="0") == 0
+    assert 0 < sample("reactive_gc_pause_seconds_sum", generation="2") < 60
+    assert 'reactive_gc_pause_seconds_bucket{generation="2",le="0.0001"}' in (
+        response.content.decode())
 
 
 def test_mutation_conflicts_are_counted_as_retries_by_sqlstate() -> None:
