@@ -43,6 +43,7 @@ def test_metrics_endpoint_counts_calls_errors_and_latency(live_server_url: str) 
             'outcome="error"}') in text
     assert 'reactive_function_duration_seconds_bucket{function="testapp:crash"' in text
     assert "reactive_change_log_rows " in text and "reactive_scheduler_due_jobs " in text
+    assert "# TYPE reactive_gc_pause_seconds histogram" in text  # timed in the server too
 
 
 def test_metrics_need_the_admin_key_or_staff_and_can_be_off(live_server_url: str) -> None:
