@@ -147,6 +147,33 @@ def test_mutation_responses_come_before_the_transition_with_its_timestamp() -> N
     assert transition["modifications"] == []
 
 
+def test_a_held_session_keeps_its_news_and_an_idle_one_holds_none() -> None:
+    # Given two sessions on one query, sent their first results
+    subs, a, b = Subscriptions(), Handle(), Handle()
+    subs.apply(modify(a, 1, (add(1),)))
+    subs.apply(modify(b, 1, (add(2),)))
+    (first,) = frames(subs.news(run(subs, "one"), 1, 0))[a]
+    assert all(state.news is None for state in subs.sessions.values())
+
+    # When the result changes and a's mutation response is due while a is held
+    entry = next(iter(subs.queries.values()))
+    entry.record(Outcome(value="two"), [])
+    subs.apply(MutationDone(a, 9, Outcome(value=None)))
+    sent = frames(subs.news({entry.key}, 2, 0, held={a}))
+
+    # Then b is sent the change now, and a nothing yet
+    assert set(sent) == {b}
+    assert subs.sessions[b].news is None
+
+    # And once released, a gets its response and the change it missed, in one Transition
+    response, transition = frames(subs.news(set(), 3, 0))[a]
+    assert response["requestId"] == 9 and response["ts"] == transition["endVersion"]["ts"]
+    assert transition["startVersion"] == first["endVersion"]
+    assert [m["value"] for m in transition["modifications"]] == ["two"]
+    assert all(state.news is None for state in subs.sessions.values())
+    assert subs.news(set(), 4, 0) == []
+
+
 def test_bad_args_or_journal_fail_that_query_only() -> None:
     subs, a = Subscriptions(), Handle()
     subs.apply(modify(a, 1, (AddRequest(1, "notes:list", ["not an object"], None),
