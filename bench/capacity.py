@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import random
-import statistics
 import time
 import uuid
 from typing import Any
@@ -29,20 +28,11 @@ from _live import (
     latency_summary,
     open_sessions,
     reactor_stats,
-    rss_bytes,
     seed_messages,
     server_pid,
+    steady_rss,
     wait_until,
 )
-
-
-async def steady_rss(pid: int, samples: int = 5, every: float = 0.4) -> int:
-    """The median of a few readings, after the server has gone quiet."""
-    readings = []
-    for _ in range(samples):
-        await asyncio.sleep(every)
-        readings.append(rss_bytes(pid))
-    return int(statistics.median(readings))
 
 
 async def measure(options: argparse.Namespace, db_url: str, base_url: str, pid: int
@@ -62,11 +52,11 @@ async def measure(options: argparse.Namespace, db_url: str, base_url: str, pid: 
     await warm[0].subscribe_many(CHANNEL_QUERY, [{"channel": f"{prefix}-warm"}])
     await wait_until(lambda: bool(warm[0].results), 30, "warm-up result")
     await close_sessions(warm)
-    rss_start = await steady_rss(pid)
+    rss_start = await asyncio.to_thread(steady_rss, pid)
 
     log(f"opening {options.sockets} sockets")
     sessions = await open_sessions(base_url, options.sockets, on_update)
-    rss_sockets = await steady_rss(pid)
+    rss_sockets = await asyncio.to_thread(steady_rss, pid)
 
     log(f"subscribing {options.queries} queries on each ({total} in all)")
     began = time.perf_counter()
@@ -76,7 +66,7 @@ async def measure(options: argparse.Namespace, db_url: str, base_url: str, pid: 
     await wait_until(lambda: sum(len(s.results) for s in sessions) >= total, options.timeout,
                      "every subscription's first result")
     subscribe_s = time.perf_counter() - began
-    rss_subscribed = await steady_rss(pid)
+    rss_subscribed = await asyncio.to_thread(steady_rss, pid)
     stats = await loop.run_in_executor(None, reactor_stats, base_url)
 
     log("checking that pushes still flow")

@@ -47,8 +47,8 @@ from _live import (
     latency_summary,
     open_sessions,
     paced,
-    rss_bytes,
     server_pid,
+    steady_rss,
     wait_until,
 )
 
@@ -56,15 +56,6 @@ from tests.support.servers import AsgiServer, redis
 
 SETTINGS = "bench.peer_dcrf.settings"
 APP = "bench.peer_dcrf.asgi:application"
-
-
-async def steady_rss(pid: int, samples: int = 5, every: float = 0.4) -> int:
-    """The median of a few readings of a server's resident memory, once it has gone quiet."""
-    readings = []
-    for _ in range(samples):
-        await asyncio.sleep(every)
-        readings.append(rss_bytes(pid))
-    return sorted(readings)[len(readings) // 2]
 
 
 class BenchServer(AsgiServer):
@@ -245,12 +236,14 @@ async def measure(options: argparse.Namespace, ours: Side, peer: Side) -> dict[s
     await asyncio.gather(*(s.stop() for s in await connect_peer(peer, 1)))
     ours.subscribers.clear()
     peer.subscribers.clear()
-    rss_before = {side.name: await steady_rss(server_pid(side.server)) for side in (ours, peer)}
+    # The readings sleep in a thread: this loop keeps reading the sessions' frames meanwhile.
+    rss_before = {side.name: await asyncio.to_thread(steady_rss, server_pid(side.server))
+                  for side in (ours, peer)}
     log(f"connecting {options.sessions} sessions to each stack")
     our_sessions = await connect_ours(ours, options.sessions)
     peer_sessions = await connect_peer(peer, options.sessions)
     # idle: every session subscribed, no writes yet
-    memory = {side.name: round((await steady_rss(server_pid(side.server))
+    memory = {side.name: round((await asyncio.to_thread(steady_rss, server_pid(side.server))
                                 - rss_before[side.name]) / options.sessions)
               for side in (ours, peer)}
     freeze_heap()
