@@ -64,13 +64,13 @@ def _install_triggers(*, using: str = "default", **kwargs: Any) -> None:
 
     if using != "default" or not log.log_exists(using):
         return
-    existing = set(connections[using].introspection.table_names())
+    # Views count: an unmanaged model over one is read through it (read sets resolve it to
+    # its base tables), so it is there even though it gets no triggers.
+    existing = set(connections[using].introspection.table_names(include_views=True))
     models = triggers.tracked_models()
     for model in (m for m in models if m._meta.db_table not in existing):
-        # A model without a migration yet: say so instead of failing the whole migrate.
-        label = model._meta.label
-        print(f"django-reactivity: {label} has no table; run python manage.py makemigrations "
-              f"{model._meta.app_label} and migrate again to capture its changes.",
+        # Say so instead of failing the whole migrate.
+        print(f"django-reactivity: {_missing_table(model)}",
               file=kwargs.get("stdout") or sys.stdout)
     tables = triggers.install([m for m in models if m._meta.db_table in existing], using=using)
     triggers.drop_stale(set(tables), using)
@@ -78,3 +78,13 @@ def _install_triggers(*, using: str = "default", **kwargs: Any) -> None:
         from reactive.reactions.runner import ensure_rows
 
         ensure_rows()  # new reactions start at the present
+
+
+def _missing_table(model: Any) -> str:
+    meta = model._meta
+    if meta.managed:  # a model without a migration yet
+        return (f"{meta.label} has no table; run python manage.py makemigrations "
+                f"{meta.app_label} and migrate again to capture its changes.")
+    return (f"{meta.label} is unmanaged (managed = False) and its table {meta.db_table!r} "
+            "does not exist; migrate does not create it. Once it exists, run python manage.py "
+            "reactive_triggers install to capture its changes.")

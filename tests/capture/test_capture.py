@@ -92,6 +92,29 @@ def test_reactive_triggers_check_lists_every_tracked_table_as_ok() -> None:
     assert check_triggers(databases=["default"]) == []
 
 
+def test_migrate_names_a_missing_table_with_the_fix_for_its_kind_and_not_views(
+    reinstall: None,
+) -> None:
+    # Given an unmanaged model's table gone (renamed away; the view over it follows it)
+    with connection.cursor() as cursor:
+        cursor.execute("ALTER TABLE testapp_legacy RENAME TO testapp_legacy_away")
+    try:
+        out = StringIO()
+        call_command("migrate", verbosity=0, stdout=out)  # nothing to apply: post_migrate only
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("ALTER TABLE testapp_legacy_away RENAME TO testapp_legacy")
+
+    # Then that model is named with what to do for an unmanaged one, and the model over a
+    # view (which exists, and gets no triggers) is not named at all
+    text = out.getvalue()
+    assert ("testapp.Legacy is unmanaged (managed = False) and its table 'testapp_legacy' "
+            "does not exist; migrate does not create it.") in text
+    assert "reactive_triggers install" in text
+    assert "ShapeView" not in text
+    assert "makemigrations" not in text
+
+
 def test_reactive_triggers_remove_is_reported_by_check_and_w001_until_install(
     reinstall: None,
 ) -> None:
