@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from psycopg import IsolationLevel
+from psycopg.pq import TransactionStatus
 from sqlglot import exp
 
 from reactive.sql import quote_ident
@@ -287,7 +288,10 @@ def resolve(connection: Any, predicate: Any) -> Any:
     plain = dataclasses.replace(predicate, nearest=None)
     raw = getattr(connection, "connection", None)
     level = getattr(raw, "isolation_level", None)
-    if raw is None or raw.autocommit or level not in _SNAPSHOT_LEVELS:
+    # In a transaction, whoever sent its BEGIN: the Reactor's rounds and queries send their
+    # own with psycopg in autocommit (functions.transaction.run_snapshot).
+    if (raw is None or raw.info.transaction_status != TransactionStatus.INTRANS
+            or level not in _SNAPSHOT_LEVELS):
         return plain
     try:
         with raw.transaction(), raw.cursor() as cursor:  # a savepoint: an error hurts nobody

@@ -98,6 +98,33 @@ def test_nearest_query_gets_a_bound_only_inside_a_snapshot() -> None:
     assert tight.nearest is None and tight.params[-1] == pytest.approx(2.0)
 
 
+def test_a_live_nearest_query_gets_its_bound_in_the_reactors_round() -> None:
+    # Given a live top-2 query (cosine distance) over documents at 0, 0.29 and 1 from it
+    from reactive.live.inbox import AddRequest, QuerySetChanged
+    from reactive.live.reactor import Reactor
+    from tests.live.test_reactor_rounds import Session, step
+
+    Document.objects.bulk_create([Document(body=w, embedding=v) for w, v in zip(
+        WORDS[:3], ([1, 0, 0], [1, 1, 0], [0, 1, 0]), strict=True)])
+    reactor, session = Reactor(prune=False), Session()
+    step(reactor, QuerySetChanged(session, 1, (AddRequest(
+        1, "testapp/search:similar", {"vector": [1, 0, 0], "k": 2}, None),), ()))
+    assert session.updates()[1] == ["apple", "banana"]
+    runs = reactor.counts()["executions"]
+
+    # When a document is written farther away than the page's last hit
+    Document.objects.create(body="far", embedding=[0, 0, 1])
+    step(reactor)
+
+    # Then the round's own transaction bounded the page (the Reactor sends its own BEGIN,
+    # with psycopg in autocommit): the far write re-ran nothing, a near one re-runs it
+    assert reactor.counts()["executions"] == runs
+    Document.objects.create(body="near", embedding=[1, 0.1, 0])
+    step(reactor)
+    assert reactor.counts()["executions"] == runs + 1
+    assert session.updates()[1] == ["apple", "near"]
+
+
 # -- precision --------------------------------------------------------------------------------
 
 
