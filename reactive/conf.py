@@ -187,6 +187,11 @@ class ReactiveSettings(BaseModel):
     # or "warn" (run it; log a WARNING naming the tables once per function).
     UNTRACKED_READS: Literal["refuse", "warn"] = "refuse"
     CHANGE_LOG_RETENTION: float = Field(3600.0, gt=0)  # also bounds export cursors' age
+    # Each SQL statement of a query function stops after this many seconds (PostgreSQL's
+    # statement_timeout, set in queries' transactions only): a slow query then fails with
+    # QueryTimeout instead of holding up its Reactor round, and with it every live query of
+    # the process. None: no limit. Mutations and actions are not limited.
+    QUERY_STATEMENT_TIMEOUT: float | None = Field(5.0, gt=0, le=86400)
     # Connections a Reactor round re-runs queries on (its own included): above 1, a round
     # with many invalidated queries runs them concurrently, all in the round's snapshot.
     REACTOR_RERUN_CONNECTIONS: int = Field(1, ge=1, le=64)

@@ -246,6 +246,24 @@ class UntrackedReadError(ExecutionError):
         self.tables = tables
 
 
+class QueryTimeout(ExecutionError):
+    """A query's SQL statement ran longer than ``REACTIVE['QUERY_STATEMENT_TIMEOUT']`` and
+    PostgreSQL cancelled it: that query fails with this error; other queries, live ones
+    included, are not held up by it."""
+
+    code = "QueryTimeout"
+
+    def __init__(self, function: str, limit: float) -> None:
+        super().__init__(
+            f"Query '{function}' ran a SQL statement for longer than {limit:g} s, the limit "
+            "for queries (REACTIVE['QUERY_STATEMENT_TIMEOUT']), and the database cancelled "
+            "it. Make the query cheaper (an index, fewer rows, a paginated read) or raise "
+            "the limit."
+        )
+        self.function = function
+        self.limit = limit
+
+
 class ResultTooLarge(ExecutionError):
     """A live query's encoded result is over ``REACTIVE['WEBSOCKET_MAX_RESULT_BYTES']``: that
     query fails with this error; the session's other queries keep updating."""

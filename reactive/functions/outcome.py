@@ -104,10 +104,11 @@ def database_trouble(exc: BaseException) -> str | None:
 
 def connection_lost(exc: BaseException) -> BaseException | None:
     """The error, among ``exc`` and its causes, of a connection the server closed or
-    terminated (SQLSTATE class 08 or 57, or none: the socket went away), as when PostgreSQL
-    restarts; the next use of the connection reconnects. A serialization failure is not one."""
+    terminated (SQLSTATE class 08 or 57P, or none: the socket went away), as when PostgreSQL
+    restarts; the next use of the connection reconnects. A serialization failure is not one,
+    nor a cancelled statement (57014: a statement timeout), whose connection carries on."""
     return _among_causes(exc, lambda e: isinstance(e, psycopg.OperationalError)
-                         and (not e.sqlstate or e.sqlstate.startswith(("08", "57"))))
+                         and (not e.sqlstate or e.sqlstate.startswith(("08", "57P"))))
 
 
 def _among_causes(exc: BaseException,

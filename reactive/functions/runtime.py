@@ -27,6 +27,7 @@ from reactive.clock import clock
 from reactive.exceptions import (
     ArgumentError,
     ExecutionError,
+    QueryTimeout,
     ReadOnlyError,
     RequestError,
     ReturnValueError,
@@ -44,6 +45,7 @@ from reactive.functions.transaction import (
     action_scope,
     current_scope,
     in_thread,
+    over_statement_limit,
     query_savepoint,
     run_read_only,
     run_serializable,
@@ -148,6 +150,11 @@ class Runtime:
             except Exception as exc:
                 if transient(exc):
                     raise
+                over = over_statement_limit(exc)
+                if over is not None:  # one slow query fails alone; the round goes on
+                    timeout = QueryTimeout(ref_name(call.function), over)
+                    timeout.__cause__ = exc
+                    exc = timeout
                 outcome = failure(exc, call.function)
         outcome, read_set = _base_reads(call, definition, recorder.read_set(), outcome)
         return Evaluation(outcome, read_set, journal)

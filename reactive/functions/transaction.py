@@ -31,7 +31,7 @@ from psycopg import IsolationLevel
 from psycopg.pq import TransactionStatus
 
 from reactive.conf import reactive_settings
-from reactive.exceptions import ConflictError, ExecutionError, ReadOnlyError
+from reactive.exceptions import ConflictError, ExecutionError, QueryTimeout, ReadOnlyError
 
 logger = logging.getLogger(__name__)
 
@@ -43,6 +43,7 @@ SERIALIZATION_FAILURE = "40001"
 DEADLOCK_DETECTED = "40P01"
 RETRYABLE = frozenset({SERIALIZATION_FAILURE, DEADLOCK_DETECTED})
 READ_ONLY_SQL_TRANSACTION = "25006"
+QUERY_CANCELED = "57014"  # a statement timeout, or a cancel request (pg_cancel_backend)
 # SQLSTATE classes of connection and server trouble, not of what a function asked: connection
 # exceptions, insufficient resources, operator intervention (57P01 terminated, 57P02 crash,
 # 57P03 starting up), system errors, internal errors. Class 57's 57014 (a statement timeout or a
@@ -108,10 +109,42 @@ def transient(exc: BaseException) -> bool:
 def run_read_only(fn: Callable[[], T], *, function: str) -> T:
     """Run ``fn`` in a REPEATABLE READ READ ONLY transaction (one consistent snapshot).
 
-    A write inside raises ReadOnlyError naming the function.
+    A write inside raises ReadOnlyError naming the function; a statement over
+    ``QUERY_STATEMENT_TIMEOUT``, QueryTimeout. With a limit, the transaction's ``BEGIN`` is
+    ours and carries it (psycopg would send its own ``BEGIN`` alone, so this costs no round
+    trip more; in autocommit it sends none, and Django's ``atomic`` still ends ours).
     """
-    with _read_only_transaction(function):
-        return fn()
+    try:
+        with _read_only_transaction(function):
+            limit = _statement_limit()
+            if limit:
+                raw = connections[DEFAULT_DB_ALIAS].connection
+                raw.autocommit = True  # idle still, as in run_snapshot
+                raw.execute(f"{_BEGIN_SNAPSHOT}; {limit}")  # no Django cursor: nothing to see
+            return fn()
+    except DatabaseError as exc:
+        over = over_statement_limit(exc)
+        if over is not None:
+            raise QueryTimeout(function, over) from exc
+        raise
+
+
+def over_statement_limit(exc: BaseException) -> float | None:
+    """``QUERY_STATEMENT_TIMEOUT`` when ``exc`` is PostgreSQL cancelling a statement that ran
+    over it (SQLSTATE 57014, not an operator's cancel request); otherwise None."""
+    limit = reactive_settings().QUERY_STATEMENT_TIMEOUT
+    if limit is None or sqlstate(exc) != QUERY_CANCELED or "user request" in str(exc):
+        return None
+    return limit
+
+
+def _statement_limit() -> str:
+    """``SET LOCAL`` of ``QUERY_STATEMENT_TIMEOUT`` for the rest of a query transaction (and
+    ``""`` without a limit). Before the shared savepoint: rolling back to it keeps the limit."""
+    limit = reactive_settings().QUERY_STATEMENT_TIMEOUT
+    if limit is None:
+        return ""
+    return f"SET LOCAL statement_timeout = {max(1, round(limit * 1000))}; "
 
 
 @contextlib.contextmanager
@@ -146,8 +179,9 @@ _shared_savepoint: contextvars.ContextVar[Any] = contextvars.ContextVar(
 
 def run_snapshot(fn: Callable[[Any], T], first: str, params: list[Any] | None = None, *,
                  function: str) -> T:
-    """``run_read_only``, with the transaction's ``BEGIN``, the statements ``first`` and a
-    savepoint its queries share (``query_savepoint``) sent in one round trip.
+    """``run_read_only``, with the transaction's ``BEGIN``, the statements ``first``, the
+    statement limit for the queries (``QUERY_STATEMENT_TIMEOUT``; ``first`` runs before it)
+    and a savepoint they share (``query_savepoint``) sent in one round trip.
 
     ``fn(cursor)`` finds the cursor on the first result of ``first`` (``nextset()`` moves to
     the next). psycopg would send its own ``BEGIN``, alone, before the first statement; in
@@ -159,7 +193,8 @@ def run_snapshot(fn: Callable[[Any], T], first: str, params: list[Any] | None = 
         raw = connection.connection
         raw.autocommit = True  # idle still: atomic() leaves the BEGIN to psycopg
         with connection.cursor() as cursor:
-            cursor.execute(f"{_BEGIN_SNAPSHOT}; {first}; SAVEPOINT {QUERY_SAVEPOINT}", params)
+            cursor.execute(f"{_BEGIN_SNAPSHOT}; {first}; {_statement_limit()}"
+                           f"SAVEPOINT {QUERY_SAVEPOINT}", params)
             cursor.nextset()
             token = _shared_savepoint.set(raw)
             try:

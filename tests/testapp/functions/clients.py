@@ -39,6 +39,26 @@ def slow_count(ctx: QueryCtx, prefix: str, seconds: float) -> int:
     return count
 
 
+@query
+def sql_sleep_count(ctx: QueryCtx, prefix: str, seconds: float) -> int:
+    """Counts notes; once there are any, first waits ``seconds`` inside one SQL statement
+    (``pg_sleep``), which ``QUERY_STATEMENT_TIMEOUT`` cancels when it is shorter."""
+    count = Note.objects.filter(body__startswith=prefix).count()
+    if count:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_sleep(%s)", [seconds])
+    return count
+
+
+@mutation
+def sql_sleep_add_note(ctx: MutationCtx, body: str, seconds: float) -> str:
+    """Insert a note after one SQL statement of ``seconds`` (mutations have no statement
+    limit)."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_sleep(%s)", [seconds])
+    return str(Note.objects.create(body=body).pk)
+
+
 @mutation
 def slow_add_note(ctx: MutationCtx, body: str, seconds: float = 1.0) -> str:
     """Insert a note, then sleep inside the still-open transaction before committing."""
