@@ -13,6 +13,7 @@ from reactive.conf import reactive_settings
 
 def test_defaults_are_read_and_overrides_apply_at_use_time(settings: Any) -> None:
     assert reactive_settings().MUTATION_MAX_ATTEMPTS == 8
+    assert reactive_settings().QUERY_STATEMENT_TIMEOUT == 5.0
     settings.REACTIVE = {"MUTATION_MAX_ATTEMPTS": 3}
     assert reactive_settings().MUTATION_MAX_ATTEMPTS == 3
 
@@ -33,6 +34,10 @@ def test_defaults_are_read_and_overrides_apply_at_use_time(settings: Any) -> Non
         ({"REACTOR_RERUN_CONNECTIONS": 0}, "REACTOR_RERUN_CONNECTIONS"),
         ({"REACTOR_RERUN_CONNECTIONS": 65}, "REACTOR_RERUN_CONNECTIONS"),
         ({"REACTOR_RERUN_CONNECTIONS": 1.5}, "REACTOR_RERUN_CONNECTIONS"),
+        ({"QUERY_STATEMENT_TIMEOUT": 0}, "REACTIVE['QUERY_STATEMENT_TIMEOUT'] is invalid"),
+        ({"QUERY_STATEMENT_TIMEOUT": -1.5}, "QUERY_STATEMENT_TIMEOUT"),
+        ({"QUERY_STATEMENT_TIMEOUT": "5s"}, "QUERY_STATEMENT_TIMEOUT"),
+        ({"QUERY_STATEMENT_TIMEOUT": 10**6}, "QUERY_STATEMENT_TIMEOUT"),
     ],
 )
 def test_bad_settings_fail_the_check_and_raise_on_use(
