@@ -4,14 +4,19 @@ result still belongs to the one snapshot the round reads the log at."""
 
 from __future__ import annotations
 
+import logging
 import re
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 from django.db import DEFAULT_DB_ALIAS, connections
 
+from reactive.conf import reactive_settings
 from reactive.functions.runtime import Call, Evaluation, Runtime
 from reactive.functions.transaction import export_snapshot, run_snapshot
 from reactive.live.subscriptions import QueryEntry
+
+logger = logging.getLogger(__name__)
 
 # Fewer re-runs than this stay on the round's own connection: a hand-off costs more.
 MIN_CONCURRENT = 8
@@ -78,8 +83,18 @@ class Rerunner:
         connections[DEFAULT_DB_ALIAS].close()  # this thread's connection
 
     def _one(self, entry: QueryEntry) -> Evaluation:
-        return self.runtime.evaluate(Call(entry.path, entry.args, entry.identity,
-                                          journal=entry.journal_in))
+        started = time.monotonic()
+        evaluation = self.runtime.evaluate(Call(entry.path, entry.args, entry.identity,
+                                                journal=entry.journal_in))
+        took, limit = time.monotonic() - started, reactive_settings().QUERY_STATEMENT_TIMEOUT
+        if limit is not None and took > limit:
+            # The statement limit cannot stop Python, or many statements each under it:
+            # say which query kept every other live query of the process waiting.
+            logger.warning("live query held its round for %.1f s function=%s; the process's "
+                           "other live queries waited for it (QUERY_STATEMENT_TIMEOUT, %g s, "
+                           "limits each SQL statement, not Python time)", took, entry.path,
+                           limit)
+        return evaluation
 
     def _helper(self, snapshot: str, share: list[QueryEntry]) -> Evaluated:
         if not _SNAPSHOT_ID.match(snapshot):

@@ -104,6 +104,21 @@ def test_a_slow_live_query_does_not_hold_up_the_round() -> None:
     assert failed and MESSAGE.format(limit="0.3") in failed[-1]["errorMessage"], slow.messages
 
 
+def test_a_query_slow_in_python_is_named_in_the_log(caplog: pytest.LogCaptureFixture) -> None:
+    # Given a live query whose re-run spends 0.5 s in Python, which no statement limit stops
+    reactor, session = Reactor(prune=False), Session()
+    Note.objects.create(body="py:1")
+    with limited(0.2), caplog.at_level("WARNING", logger="reactive.live.rerun"):
+        step(reactor, QuerySetChanged(session, 1, (AddRequest(
+            1, "testapp/clients:slow_count", {"prefix": "py:", "seconds": 0.5}, None),), ()))
+
+    # Then it ran to the end, and the log says which query held the round, and for how long
+    assert session.updates()[1] == 1
+    [record] = [r for r in caplog.records if "held its round" in r.getMessage()]
+    assert "function=testapp/clients:slow_count" in record.getMessage()
+    assert "not Python time" in record.getMessage()
+
+
 @pytest.fixture(scope="module")
 def limited_url(test_database_url: str, redis_url: str) -> Iterator[str]:
     with servers.serving(test_database_url, redis_url,
