@@ -87,9 +87,10 @@ class Rerunner:
         evaluation = self.runtime.evaluate(Call(entry.path, entry.args, entry.identity,
                                                 journal=entry.journal_in))
         took, limit = time.monotonic() - started, reactive_settings().QUERY_STATEMENT_TIMEOUT
-        if limit is not None and took > limit:
+        if limit is not None and took > limit and evaluation.outcome.code != "QueryTimeout":
             # The statement limit cannot stop Python, or many statements each under it:
-            # say which query kept every other live query of the process waiting.
+            # say which query kept every other live query of the process waiting (a
+            # cancelled statement was logged as the query's failure already).
             logger.warning("live query held its round for %.1f s function=%s; the process's "
                            "other live queries waited for it (QUERY_STATEMENT_TIMEOUT, %g s, "
                            "limits each SQL statement, not Python time)", took, entry.path,
