@@ -48,7 +48,7 @@ def opening(previous_snapshot: str | None,
             tables: Collection[str] | None) -> tuple[str, list[Any], bool]:
     """The snapshot statement, then ``changes_since``'s when there is a previous snapshot and
     something to read, and whether it is there: for a round to send with its ``BEGIN``
-    (``functions.transaction.run_snapshot``) and to read with ``opened``.
+    (``functions.snapshots.run_snapshot``) and to read with ``opened``.
 
     The log is read before the round knows whether it was pruned past ``previous_snapshot``;
     if it was, the round throws those rows away and re-runs everything.

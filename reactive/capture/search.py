@@ -289,7 +289,7 @@ def resolve(connection: Any, predicate: Any) -> Any:
     raw = getattr(connection, "connection", None)
     level = getattr(raw, "isolation_level", None)
     # In a transaction, whoever sent its BEGIN: the Reactor's rounds and queries send their
-    # own with psycopg in autocommit (functions.transaction.run_snapshot).
+    # own with psycopg in autocommit (functions.snapshots.run_snapshot).
     if (raw is None or raw.info.transaction_status != TransactionStatus.INTRANS
             or level not in _SNAPSHOT_LEVELS):
         return plain

@@ -40,14 +40,12 @@ from reactive.functions.definitions import AnyDefinition, FunctionDefinition, Fu
 from reactive.functions.logs import captured
 from reactive.functions.outcome import Outcome, failure, ref_name
 from reactive.functions.registry import Registry, registry
+from reactive.functions.snapshots import over_statement_limit, query_savepoint, run_read_only
 from reactive.functions.transaction import (
     Scope,
     action_scope,
     current_scope,
     in_thread,
-    over_statement_limit,
-    query_savepoint,
-    run_read_only,
     run_serializable,
     transient,
 )

@@ -39,7 +39,7 @@ from reactive.clock import clock
 from reactive.conf import reactive_settings
 from reactive.functions.outcome import database_trouble
 from reactive.functions.runtime import Evaluation, Runtime, runtime
-from reactive.functions.transaction import run_snapshot
+from reactive.functions.snapshots import run_snapshot
 from reactive.live.inbox import InboxEvent, SessionHandle
 from reactive.live.inflight import InFlight
 from reactive.live.rerun import Rerunner, RoundAborted, spoiled

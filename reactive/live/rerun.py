@@ -13,7 +13,7 @@ from django.db import DEFAULT_DB_ALIAS, connections
 
 from reactive.conf import reactive_settings
 from reactive.functions.runtime import Call, Evaluation, Runtime
-from reactive.functions.transaction import export_snapshot, run_snapshot
+from reactive.functions.snapshots import export_snapshot, run_snapshot
 from reactive.live.subscriptions import QueryEntry
 
 logger = logging.getLogger(__name__)

@@ -19,7 +19,7 @@ from pgvector.django import CosineDistance, L2Distance, MaxInnerProduct
 
 from reactive.capture.matcher import Matcher
 from reactive.capture.readsets import ReadSet, predicates_for, recording
-from reactive.functions.transaction import run_read_only
+from reactive.functions.snapshots import run_read_only
 from tests.support.changelog import changes_after, dsn, last_change_id
 from tests.testapp.models import Document
 

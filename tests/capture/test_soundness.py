@@ -29,7 +29,7 @@ from reactive.exceptions import DefinitionError
 from reactive.functions import untracked
 from reactive.functions.registry import registry
 from reactive.functions.runtime import Call, Runtime
-from reactive.functions.transaction import run_read_only
+from reactive.functions.snapshots import run_read_only
 from reactive.types import ANONYMOUS
 from tests.support.changelog import changes_after, dsn, last_change_id
 from tests.testapp.models import Legacy, Shape, ShapeView
