@@ -12,6 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 from django.db import DEFAULT_DB_ALIAS, connections
 
 from reactive.conf import reactive_settings
+from reactive.exceptions import QueryTimeout
 from reactive.functions.runtime import Call, Evaluation, Runtime
 from reactive.functions.snapshots import export_snapshot, run_snapshot
 from reactive.live.subscriptions import QueryEntry
@@ -87,7 +88,7 @@ class Rerunner:
         evaluation = self.runtime.evaluate(Call(entry.path, entry.args, entry.identity,
                                                 journal=entry.journal_in))
         took, limit = time.monotonic() - started, reactive_settings().QUERY_STATEMENT_TIMEOUT
-        if limit is not None and took > limit and evaluation.outcome.code != "QueryTimeout":
+        if limit is not None and took > limit and evaluation.outcome.code != QueryTimeout.code:
             # The statement limit cannot stop Python, or many statements each under it:
             # say which query kept every other live query of the process waiting (a
             # cancelled statement was logged as the query's failure already).

@@ -20,7 +20,10 @@ from pgvector.django import CosineDistance, L2Distance, MaxInnerProduct
 from reactive.capture.matcher import Matcher
 from reactive.capture.readsets import ReadSet, predicates_for, recording
 from reactive.functions.snapshots import run_read_only
+from reactive.live.inbox import AddRequest, QuerySetChanged
+from reactive.live.reactor import Reactor
 from tests.support.changelog import changes_after, dsn, last_change_id
+from tests.support.rounds import Session, step
 from tests.testapp.models import Document
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(300)]
@@ -100,10 +103,6 @@ def test_nearest_query_gets_a_bound_only_inside_a_snapshot() -> None:
 
 def test_a_live_nearest_query_gets_its_bound_in_the_reactors_round() -> None:
     # Given a live top-2 query (cosine distance) over documents at 0, 0.29 and 1 from it
-    from reactive.live.inbox import AddRequest, QuerySetChanged
-    from reactive.live.reactor import Reactor
-    from tests.live.test_reactor_rounds import Session, step
-
     Document.objects.bulk_create([Document(body=w, embedding=v) for w, v in zip(
         WORDS[:3], ([1, 0, 0], [1, 1, 0], [0, 1, 0]), strict=True)])
     reactor, session = Reactor(prune=False), Session()

@@ -19,8 +19,8 @@ from reactive.functions.runtime import Call, runtime
 from reactive.live.inbox import AddRequest, QuerySetChanged
 from reactive.live.reactor import Reactor
 from tests.live.test_python_sync import PyClient
-from tests.live.test_reactor_rounds import Session, step
 from tests.support import servers
+from tests.support.rounds import Session, step
 from tests.testapp.models import Note
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(90)]

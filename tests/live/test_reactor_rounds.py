@@ -4,7 +4,6 @@ played by a handle that records what the round would send."""
 from __future__ import annotations
 
 import itertools
-import json
 from typing import Any
 
 import psycopg
@@ -14,10 +13,8 @@ from django.db import connection
 from reactive import values
 from reactive.capture import log
 from reactive.functions.runtime import Outcome
-from reactive.live import protocol
 from reactive.live.inbox import (
     AddRequest,
-    InboxEvent,
     MutationDone,
     QuerySetChanged,
     SessionClosed,
@@ -25,38 +22,15 @@ from reactive.live.inbox import (
 from reactive.live.reactor import Reactor
 from reactive.models import SessionRequest
 from tests.support.changelog import dsn
+from tests.support.rounds import Session, step
 from tests.testapp.models import Item, Note
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(60)]
 
 
-class Session:
-    """A fake session handle: keeps every message the round delivers, decoded."""
-
-    def __init__(self) -> None:
-        self.messages: list[dict[str, Any]] = []
-
-    def deliver(self, messages: list[protocol.Outgoing]) -> None:
-        self.messages += [json.loads(m) if isinstance(m, str) else m for m in messages]
-
-    def updates(self) -> dict[int, Any]:
-        """The latest QueryUpdated value per query id."""
-        out: dict[int, Any] = {}
-        for message in self.messages:
-            for change in message.get("modifications", []):
-                if change["type"] == "QueryUpdated":
-                    out[change["queryId"]] = change["value"]
-        return out
-
-
 @pytest.fixture
 def reactor() -> Reactor:
     return Reactor(prune=False)
-
-
-def step(reactor: Reactor, *events: InboxEvent) -> None:
-    for handle, messages in reactor.run_round(list(events)):
-        handle.deliver(messages)
 
 
 def subscribe(session: Session, version: int, *queries: tuple[int, str]) -> QuerySetChanged:
