@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+import requests
 from django.conf import settings
 from django.db import connection
 from django.test import override_settings
@@ -156,3 +157,27 @@ def test_python_client_sees_the_slow_query_fail_and_the_others_keep_updating(
         assert not one_shot["ok"] and MESSAGE.format(limit="0.5") in one_shot["message"]
     finally:
         client.close()
+
+
+def test_an_http_query_over_the_limit_gets_the_error_and_the_next_one_an_answer(
+    limited_url: str,
+) -> None:
+    def post(args: dict[str, Any]) -> tuple[requests.Response, float]:
+        started = time.monotonic()
+        response = requests.post(f"{limited_url}/api/query", timeout=30,
+                                 json={"path": SLOW, "args": args, "format": "json"})
+        return response, time.monotonic() - started
+
+    Note.objects.create(body="http:1")
+    # When a query's statement would wait 60 s, called as ConvexHttpClient calls it
+    response, took = post({"prefix": "http:", "seconds": 60})
+
+    # Then the server answered at the limit with the function's error (HTTP 200, as any
+    # function error), and the next request gets its value
+    assert took < 10, took
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["status"] == "error", body
+    assert f"Query '{SLOW}' {MESSAGE.format(limit='0.5')}" in body["errorMessage"]
+    response, _ = post({"prefix": "http:", "seconds": 0.01})
+    assert response.json() == {"status": "success", "value": 1, "logLines": []}
