@@ -97,11 +97,13 @@ REACTIVE = {
     "REACTION_POLL_INTERVAL": 0.2,
     "DATA_MIGRATION_LEASE": 3.0,
     # Only workers started for reaction and data-migration tests run the dispatcher, and
-    # their drains go to a queue only those workers consume: the shared worker never takes
-    # one, so a test that kills its reacting worker mid-handler kills the drain it started.
+    # their drains and migrations go to a queue only those workers consume: the shared
+    # worker (alive after any test that used it) never takes one, so a test that kills its
+    # reacting worker mid-handler or mid-batch kills the run it started.
     "REACTION_DISPATCHER": os.environ.get("REACTIVE_TEST_DISPATCHER") == "1",
     "REACTION_QUEUE": REACTION_TEST_QUEUE if os.environ.get("REACTIVE_TEST_DISPATCHER") == "1"
     else None,
+    "DATA_MIGRATION_QUEUE": REACTION_TEST_QUEUE,  # sent by the tests too, not only dispatchers
     # JWTs signed with the test-only key in tests/keys (see tests/test_jwt_auth.py).
     "AUTH_PROVIDERS": [
         {
