@@ -11,6 +11,8 @@ import asyncio
 import gc
 import json
 import os
+import re
+import signal
 import threading
 import time
 import urllib.request
@@ -20,7 +22,7 @@ from typing import Any
 import psycopg
 from _common import log, percentile
 
-from tests.support.servers import AsgiServer
+from tests.support.servers import ROOT, AsgiServer
 from tests.support.syncclient import SyncClient
 
 ADMIN_KEY = "tests-admin-key-0123456789"  # tests.settings REACTIVE["ADMIN_KEY"]
@@ -229,6 +231,29 @@ def steady_rss(pid: int, samples: int = 5, every: float = 0.4) -> int:
         time.sleep(every)
         readings.append(rss_bytes(pid))
     return sorted(readings)[len(readings) // 2]
+
+
+GC_OBJECTS = re.compile(r"^reactive-gcobjects ([0-9]+)$", re.MULTILINE)
+
+
+def with_gc_probe(env: dict[str, str]) -> dict[str, str]:
+    """``env`` with ``bench/gcprobe`` first on ``PYTHONPATH``, for a server to report its
+    full collections and, on SIGUSR2, the objects its collector tracks."""
+    path = os.pathsep.join(filter(None, [str(ROOT / "bench" / "gcprobe"),
+                                         os.environ.get("PYTHONPATH")]))
+    return {**env, "PYTHONPATH": path}
+
+
+def tracked_objects(server: AsgiServer, pid: int, timeout: float = 60.0) -> int:
+    """How many objects the garbage collector of a server started ``with_gc_probe`` tracks,
+    after a full collection (asked by SIGUSR2, read back from the server's log)."""
+    before = len(GC_OBJECTS.findall(server.log_path.read_text()))
+    os.kill(pid, signal.SIGUSR2)
+    if not poll(lambda: len(GC_OBJECTS.findall(server.log_path.read_text())) > before,
+                timeout, 0.1):
+        raise TimeoutError(f"the server did not report its objects within {timeout} s; is "
+                           "bench/gcprobe on its PYTHONPATH (with_gc_probe)?")
+    return int(GC_OBJECTS.findall(server.log_path.read_text())[before])
 
 
 def poll(condition: Callable[[], Any], timeout: float, every: float = 0.25) -> bool:

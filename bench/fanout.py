@@ -20,7 +20,6 @@ anyone else (its requests add to the server's CPU per write). Prints one JSON li
 from __future__ import annotations
 
 import argparse
-import os
 import re
 import threading
 import time
@@ -39,10 +38,11 @@ from _live import (
     poll,
     server_pid,
     steady_rss,
+    with_gc_probe,
 )
 from _swarm import Swarm, default_processes, raise_fd_limit
 
-from tests.support.servers import ROOT, AsgiServer
+from tests.support.servers import AsgiServer
 
 GC_PROBE = re.compile(r"^reactive-gcprobe ([0-9.]+) ([0-9.]+)$", re.MULTILINE)
 
@@ -209,10 +209,8 @@ def main() -> None:
     raise_fd_limit()  # the server process inherits it
     name, args = SERVERS[options.server]
     with database() as db_url:
-        probe = os.pathsep.join(filter(None, [str(ROOT / "bench" / "gcprobe"),
-                                              os.environ.get("PYTHONPATH")]))
-        env = {"DATABASE_URL": db_url, "PYTHONPATH": probe,
-               **({"REACTIVE_TEST_GC_FREEZE": "1"} if options.gc_freeze else {})}
+        env = with_gc_probe({"DATABASE_URL": db_url,
+                             **({"REACTIVE_TEST_GC_FREEZE": "1"} if options.gc_freeze else {})})
         server = AsgiServer(env, server=name, args=args)
         log(f"starting {options.server}; log at {server.log_path}")
         server.start()

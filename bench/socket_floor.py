@@ -14,7 +14,9 @@ channel. Servers (``--servers``): names from
 and Node's ``ws`` do), each session sending Connect and a ModifyQuerySet (the peer's: a
 ``subscribe`` action), which the floor apps drop. Memory: the server's RSS growth from one
 warm session to ``--sessions`` idle ones (median of five readings each), divided by the
-sessions. Prints one JSON line.
+sessions. Objects: how many more objects the server's garbage collector tracks per idle
+session (after a full collection, asked through ``bench/gcprobe``), which is what each full
+collection walks, and so what its pause grows with. Prints one JSON line.
 """
 
 from __future__ import annotations
@@ -27,7 +29,15 @@ import uuid
 from typing import Any
 
 from _common import database, emit, log
-from _live import CHANNEL_QUERY, SERVERS, poll, server_pid, steady_rss
+from _live import (
+    CHANNEL_QUERY,
+    SERVERS,
+    poll,
+    server_pid,
+    steady_rss,
+    tracked_objects,
+    with_gc_probe,
+)
 from _swarm import Swarm, default_processes, raise_fd_limit
 
 from tests.support.servers import AsgiServer
@@ -69,7 +79,7 @@ def hold(url: str, stack: str, channels: list[str], processes: int, timeout: flo
 
 def measure_one(stack: str, server_name: str, db_url: str,
                 options: argparse.Namespace) -> dict[str, Any]:
-    env = {"DATABASE_URL": db_url, **(DCRF_ENV if stack == "dcrf" else {})}
+    env = with_gc_probe({"DATABASE_URL": db_url, **(DCRF_ENV if stack == "dcrf" else {})})
     server = FloorServer(env, stack, server_name)
     log(f"{stack} on {server_name}: starting; log at {server.log_path}")
     load = os.getloadavg()[0]
@@ -80,21 +90,27 @@ def measure_one(stack: str, server_name: str, db_url: str,
         warm, _, _ = hold(server.url, stack, [f"{prefix}-warm"], 1, 60)
         warm.close()
         rss_start = steady_rss(pid)
+        objects_start = tracked_objects(server, pid)
         swarm, opened, ready = hold(server.url, stack,
                                     [f"{prefix}-{i}" for i in range(options.sessions)],
                                     options.processes, options.timeout)
         try:
             rss_idle = steady_rss(pid)
+            objects_idle = tracked_objects(server, pid)
         finally:
             swarm.close()
     finally:
         server.stop()
-    per = round((rss_idle - rss_start) / max(opened["opened"], 1))
-    log(f"{stack} on {server_name}: {opened['opened']} sockets, {per} bytes each")
+    sockets = max(opened["opened"], 1)
+    per = round((rss_idle - rss_start) / sockets)
+    objects = round((objects_idle - objects_start) / sockets, 1)
+    log(f"{stack} on {server_name}: {opened['opened']} sockets, {per} bytes and "
+        f"{objects} tracked objects each")
     return {"stack": stack, "server": server_name, "opened": opened["opened"],
             "all_ready": ready, "failures": opened["failures"],
             "rss_start_mib": round(rss_start / 2**20, 1),
             "rss_idle_mib": round(rss_idle / 2**20, 1), "bytes_per_idle_session": per,
+            "tracked_objects_per_idle_session": objects,
             "load_1m": [round(load, 2), round(os.getloadavg()[0], 2)]}
 
 
@@ -127,11 +143,19 @@ def main() -> None:
                 except (RuntimeError, TimeoutError) as exc:  # say so; the other pairs go on
                     log(f"{stack} on {server_name} failed: {exc}")
                     rows.append({"stack": stack, "server": server_name, "error": str(exc)[-500:]})
-    table: dict[str, dict[str, int | None]] = {}
-    for row in rows:
-        table.setdefault(row["server"], {})[row["stack"]] = row.get("bytes_per_idle_session")
     emit({"benchmark": "socket_floor", "sessions": options.sessions,
-          "client_processes": options.processes, "bytes_per_idle_session": table, "runs": rows})
+          "client_processes": options.processes,
+          "bytes_per_idle_session": by_server(rows, "bytes_per_idle_session"),
+          "tracked_objects_per_idle_session": by_server(rows, "tracked_objects_per_idle_session"),
+          "runs": rows})
+
+
+def by_server(rows: list[dict[str, Any]], key: str) -> dict[str, dict[str, Any]]:
+    """``{server: {stack: row[key]}}``, None where the pair failed."""
+    table: dict[str, dict[str, Any]] = {}
+    for row in rows:
+        table.setdefault(row["server"], {})[row["stack"]] = row.get(key)
+    return table
 
 
 if __name__ == "__main__":

@@ -1,9 +1,16 @@
-"""Put this directory on a server's ``PYTHONPATH`` to have it report every full (generation 2)
-garbage collection on stderr as ``reactive-gcprobe <start> <ms>``: ``start`` on
-``time.perf_counter()`` (CLOCK_MONOTONIC, the clock the benchmarks time commits with), ``ms``
-how long the collection stopped the process. Benchmarks only (``bench/fanout.py``)."""
+"""Put this directory on a server's ``PYTHONPATH`` to have it report on stderr:
+
+- every full (generation 2) garbage collection, as ``reactive-gcprobe <start> <ms>``:
+  ``start`` on ``time.perf_counter()`` (CLOCK_MONOTONIC, the clock the benchmarks time commits
+  with), ``ms`` how long the collection stopped the process (``bench/fanout.py``);
+- on ``SIGUSR2``, after a full collection, how many objects the collector tracks, as
+  ``reactive-gcobjects <count>``: what every later full collection has to walk
+  (``bench/socket_floor.py``).
+
+Benchmarks only."""
 
 import gc
+import signal
 import sys
 import time
 
@@ -19,4 +26,11 @@ def _probe(phase: str, info: dict) -> None:
         sys.stderr.flush()
 
 
+def _count(signum: int, frame: object) -> None:
+    gc.collect()
+    sys.stderr.write(f"reactive-gcobjects {len(gc.get_objects())}\n")
+    sys.stderr.flush()
+
+
 gc.callbacks.append(_probe)
+signal.signal(signal.SIGUSR2, _count)
