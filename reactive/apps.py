@@ -22,6 +22,7 @@ class ReactiveConfig(AppConfig):
         from reactive.conf import reactive_settings
         from reactive.functions.current import install_row_counter
         from reactive.functions.registry import registry
+        from reactive.functions.snapshots import install_query_clock
         from reactive.functions.transaction import install_guard
 
         registry.discover(apps.get_app_configs(), reactive_settings().FUNCTIONS_MODULE)
@@ -33,6 +34,7 @@ class ReactiveConfig(AppConfig):
         _install_metrics()
         connection_created.connect(install_guard, dispatch_uid="reactive_write_guard")
         connection_created.connect(install_row_counter, dispatch_uid="reactive_row_counter")
+        connection_created.connect(install_query_clock, dispatch_uid="reactive_query_clock")
         from reactive.scheduling import crons
 
         crons.registry.discover(apps.get_app_configs(), reactive_settings().SCHEDULER_CRONS_MODULE)

@@ -247,21 +247,32 @@ class UntrackedReadError(ExecutionError):
 
 
 class QueryTimeout(ExecutionError):
-    """A query's SQL statement ran longer than ``REACTIVE['QUERY_STATEMENT_TIMEOUT']`` and
-    PostgreSQL cancelled it: that query fails with this error; other queries, live ones
-    included, are not held up by it."""
+    """A query ran longer than ``REACTIVE['QUERY_STATEMENT_TIMEOUT']``: PostgreSQL cancelled
+    one SQL statement over it, or (``whole_query``) the query had run that long in all and
+    was stopped at its next statement. That query fails with this error; other queries, live
+    ones included, are not held up by it."""
 
     code = "QueryTimeout"
 
-    def __init__(self, function: str, limit: float) -> None:
-        super().__init__(
-            f"Query '{function}' ran a SQL statement for longer than {limit:g} s, the limit "
-            "for queries (REACTIVE['QUERY_STATEMENT_TIMEOUT']), and the database cancelled "
-            "it. Make the query cheaper (an index, fewer rows, a paginated read) or raise "
-            "the limit."
-        )
+    def __init__(self, function: str, limit: float, *, whole_query: bool = False) -> None:
+        if whole_query:
+            message = (
+                f"Query '{function}' ran for longer than {limit:g} s, the limit for queries "
+                "(REACTIVE['QUERY_STATEMENT_TIMEOUT']), and was stopped at its next SQL "
+                "statement. Make the query cheaper (fewer statements: select_related or "
+                "prefetch_related instead of one query per row) or raise the limit."
+            )
+        else:
+            message = (
+                f"Query '{function}' ran a SQL statement for longer than {limit:g} s, the limit "
+                "for queries (REACTIVE['QUERY_STATEMENT_TIMEOUT']), and the database cancelled "
+                "it. Make the query cheaper (an index, fewer rows, a paginated read) or raise "
+                "the limit."
+            )
+        super().__init__(message)
         self.function = function
         self.limit = limit
+        self.whole_query = whole_query
 
 
 class ResultTooLarge(ExecutionError):

@@ -40,7 +40,12 @@ from reactive.functions.definitions import AnyDefinition, FunctionDefinition, Fu
 from reactive.functions.logs import captured
 from reactive.functions.outcome import Outcome, failure, ref_name
 from reactive.functions.registry import Registry, registry
-from reactive.functions.snapshots import over_statement_limit, query_savepoint, run_read_only
+from reactive.functions.snapshots import (
+    over_statement_limit,
+    query_clock,
+    query_savepoint,
+    run_read_only,
+)
 from reactive.functions.transaction import (
     Scope,
     action_scope,
@@ -256,8 +261,11 @@ def _in_transaction(definition: AnyDefinition, body: Callable[[], Any]) -> Any:
     (the table in docs/internals/transactions.md)."""
     outer, name = current_scope(), definition.name
     if definition.kind is FunctionKind.QUERY:
-        if outer in (Scope.QUERY, Scope.MUTATION):
-            return body()
+        if outer is Scope.MUTATION:
+            return body()  # part of the mutation, whose time is not limited
+        if outer is Scope.QUERY:  # a round's query, or one query called from another
+            with query_clock(name):
+                return body()
         return run_read_only(body, function=name)
     if definition.kind is FunctionKind.MUTATION:
         if outer is Scope.MUTATION:

@@ -1,11 +1,13 @@
 """Queries' read-only snapshots: one per query (``run_read_only``) or one shared by a Reactor
-round (``run_snapshot``, ``query_savepoint``, ``export_snapshot``), each statement limited by
-``QUERY_STATEMENT_TIMEOUT``."""
+round (``run_snapshot``, ``query_savepoint``, ``export_snapshot``), and the time a query may
+take (``QUERY_STATEMENT_TIMEOUT``): PostgreSQL cancels any one statement over it, and a query
+that has run for that long gets no further statement (``query_clock``)."""
 
 from __future__ import annotations
 
 import contextlib
 import contextvars
+import time
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
@@ -44,7 +46,8 @@ def run_read_only(fn: Callable[[], T], *, function: str) -> T:
                 raw = connections[DEFAULT_DB_ALIAS].connection
                 raw.autocommit = True  # idle still, as in run_snapshot
                 raw.execute(f"{_BEGIN_SNAPSHOT}; {limit}")  # no Django cursor: nothing to see
-            return fn()
+            with query_clock(function):
+                return fn()
     except DatabaseError as exc:
         over = over_statement_limit(exc)
         if over is not None:
@@ -59,6 +62,55 @@ def over_statement_limit(exc: BaseException) -> float | None:
     if limit is None or sqlstate(exc) != QUERY_CANCELED or "user request" in str(exc):
         return None
     return limit
+
+
+@contextlib.contextmanager
+def query_clock(function: str) -> Iterator[None]:
+    """Time the rest of this context as query ``function``'s run: once it has run for
+    ``QUERY_STATEMENT_TIMEOUT``, its next SQL statement raises QueryTimeout instead of running
+    (``stop_overdue_queries``). This catches what the statement limit cannot see: many
+    statements, each under it. Time in Python after the last statement is not stopped. A
+    query called from another query runs on its caller's clock."""
+    limit = reactive_settings().QUERY_STATEMENT_TIMEOUT
+    if limit is None or _clock.get() is not None:
+        yield
+        return
+    token = _clock.set((time.monotonic() + limit, function, limit))
+    try:
+        yield
+    finally:
+        _clock.reset(token)
+
+
+def stop_overdue_queries(
+    execute: Callable[..., Any], sql: Any, params: Any, many: bool, context: Any
+) -> Any:
+    """A Django ``execute_wrapper`` on every connection (``install_query_clock``): a query
+    past its time (``query_clock``) gets no further statement. Savepoint statements still run:
+    they clean up after it."""
+    clock = _clock.get()
+    if clock is not None and time.monotonic() > clock[0] and not _transaction_control(sql):
+        raise QueryTimeout(clock[1], clock[2], whole_query=True)
+    return execute(sql, params, many, context)
+
+
+def install_query_clock(connection: Any, **kwargs: Any) -> None:
+    """``connection_created`` receiver: put ``stop_overdue_queries`` on each new connection
+    once."""
+    if stop_overdue_queries not in connection.execute_wrappers:
+        connection.execute_wrappers.append(stop_overdue_queries)
+
+
+# (deadline on time.monotonic(), function, limit) of the query this context runs.
+_clock: contextvars.ContextVar[tuple[float, str, float] | None] = contextvars.ContextVar(
+    "reactive_query_clock", default=None
+)
+_TRANSACTION_CONTROL = frozenset({"SAVEPOINT", "RELEASE", "ROLLBACK"})
+
+
+def _transaction_control(sql: Any) -> bool:
+    head = sql[:24].split(None, 1) if isinstance(sql, str) else []
+    return bool(head) and head[0].upper() in _TRANSACTION_CONTROL
 
 
 def _statement_limit() -> str:

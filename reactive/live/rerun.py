@@ -89,13 +89,13 @@ class Rerunner:
                                                 journal=entry.journal_in))
         took, limit = time.monotonic() - started, reactive_settings().QUERY_STATEMENT_TIMEOUT
         if limit is not None and took > limit and evaluation.outcome.code != QueryTimeout.code:
-            # The statement limit cannot stop Python, or many statements each under it:
-            # say which query kept every other live query of the process waiting (a
-            # cancelled statement was logged as the query's failure already).
+            # The limit stops a query at its SQL statements, not in Python after the last
+            # one: say which query kept every other live query of the process waiting (one
+            # stopped by the limit was logged as the query's failure already).
             logger.warning("live query held its round for %.1f s function=%s; the process's "
                            "other live queries waited for it (QUERY_STATEMENT_TIMEOUT, %g s, "
-                           "limits each SQL statement, not Python time)", took, entry.path,
-                           limit)
+                           "stops a query at its SQL statements, not in Python)", took,
+                           entry.path, limit)
         return evaluation
 
     def _helper(self, snapshot: str, share: list[QueryEntry]) -> Evaluated:

@@ -50,6 +50,36 @@ def sql_sleep_count(ctx: QueryCtx, prefix: str, seconds: float) -> int:
     return count
 
 
+@query
+def sql_sleep_many(ctx: QueryCtx, prefix: str, statements: int, seconds: float) -> int:
+    """Counts notes; once there are any, then runs ``statements`` SQL statements of
+    ``seconds`` each (``pg_sleep``): each under ``QUERY_STATEMENT_TIMEOUT``, all of them over
+    it, as a query that reads one row per statement (N+1) can be."""
+    count = Note.objects.filter(body__startswith=prefix).count()
+    if count:
+        with connection.cursor() as cursor:
+            for _ in range(statements):
+                cursor.execute("SELECT pg_sleep(%s)", [seconds])
+    return count
+
+
+@query
+def calls_sql_sleep_many(ctx: QueryCtx, prefix: str, statements: int, seconds: float) -> int:
+    """``sql_sleep_many`` called from a query, after the caller's own statements."""
+    with connection.cursor() as cursor:
+        for _ in range(statements):
+            cursor.execute("SELECT pg_sleep(%s)", [seconds])
+    return int(ctx.run_query(sql_sleep_many, prefix=prefix, statements=statements,
+                             seconds=seconds))
+
+
+@mutation
+def reads_sql_sleep_many(ctx: MutationCtx, prefix: str, statements: int, seconds: float) -> int:
+    """``sql_sleep_many`` called from a mutation (part of it: not limited)."""
+    return int(ctx.run_query(sql_sleep_many, prefix=prefix, statements=statements,
+                             seconds=seconds))
+
+
 @mutation
 def sql_sleep_add_note(ctx: MutationCtx, body: str, seconds: float) -> str:
     """Insert a note after one SQL statement of ``seconds`` (mutations have no statement
