@@ -20,10 +20,7 @@ class ReactiveConfig(AppConfig):
     def ready(self) -> None:
         from reactive import checks, project_checks  # noqa: F401 - registers the checks
         from reactive.conf import reactive_settings
-        from reactive.functions.current import install_row_counter
         from reactive.functions.registry import registry
-        from reactive.functions.snapshots import install_query_clock
-        from reactive.functions.transaction import install_guard
 
         registry.discover(apps.get_app_configs(), reactive_settings().FUNCTIONS_MODULE)
         from reactive.export import system
@@ -32,14 +29,25 @@ class ReactiveConfig(AppConfig):
         system.register(registry)
         logstream.install()
         _install_metrics()
-        connection_created.connect(install_guard, dispatch_uid="reactive_write_guard")
-        connection_created.connect(install_row_counter, dispatch_uid="reactive_row_counter")
-        connection_created.connect(install_query_clock, dispatch_uid="reactive_query_clock")
+        connection_created.connect(_wrap_statements, dispatch_uid="reactive_statement_wrappers")
         from reactive.scheduling import crons
 
         crons.registry.discover(apps.get_app_configs(), reactive_settings().SCHEDULER_CRONS_MODULE)
         crons.registry.validate(registry)
         post_migrate.connect(_install_triggers, sender=self, dispatch_uid="reactive_triggers")
+
+
+def _wrap_statements(connection: Any, **kwargs: Any) -> None:
+    """``connection_created`` receiver: put reactive's ``execute_wrapper``s on each new
+    connection, once: the action write guard, the row counter (metrics) and the query clock
+    (``QUERY_STATEMENT_TIMEOUT`` in all)."""
+    from reactive.functions.current import count_rows
+    from reactive.functions.snapshots import stop_overdue_queries
+    from reactive.functions.transaction import guard_writes
+
+    for wrapper in (guard_writes, count_rows, stop_overdue_queries):
+        if wrapper not in connection.execute_wrappers:
+            connection.execute_wrappers.append(wrapper)
 
 
 def _install_metrics() -> None:

@@ -50,7 +50,7 @@ _WRITES = frozenset({"INSERT", "UPDATE", "DELETE", "MERGE"})
 def count_rows(
     execute: Callable[..., Any], sql: str, params: Any, many: bool, context: Any
 ) -> Any:
-    """A Django ``execute_wrapper`` (see ``install_row_counter``): add the statement's
+    """A Django ``execute_wrapper`` on every connection (``reactive.apps``): add the statement's
     ``rowcount`` to the running call's reads or writes, by the statement's first word."""
     result = execute(sql, params, many, context)
     call = _running.get()
@@ -65,9 +65,3 @@ def count_rows(
             elif word in _WRITES:
                 call.rows_written += rows
     return result
-
-
-def install_row_counter(connection: Any, **kwargs: Any) -> None:
-    """``connection_created`` receiver: put ``count_rows`` on each new connection once."""
-    if count_rows not in connection.execute_wrappers:
-        connection.execute_wrappers.append(count_rows)

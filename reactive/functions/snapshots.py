@@ -85,20 +85,13 @@ def query_clock(function: str) -> Iterator[None]:
 def stop_overdue_queries(
     execute: Callable[..., Any], sql: Any, params: Any, many: bool, context: Any
 ) -> Any:
-    """A Django ``execute_wrapper`` on every connection (``install_query_clock``): a query
+    """A Django ``execute_wrapper`` on every connection (``reactive.apps``): a query
     past its time (``query_clock``) gets no further statement. Savepoint statements still run:
     they clean up after it."""
     clock = _clock.get()
     if clock is not None and time.monotonic() > clock[0] and not _transaction_control(sql):
         raise QueryTimeout(clock[1], clock[2], whole_query=True)
     return execute(sql, params, many, context)
-
-
-def install_query_clock(connection: Any, **kwargs: Any) -> None:
-    """``connection_created`` receiver: put ``stop_overdue_queries`` on each new connection
-    once."""
-    if stop_overdue_queries not in connection.execute_wrappers:
-        connection.execute_wrappers.append(stop_overdue_queries)
 
 
 # (deadline on time.monotonic(), function, limit) of the query this context runs.

@@ -186,19 +186,14 @@ def action_scope(function: str) -> Iterator[None]:
 def guard_writes(
     execute: Callable[..., Any], sql: str, params: Any, many: bool, context: Any
 ) -> Any:
-    """A Django ``execute_wrapper`` installed on every connection (see ``install_guard``)."""
+    """A Django ``execute_wrapper`` on every connection (``reactive.apps``): an action's
+    direct writes raise ReadOnlyError."""
     if _scope.get() is Scope.ACTION and _writes(sql):
         raise ReadOnlyError(
             f"Action '{_action.get()}' wrote to the database directly; actions may only read. "
             "Call a mutation with ctx.run_mutation(...) to write."
         )
     return execute(sql, params, many, context)
-
-
-def install_guard(connection: Any, **kwargs: Any) -> None:
-    """``connection_created`` receiver: put ``guard_writes`` on each new connection once."""
-    if guard_writes not in connection.execute_wrappers:
-        connection.execute_wrappers.append(guard_writes)
 
 
 _action: contextvars.ContextVar[str] = contextvars.ContextVar("reactive_action", default="")
