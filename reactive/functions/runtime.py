@@ -263,10 +263,8 @@ def _in_transaction(definition: AnyDefinition, body: Callable[[], Any]) -> Any:
     if definition.kind is FunctionKind.QUERY:
         if outer is Scope.MUTATION:
             return body()  # part of the mutation, whose time is not limited
-        if outer is Scope.QUERY:  # a round's query, or one query called from another
-            with query_clock(name):
-                return body()
-        return run_read_only(body, function=name)
+        with query_clock(name):  # its time in all; inline in a round or a calling query
+            return body() if outer is Scope.QUERY else run_read_only(body, function=name)
     if definition.kind is FunctionKind.MUTATION:
         if outer is Scope.MUTATION:
             # A savepoint: if the caller catches this mutation's error, its writes go.
